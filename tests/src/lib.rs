@@ -1,0 +1,1 @@
+//! Helpers shared by the integration tests and their helper binaries.
