@@ -1,36 +1,76 @@
 //! A typed LMAX Disruptor over POSIX shared memory.
+//!
+//! Pass fixed-size `#[repr(C)]` messages between processes (and threads) with no copies, no
+//! locks and no system calls on the hot path. A ring lives in a POSIX shared-memory segment;
+//! producers claim slots, write them in place and commit them in sequence order; each consumer
+//! index reads every committed message, in batches, and commits what it has read.
+//!
+//! - [`Slot`] (with `#[derive(Slot)]`) marks plain-old-data message types and gives them a
+//!   schema hash, which the segment records so that a process with another layout is refused.
+//! - [`Disruptor`] creates or opens a ring; [`Producer`] and [`Consumer`] are the handles.
+//! - [`WaitStrategy`] picks how blocking calls wait: spin, yield, back off, or sleep on a futex.
+//!
+//! See the [`Disruptor`] example.
 #![warn(missing_docs)]
 
+mod consumer;
+mod error;
+mod graph;
+mod liveness;
+mod producer;
+mod ring;
+mod shm;
 mod slot;
+mod wait;
 
+pub use consumer::{Batch, Consumer};
+pub use error::{AttachError, ClaimError, ConsumeError, OpenError};
+pub use producer::{Claim, ClaimBatch, Producer};
+pub use ring::{Builder, Disruptor};
+pub use shm::{unlink, ProducerMode, MAX_CONSUMERS, MAX_PRODUCERS};
 pub use shm_disruptor_derive::Slot;
 pub use slot::{Field, Schema, SchemaKind, Slot};
+pub use wait::WaitStrategy;
 
 /// Items used by the code that `#[derive(Slot)]` generates. Not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::{Field, Schema, Slot};
     pub use bytemuck;
     pub use core;
 
-    use crate::Slot;
+    /// Compiles only when `T: Slot`, and returns `&T::SCHEMA`.
+    ///
+    /// The derive calls this one function, spanned at a field's type, everywhere it needs that
+    /// field to be `Slot` (the explicit check, the schema, the padding sums). A field that is not
+    /// `Slot` then produces the same diagnostic at each call, which rustc reports only once.
+    pub const fn assert_field_is_slot<T: Slot>() -> &'static Schema {
+        &T::SCHEMA
+    }
 
-    /// `N` bytes of implicit padding found by `#[derive(Slot)]`.
-    #[allow(missing_debug_implementations)]
-    pub struct PaddingBytes<const N: usize>;
-
-    /// Implemented only for `PaddingBytes<0>`: the derive requires it for every gap between
-    /// fields and after the last field, so any padding is a compile error naming its size.
+    /// Implemented only for `N == 0`: the derive requires `S: NoPaddingBefore<N>` where `N` is
+    /// the gap between two adjacent fields of `S`.
     #[diagnostic::on_unimplemented(
-        message = "a `Slot` struct must not contain padding, but `{Self}` bytes of padding were found here",
-        label = "implicit padding before this field (or after it, for the last field)",
-        note = "padding bytes are uninitialised memory: add an explicit `_pad: [u8; N]` field (N = the number in `PaddingBytes<N>`) where the gap is, or reorder the fields"
+        message = "`{Self}` must not contain padding, but has {N} byte(s) of padding before this field",
+        label = "{N} byte(s) of implicit padding before this field",
+        note = "padding bytes are uninitialised memory that would be published to other processes; add an explicit `_pad: [u8; {N}]` field just before this one, or reorder the fields"
     )]
-    pub trait NoPadding {}
-    impl NoPadding for PaddingBytes<0> {}
+    pub trait NoPaddingBefore<const N: usize> {}
+    impl<T: ?Sized> NoPaddingBefore<0> for T {}
 
-    /// Compiles only when `T: NoPadding`.
-    pub const fn assert_no_padding<T: NoPadding>() {}
+    /// Implemented only for `N == 0`: the derive requires `S: NoTrailingPadding<N>` where `N` is
+    /// the gap between the end of the last field of `S` and the end of `S`.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` must not contain padding, but has {N} byte(s) of trailing padding after this field",
+        label = "{N} byte(s) of implicit padding after this field, up to the struct's size",
+        note = "padding bytes are uninitialised memory that would be published to other processes; the size of a struct is rounded up to its alignment, so add an explicit `_pad: [u8; {N}]` field after this one, or reorder the fields"
+    )]
+    pub trait NoTrailingPadding<const N: usize> {}
+    impl<T: ?Sized> NoTrailingPadding<0> for T {}
 
-    /// Compiles only when `T: Slot`; the derive calls it with each field's type, spanned at it.
-    pub const fn assert_field_is_slot<T: Slot>() {}
+    /// Compiles only when there are no padding bytes (`N == 0`) before a field of `S`.
+    pub const fn assert_no_padding_before<S: ?Sized + NoPaddingBefore<N>, const N: usize>() {}
+
+    /// Compiles only when there are no padding bytes (`N == 0`) after the last field of `S`.
+    pub const fn assert_no_trailing_padding<S: ?Sized + NoTrailingPadding<N>, const N: usize>() {}
 }

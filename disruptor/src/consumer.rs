@@ -1,0 +1,273 @@
+//! Consumers: read published slots in place, in batches, and commit what was read.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::error::{AttachError, ConsumeError};
+use crate::liveness;
+use crate::ring::{token_alive, DEFAULT_WAIT};
+use crate::wait::{notify, Waiter};
+use crate::{Disruptor, Slot, WaitStrategy};
+
+/// The owner of one consumer index: reads every message published after its sequence.
+///
+/// Each consumer index has its own sequence in the segment; a consumer sees
+/// `[its sequence, bound)`, where bound is the producers' cursor, or, for a pipeline stage, the
+/// slowest of the stages it depends on. Producers never overwrite a slot that a consumer they wait
+/// for has not committed. Only one live handle owns an index at a time, across all processes;
+/// the ownership ends when the handle drops (or its process dies), and the next owner resumes
+/// from the committed sequence.
+pub struct Consumer<T: Slot> {
+    ring: Disruptor<T>,
+    index: usize,
+    /// Our committed sequence (the shared one mirrors it).
+    sequence: u64,
+    token: u64,
+    wait: WaitStrategy,
+}
+
+impl<T: Slot> fmt::Debug for Consumer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Consumer")
+            .field("ring", &self.ring.name())
+            .field("index", &self.index)
+            .field("sequence", &self.sequence)
+            .field("wait", &self.wait)
+            .finish()
+    }
+}
+
+impl<T: Slot> Consumer<T> {
+    pub(crate) fn attach(ring: Disruptor<T>, index: usize) -> Result<Consumer<T>, AttachError> {
+        let count = ring.consumer_count();
+        if index >= count {
+            return Err(AttachError::ConsumerOutOfRange { index, count });
+        }
+        let segment = ring.segment();
+        let owner = &segment.consumer_entry(index).owner;
+        let token = liveness::own_token();
+        loop {
+            let current = owner.load(Ordering::Acquire);
+            // A live owner (including another handle of this process) keeps the index.
+            if current != 0 && (current == token || token_alive(current)) {
+                return Err(AttachError::ConsumerInUse { index, pid: liveness::pid_of(current) });
+            }
+            // Free, or its owner died: take it. AcqRel: Acquire pairs with the Release store of
+            // 0 in `Drop`, so the previous owner's commits are visible to us.
+            if owner.compare_exchange(current, token, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                break;
+            }
+        }
+        let sequence = segment.consumer_sequence(index).load(Ordering::Acquire);
+        if sequence == u64::MAX {
+            owner.store(0, Ordering::Release);
+            return Err(AttachError::ConsumerReleased { index });
+        }
+        Ok(Consumer { ring, index, sequence, token, wait: DEFAULT_WAIT })
+    }
+
+    /// The ring this consumer reads.
+    pub fn ring(&self) -> &Disruptor<T> {
+        &self.ring
+    }
+
+    /// This consumer's index.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The committed sequence: the next message this consumer will read.
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+
+    /// Sets how blocking calls wait for data.
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.wait = strategy;
+    }
+
+    /// The wait strategy of blocking calls.
+    pub fn wait_strategy(&self) -> WaitStrategy {
+        self.wait
+    }
+
+    /// The sequence below which everything is readable by this consumer.
+    #[inline]
+    fn visible_bound(&self) -> u64 {
+        let shared = &self.ring.shared;
+        // SYNC POINT. Acquire pairs with the Release store of the cursor in `Producer::publish`:
+        // slot writes of every sequence below it happen-before our reads.
+        let mut bound = shared.segment.control().cursor.value.load(Ordering::Acquire);
+        for &dep in shared.dependencies[self.index].iter() {
+            // Acquire pairs with the Release store in `Batch::commit` of the stage we follow:
+            // its writes to the slots it processed happen-before our reads.
+            bound = bound.min(shared.segment.consumer_sequence(dep).load(Ordering::Acquire));
+        }
+        bound
+    }
+
+    /// Number of messages readable now, at most the capacity (whatever a corrupt peer wrote).
+    #[inline]
+    fn available(&self) -> u64 {
+        self.visible_bound().saturating_sub(self.sequence).min(self.ring.shared.capacity)
+    }
+
+    fn batch(&mut self, available: u64) -> Batch<'_, T> {
+        let start = self.sequence;
+        Batch { consumer: self, start, end: start + available }
+    }
+
+    /// Everything published and not yet consumed by this consumer, possibly nothing; never waits.
+    #[inline]
+    pub fn try_consume(&mut self) -> Batch<'_, T> {
+        let available = self.available();
+        self.batch(available)
+    }
+
+    /// Everything published and not yet consumed, waiting (per the wait strategy) until there is
+    /// at least one message. Never returns an empty batch.
+    #[inline]
+    pub fn consume(&mut self) -> Result<Batch<'_, T>, ConsumeError> {
+        self.consume_until(None)
+    }
+
+    /// Like [`consume`](Self::consume), but gives up with [`ConsumeError::Timeout`] after
+    /// `timeout`.
+    pub fn consume_timeout(&mut self, timeout: Duration) -> Result<Batch<'_, T>, ConsumeError> {
+        self.consume_until(Some(Instant::now() + timeout))
+    }
+
+    fn consume_until(&mut self, deadline: Option<Instant>) -> Result<Batch<'_, T>, ConsumeError> {
+        let mut available = self.available();
+        if available == 0 {
+            let mut waiter = Waiter::new(self.wait, deadline);
+            let line = &self.ring.segment().control().data_wake;
+            loop {
+                if !waiter.wait(line, || self.available() > 0) {
+                    return Err(ConsumeError::Timeout);
+                }
+                available = self.available();
+                if available > 0 {
+                    break;
+                }
+            }
+        }
+        Ok(self.batch(available))
+    }
+
+    fn commit_to(&mut self, end: u64) {
+        self.sequence = end;
+        let segment = self.ring.segment();
+        // SYNC POINT. Release: pairs with the Acquire loads of consumer sequences in
+        // `Producer::refresh_bound` (and of stages that depend on us): our reads of the slots
+        // below `end` happen-before a producer overwrites them.
+        segment.consumer_sequence(self.index).store(end, Ordering::Release);
+        let entry = segment.consumer_entry(self.index);
+        entry.commits.store(entry.commits.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        notify(&segment.control().room_wake);
+    }
+
+    /// The seed's `release(true)`: marks this consumer as ignored. Producers no longer wait for it;
+    /// when every consumer they wait for is released, claims fail with
+    /// [`ClaimError::NoConsumers`](crate::ClaimError::NoConsumers) instead of waiting.
+    /// The index cannot be consumed from again.
+    pub fn release(self) {
+        let segment = self.ring.segment();
+        // Release: pairs with the Acquire loads in `Producer::refresh_bound`.
+        segment.consumer_sequence(self.index).store(u64::MAX, Ordering::Release);
+        notify(&segment.control().room_wake);
+        // The owner word is cleared by Drop.
+    }
+}
+
+impl<T: Slot> Drop for Consumer<T> {
+    fn drop(&mut self) {
+        let owner = &self.ring.segment().consumer_entry(self.index).owner;
+        // Release: pairs with the Acquire CAS in `attach` of the next owner. Only clear it if it
+        // is still ours (an evicting peer may have taken the index after declaring us dead).
+        let _ = owner.compare_exchange(self.token, 0, Ordering::Release, Ordering::Relaxed);
+    }
+}
+
+/// Published messages read in place: `[start, start + len)` of the ring.
+///
+/// [`commit`](Self::commit) tells producers the slots may be reused. **Dropped without commit**,
+/// the batch is delivered again by the next consume.
+pub struct Batch<'a, T: Slot> {
+    consumer: &'a mut Consumer<T>,
+    start: u64,
+    end: u64,
+}
+
+impl<T: Slot> fmt::Debug for Batch<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Batch").field("range", &(self.start..self.end)).finish()
+    }
+}
+
+impl<'a, T: Slot> Batch<'a, T> {
+    /// The sequence of the first message.
+    pub fn start(&self) -> u64 {
+        self.start
+    }
+
+    /// The sequences in this batch.
+    pub fn range(&self) -> Range<u64> {
+        self.start..self.end
+    }
+
+    /// Number of messages.
+    pub fn len(&self) -> usize {
+        (self.end - self.start) as usize
+    }
+
+    /// Whether there are no messages (only from `try_consume`).
+    pub fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
+
+    /// The messages: the part up to the end of the ring, then the part from its start (empty
+    /// unless the batch wraps).
+    #[inline]
+    pub fn slices(&self) -> (&[T], &[T]) {
+        let shared = &self.consumer.ring.shared;
+        let len = self.len();
+        let index = shared.index(self.start);
+        let first = len.min(shared.capacity as usize - index);
+        let slots = shared.segment.slots().cast::<T>().cast_const();
+        // SAFETY: `index < capacity`, `first <= capacity - index`, and `len <= capacity`
+        // (`available` clamps it), so `len - first <= index`: both slices lie inside the slot
+        // region of `capacity` aligned `T` values; every bit pattern is a valid `T` (`Slot`).
+        // Producers do not write these slots until we commit past them (the gating protocol).
+        unsafe {
+            (std::slice::from_raw_parts(slots.add(index), first), std::slice::from_raw_parts(slots, len - first))
+        }
+    }
+
+    /// The messages in sequence order.
+    pub fn iter(&self) -> impl Iterator<Item = &T> + '_ {
+        let (a, b) = self.slices();
+        a.iter().chain(b.iter())
+    }
+
+    /// Marks every message of the batch as consumed.
+    #[inline]
+    pub fn commit(self) {
+        if self.end != self.start {
+            self.consumer.commit_to(self.end);
+        }
+    }
+
+    /// Marks the first `n` messages as consumed (`n <= len()`); the rest are delivered again.
+    ///
+    /// # Panics
+    /// If `n > len()`.
+    pub fn commit_first(self, n: usize) {
+        assert!(n <= self.len(), "commit_first({n}) of a batch of {}", self.len());
+        if n > 0 {
+            self.consumer.commit_to(self.start + n as u64);
+        }
+    }
+}

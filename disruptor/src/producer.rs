@@ -1,0 +1,575 @@
+//! Producers: claim slots, write them in place, commit them in sequence order.
+
+use std::fmt;
+use std::ops::{Deref, DerefMut, Range};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::error::{AttachError, ClaimError};
+use crate::liveness;
+use crate::ring::{token_alive, Shared, DEFAULT_WAIT};
+use crate::shm::{ProducerEntry, ProducerMode, MAX_PRODUCERS};
+use crate::wait::{notify, Waiter};
+use crate::{Disruptor, Slot, WaitStrategy};
+
+/// A handle that claims and commits slots.
+///
+/// Claims are granted in sequence order and published (made visible to consumers) in the same
+/// order: a commit whose predecessors are not yet committed waits for them ([`ClaimBatch::commit`])
+/// or hands the claim back ([`ClaimBatch::try_commit`]). A producer never claims a slot that a
+/// consumer producers wait for has not yet consumed.
+pub struct Producer<T: Slot> {
+    ring: Disruptor<T>,
+    /// This handle's registry entry.
+    entry: usize,
+    /// Single-producer mode: the next sequence to claim (the shared `next` mirrors it).
+    next: u64,
+    /// Claims may end at most here: the slowest gating consumer's sequence + capacity (cached).
+    bound: u64,
+    single: bool,
+    wait: WaitStrategy,
+}
+
+impl<T: Slot> fmt::Debug for Producer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Producer")
+            .field("ring", &self.ring.name())
+            .field("entry", &self.entry)
+            .field("wait", &self.wait)
+            .finish()
+    }
+}
+
+impl<T: Slot> Producer<T> {
+    pub(crate) fn attach(ring: Disruptor<T>) -> Result<Producer<T>, AttachError> {
+        let segment = ring.segment();
+        let token = liveness::own_token();
+        let single = segment.mode() == ProducerMode::Single;
+        let control = segment.control();
+        let entry = if single {
+            // Entry 0 is the single producer's lock.
+            let owner = &segment.producer_entry(0).owner;
+            let current = owner.load(Ordering::Acquire);
+            let taken = current == 0 && owner.compare_exchange(0, token, Ordering::AcqRel, Ordering::Acquire).is_ok();
+            if !taken {
+                if current == 0 || current == token || token_alive(current) {
+                    let holder = owner.load(Ordering::Acquire);
+                    return Err(AttachError::ProducerInUse { pid: liveness::pid_of(holder) });
+                }
+                // The previous single producer is dead: take over. Its unpublished claim (the
+                // range [cursor, next)) is discarded: `next` is rolled back to the cursor.
+                owner
+                    .compare_exchange(current, token, Ordering::AcqRel, Ordering::Acquire)
+                    .map_err(|holder| AttachError::ProducerInUse { pid: liveness::pid_of(holder) })?;
+                let cursor = control.cursor.value.load(Ordering::Acquire);
+                control.next.value.store(cursor, Ordering::Release);
+            }
+            0
+        } else {
+            let cursor = control.cursor.value.load(Ordering::Acquire);
+            (0..MAX_PRODUCERS)
+                .find(|&i| {
+                    let e = segment.producer_entry(i);
+                    let current = e.owner.load(Ordering::Acquire);
+                    let reusable = current == 0
+                        || (!token_alive(current) && !holds_pending_claim(e, cursor));
+                    reusable
+                        && e.owner.compare_exchange(current, token, Ordering::AcqRel, Ordering::Acquire).is_ok()
+                })
+                .ok_or(AttachError::TooManyProducers { max: MAX_PRODUCERS })?
+        };
+        let e = segment.producer_entry(entry);
+        let next = control.next.value.load(Ordering::Acquire);
+        e.claim_start.store(next, Ordering::Relaxed);
+        e.claim_end.store(next, Ordering::Relaxed);
+        Ok(Producer { ring, entry, next, bound: 0, single, wait: DEFAULT_WAIT })
+    }
+
+    /// The ring this producer writes to.
+    pub fn ring(&self) -> &Disruptor<T> {
+        &self.ring
+    }
+
+    /// Sets how blocking calls wait (for room, and for earlier claims at commit).
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.wait = strategy;
+    }
+
+    /// The wait strategy of blocking calls.
+    pub fn wait_strategy(&self) -> WaitStrategy {
+        self.wait
+    }
+
+    fn entry(&self) -> &ProducerEntry {
+        self.ring.segment().producer_entry(self.entry)
+    }
+
+    /// Re-reads the gating consumers' sequences and returns the end a claim may reach.
+    /// `u64::MAX` sequences are released consumers.
+    fn refresh_bound(shared: &Shared) -> Result<u64, ClaimError> {
+        let mut slowest = u64::MAX;
+        for &c in shared.gating.iter() {
+            // Acquire pairs with the Release store of the consumer's sequence in
+            // `Batch::commit`: its reads of the slots below it happen-before we overwrite them.
+            slowest = slowest.min(shared.segment.consumer_sequence(c).load(Ordering::Acquire));
+        }
+        if slowest == u64::MAX {
+            return Err(ClaimError::NoConsumers);
+        }
+        Ok(slowest.saturating_add(shared.capacity))
+    }
+
+    /// Claims `[start, start + n)` (exact) or up to `n` slots (`!exact`), without waiting.
+    #[inline]
+    fn try_claim_range(&mut self, n: u64, exact: bool) -> Result<Range<u64>, ClaimError> {
+        let shared = &*self.ring.shared;
+        let capacity = shared.capacity;
+        if n == 0 {
+            return Err(ClaimError::Empty);
+        }
+        if exact && n > capacity {
+            return Err(ClaimError::TooMany { requested: n as usize, capacity: capacity as usize });
+        }
+        let n = n.min(capacity);
+        let control = shared.segment.control();
+        let entry = shared.segment.producer_entry(self.entry);
+        loop {
+            let start = if self.single { self.next } else { control.next.value.load(Ordering::Relaxed) };
+            let mut end = start.saturating_add(n);
+            if end > self.bound {
+                let bound = Self::refresh_bound(shared)?;
+                self.bound = bound;
+                if end > bound {
+                    if exact || bound <= start {
+                        return Err(ClaimError::Full);
+                    }
+                    end = bound;
+                }
+            }
+            // Record the claim before taking it, so that a process killed right after the CAS
+            // below leaves its range in the registry (crash recovery reads it).
+            entry.claim_start.store(start, Ordering::Relaxed);
+            entry.claim_end.store(end, Ordering::Relaxed);
+            if self.single {
+                self.next = end;
+                // Release: orders the registry stores above before it, for crash recovery.
+                control.next.value.store(end, Ordering::Release);
+                return Ok(start..end);
+            }
+            // Release on success: orders the registry stores above before the claim itself.
+            if control
+                .next
+                .value
+                .compare_exchange_weak(start, end, Ordering::Release, Ordering::Relaxed)
+                .is_ok()
+            {
+                return Ok(start..end);
+            }
+        }
+    }
+
+    fn claim_range(
+        &mut self,
+        n: u64,
+        exact: bool,
+        deadline: Option<Instant>,
+    ) -> Result<Range<u64>, ClaimError> {
+        let mut waiter: Option<Waiter> = None;
+        loop {
+            match self.try_claim_range(n, exact) {
+                Err(ClaimError::Full) => {}
+                other => return other,
+            }
+            let waiter = waiter.get_or_insert_with(|| Waiter::new(self.wait, deadline));
+            let shared = &self.ring.shared;
+            let (single, local_next) = (self.single, self.next);
+            let needed = if exact { n } else { 1 };
+            // Room for `needed` slots after the claim sequence, or nobody left to wait for.
+            let ready = || {
+                let next = if single {
+                    local_next
+                } else {
+                    shared.segment.control().next.value.load(Ordering::Relaxed)
+                };
+                let slowest = shared
+                    .gating
+                    .iter()
+                    .map(|&c| shared.segment.consumer_sequence(c).load(Ordering::Acquire))
+                    .min()
+                    .unwrap_or(u64::MAX);
+                slowest == u64::MAX || slowest.saturating_add(shared.capacity) >= next.saturating_add(needed)
+            };
+            if !waiter.wait(&shared.segment.control().room_wake, ready) {
+                return Err(ClaimError::Timeout);
+            }
+        }
+    }
+
+    fn batch(&mut self, range: Range<u64>, recovered: bool) -> ClaimBatch<'_, T> {
+        ClaimBatch { producer: self, start: range.start, end: range.end, recovered, done: false }
+    }
+
+    /// Claims one slot, waiting for room per the wait strategy.
+    #[inline]
+    pub fn claim(&mut self) -> Result<Claim<'_, T>, ClaimError> {
+        let range = self.claim_range(1, true, None)?;
+        Ok(Claim(self.batch(range, false)))
+    }
+
+    /// Claims one slot if one is free now ([`ClaimError::Full`] otherwise).
+    #[inline]
+    pub fn try_claim(&mut self) -> Result<Claim<'_, T>, ClaimError> {
+        let range = self.try_claim_range(1, true)?;
+        Ok(Claim(self.batch(range, false)))
+    }
+
+    /// Claims one slot, waiting at most `timeout` for room.
+    pub fn claim_timeout(&mut self, timeout: Duration) -> Result<Claim<'_, T>, ClaimError> {
+        let range = self.claim_range(1, true, Some(Instant::now() + timeout))?;
+        Ok(Claim(self.batch(range, false)))
+    }
+
+    /// Claims exactly `n` consecutive slots (`n <= capacity`), waiting for room.
+    pub fn claim_many(&mut self, n: usize) -> Result<ClaimBatch<'_, T>, ClaimError> {
+        let range = self.claim_range(n as u64, true, None)?;
+        Ok(self.batch(range, false))
+    }
+
+    /// Claims exactly `n` slots if they are free now.
+    pub fn try_claim_many(&mut self, n: usize) -> Result<ClaimBatch<'_, T>, ClaimError> {
+        let range = self.try_claim_range(n as u64, true)?;
+        Ok(self.batch(range, false))
+    }
+
+    /// Claims exactly `n` slots, waiting at most `timeout`.
+    pub fn claim_many_timeout(
+        &mut self,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<ClaimBatch<'_, T>, ClaimError> {
+        let range = self.claim_range(n as u64, true, Some(Instant::now() + timeout))?;
+        Ok(self.batch(range, false))
+    }
+
+    /// Claims between 1 and `max` slots: as many as are free, waiting until at least one is.
+    pub fn claim_available(&mut self, max: usize) -> Result<ClaimBatch<'_, T>, ClaimError> {
+        let range = self.claim_range(max as u64, false, None)?;
+        Ok(self.batch(range, false))
+    }
+
+    /// Claims between 1 and `max` slots if any is free now.
+    pub fn try_claim_available(&mut self, max: usize) -> Result<ClaimBatch<'_, T>, ClaimError> {
+        let range = self.try_claim_range(max as u64, false)?;
+        Ok(self.batch(range, false))
+    }
+
+    /// Claims between 1 and `max` slots, waiting at most `timeout` for one to be free.
+    pub fn claim_available_timeout(
+        &mut self,
+        max: usize,
+        timeout: Duration,
+    ) -> Result<ClaimBatch<'_, T>, ClaimError> {
+        let range = self.claim_range(max as u64, false, Some(Instant::now() + timeout))?;
+        Ok(self.batch(range, false))
+    }
+
+    /// The seed's `produceRecover`: the slots of `range` if they are claimed and not yet
+    /// committed (`cursor <= range.start < range.end <= claim sequence`), writable and then
+    /// committable. `None` for a range that is not entirely pending.
+    ///
+    /// Use it for claims left pending with [`ClaimBatch::leave_pending`], or by a producer that
+    /// died before committing. Whoever claimed the range may still write it: recover only
+    /// ranges whose claimer has given them up.
+    pub fn recover(&mut self, range: Range<u64>) -> Option<ClaimBatch<'_, T>> {
+        let control = self.ring.segment().control();
+        let cursor = control.cursor.value.load(Ordering::Acquire);
+        let next = control.next.value.load(Ordering::Acquire);
+        if range.start >= range.end || range.start < cursor || range.end > next {
+            return None;
+        }
+        Some(self.batch(range, true))
+    }
+
+    /// Publishes `[start, end)` once every earlier sequence is published. `wait` is `None` to
+    /// never wait, `Some(None)` to wait as long as it takes, `Some(Some(deadline))` to wait until
+    /// `deadline`. Returns whether the range was published.
+    #[inline]
+    fn publish(&self, start: u64, end: u64, wait: Option<Option<Instant>>) -> bool {
+        let control = self.ring.segment().control();
+        let cursor = &control.cursor.value;
+        let mut waiter: Option<Waiter> = None;
+        loop {
+            // Acquire pairs with the Release store below by the producer of the previous range,
+            // so its slot writes happen-before ours are published (and a consumer that
+            // acquires our cursor value sees both).
+            let current = cursor.load(Ordering::Acquire);
+            if current == start {
+                // SYNC POINT. Release: pairs with the Acquire load of the cursor in
+                // `Consumer::visible_bound`: our slot writes happen-before the consumer reads.
+                cursor.store(end, Ordering::Release);
+                break;
+            }
+            if current > start {
+                // A recovered part of this range was committed already; publish the rest.
+                if current < end {
+                    cursor.fetch_max(end, Ordering::AcqRel);
+                }
+                break;
+            }
+            let Some(deadline) = wait else { return false };
+            let waiter = waiter.get_or_insert_with(|| Waiter::new(self.wait, deadline));
+            if !waiter.wait(&control.data_wake, || cursor.load(Ordering::Acquire) >= start) {
+                return false;
+            }
+        }
+        notify(&control.data_wake);
+        true
+    }
+
+    fn finish_claim(&self) {
+        // No claim in flight: an empty range at the current claim sequence.
+        let entry = self.entry();
+        let at = entry.claim_end.load(Ordering::Relaxed);
+        entry.claim_start.store(at, Ordering::Relaxed);
+    }
+
+    /// Gives back an uncommitted claim: rolls it back if nothing was claimed after it, else
+    /// publishes it zero-filled (commits are in order, so later producers wait for it).
+    fn abandon(&mut self, start: u64, end: u64) {
+        let control = self.ring.segment().control();
+        let rolled_back = if self.single {
+            self.next = start;
+            control.next.value.store(start, Ordering::Release);
+            true
+        } else {
+            control.next.value.compare_exchange(end, start, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+        };
+        if rolled_back {
+            let entry = self.entry();
+            entry.claim_start.store(start, Ordering::Relaxed);
+            entry.claim_end.store(start, Ordering::Relaxed);
+        } else {
+            let mut batch = ClaimBatch { producer: self, start, end, recovered: true, done: true };
+            let (a, b) = batch.slices_mut();
+            a.fill(T::zeroed());
+            b.fill(T::zeroed());
+            batch.producer.publish(start, end, Some(None));
+            batch.producer.finish_claim();
+        }
+    }
+}
+
+impl<T: Slot> Drop for Producer<T> {
+    fn drop(&mut self) {
+        let entry = self.entry();
+        let start = entry.claim_start.load(Ordering::Relaxed);
+        let end = entry.claim_end.load(Ordering::Relaxed);
+        let cursor = self.ring.segment().control().cursor.value.load(Ordering::Acquire);
+        // Keep an unpublished claim (left pending) recorded for recovery; free the entry
+        // otherwise. Release: the entry's other fields are written before it is freed.
+        if start == end || end <= cursor {
+            entry.owner.store(0, Ordering::Release);
+        }
+    }
+}
+
+/// Whether a (dead) producer entry still records a claim that is not yet published.
+fn holds_pending_claim(entry: &ProducerEntry, cursor: u64) -> bool {
+    let start = entry.claim_start.load(Ordering::Relaxed);
+    let end = entry.claim_end.load(Ordering::Relaxed);
+    start < end && end > cursor
+}
+
+/// Consecutive claimed slots, writable in place until committed.
+///
+/// On wrap-around the range spans the end and the start of the ring: [`slices_mut`](Self::slices_mut)
+/// gives both halves. Commit with [`commit`](Self::commit) (waits for earlier claims) or
+/// [`try_commit`](Self::try_commit) (never waits).
+///
+/// **Dropped without commit**, a claim is rolled back when no later claim exists (always the
+/// case in single-producer mode), so nothing is published; otherwise, since later producers'
+/// commits wait for it, it is published *zero-filled* rather than stalling the ring. To keep a
+/// claim pending on purpose (and commit it later through [`Producer::recover`]), call
+/// [`leave_pending`](Self::leave_pending).
+pub struct ClaimBatch<'a, T: Slot> {
+    producer: &'a mut Producer<T>,
+    start: u64,
+    end: u64,
+    /// Recovered ranges are left pending when dropped.
+    recovered: bool,
+    done: bool,
+}
+
+impl<T: Slot> fmt::Debug for ClaimBatch<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClaimBatch").field("range", &(self.start..self.end)).finish()
+    }
+}
+
+impl<'a, T: Slot> ClaimBatch<'a, T> {
+    /// The claimed sequences (the seed's `prevClaimStart..=prevClaimEnd`, as a half-open range).
+    pub fn range(&self) -> Range<u64> {
+        self.start..self.end
+    }
+
+    /// The first claimed sequence.
+    pub fn start(&self) -> u64 {
+        self.start
+    }
+
+    /// Number of claimed slots.
+    #[allow(clippy::len_without_is_empty)] // a claim is never empty
+    pub fn len(&self) -> usize {
+        (self.end - self.start) as usize
+    }
+
+    /// The claimed slots: the part up to the end of the ring, then the part from its start
+    /// (empty unless the claim wraps).
+    #[inline]
+    pub fn slices_mut(&mut self) -> (&mut [T], &mut [T]) {
+        let shared = &self.producer.ring.shared;
+        let len = ((self.end - self.start) as usize).min(shared.capacity as usize);
+        let index = shared.index(self.start);
+        let first = len.min(shared.capacity as usize - index);
+        let slots = shared.segment.slots().cast::<T>();
+        // SAFETY: `index < capacity` (`Shared::index`), `first <= capacity - index` and
+        // `len - first <= index` (as `len <= capacity`), so both slices lie inside the slot
+        // region and do not overlap; the slot region holds `capacity` values of `T`, aligned
+        // for `T` (validated at create/open), and every bit pattern is a valid `T` (`Slot`).
+        // The claim protocol makes this producer the only writer of these slots, and no
+        // consumer reads them until they are published.
+        unsafe {
+            (
+                std::slice::from_raw_parts_mut(slots.add(index), first),
+                std::slice::from_raw_parts_mut(slots, len - first),
+            )
+        }
+    }
+
+    /// The claimed slots in sequence order.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> + '_ {
+        let (a, b) = self.slices_mut();
+        a.iter_mut().chain(b.iter_mut())
+    }
+
+    /// Copies `values` into the claimed slots (`values.len()` must equal `len()`).
+    ///
+    /// # Panics
+    /// If the lengths differ.
+    pub fn copy_from_slice(&mut self, values: &[T]) {
+        let (a, b) = self.slices_mut();
+        assert_eq!(values.len(), a.len() + b.len(), "copy_from_slice: length mismatch");
+        let (first, second) = values.split_at(a.len());
+        a.copy_from_slice(first);
+        b.copy_from_slice(second);
+    }
+
+    /// Publishes the slots, waiting first for earlier claims to be committed (in-order commit).
+    #[inline]
+    pub fn commit(mut self) {
+        self.done = true;
+        self.producer.publish(self.start, self.end, Some(None));
+        self.producer.finish_claim();
+    }
+
+    /// Publishes the slots, waiting at most `timeout` for earlier claims; hands the claim back
+    /// if they are still pending then.
+    pub fn commit_timeout(mut self, timeout: Duration) -> Result<(), Self> {
+        if self.producer.publish(self.start, self.end, Some(Some(Instant::now() + timeout))) {
+            self.done = true;
+            self.producer.finish_claim();
+            Ok(())
+        } else {
+            Err(self)
+        }
+    }
+
+    /// Publishes the slots if every earlier claim is committed; otherwise hands the claim back
+    /// without waiting (the seed's commit returning `false`).
+    #[inline]
+    pub fn try_commit(mut self) -> Result<(), Self> {
+        if self.producer.publish(self.start, self.end, None) {
+            self.done = true;
+            self.producer.finish_claim();
+            Ok(())
+        } else {
+            Err(self)
+        }
+    }
+
+    /// Gives up the guard but leaves the slots claimed and unpublished; returns their range,
+    /// which [`Producer::recover`] accepts later. Commits of later claims wait until it is
+    /// committed.
+    pub fn leave_pending(mut self) -> Range<u64> {
+        self.done = true;
+        self.start..self.end
+    }
+}
+
+impl<T: Slot> Drop for ClaimBatch<'_, T> {
+    fn drop(&mut self) {
+        if !self.done && !self.recovered {
+            self.producer.abandon(self.start, self.end);
+        }
+    }
+}
+
+/// One claimed slot: derefs to `&mut T`. See [`ClaimBatch`] for what dropping it does.
+pub struct Claim<'a, T: Slot>(ClaimBatch<'a, T>);
+
+impl<T: Slot> fmt::Debug for Claim<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Claim").field("sequence", &self.0.start).finish()
+    }
+}
+
+impl<'a, T: Slot> Claim<'a, T> {
+    /// The claimed sequence.
+    pub fn sequence(&self) -> u64 {
+        self.0.start
+    }
+
+    /// Publishes the slot, waiting first for earlier claims (in-order commit).
+    #[inline]
+    pub fn commit(self) {
+        self.0.commit()
+    }
+
+    /// Publishes the slot if every earlier claim is committed; hands it back otherwise.
+    #[inline]
+    pub fn try_commit(self) -> Result<(), Self> {
+        self.0.try_commit().map_err(Claim)
+    }
+
+    /// Publishes the slot, waiting at most `timeout` for earlier claims.
+    pub fn commit_timeout(self, timeout: Duration) -> Result<(), Self> {
+        self.0.commit_timeout(timeout).map_err(Claim)
+    }
+
+    /// Leaves the slot claimed and unpublished; see [`ClaimBatch::leave_pending`].
+    pub fn leave_pending(self) -> Range<u64> {
+        self.0.leave_pending()
+    }
+}
+
+impl<T: Slot> Deref for Claim<'_, T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        let shared = &self.0.producer.ring.shared;
+        let index = shared.index(self.0.start);
+        // SAFETY: `index < capacity` (`Shared::index`); the slot is claimed by this guard, so no
+        // producer writes it and no consumer reads it until it is published.
+        unsafe { &*shared.segment.slots().cast::<T>().add(index) }
+    }
+}
+
+impl<T: Slot> DerefMut for Claim<'_, T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut T {
+        let shared = &self.0.producer.ring.shared;
+        let index = shared.index(self.0.start);
+        // SAFETY: as in `deref`; `&mut self` makes this the only reference through the guard.
+        unsafe { &mut *shared.segment.slots().cast::<T>().add(index) }
+    }
+}

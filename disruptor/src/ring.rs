@@ -1,0 +1,396 @@
+//! [`Disruptor`]: a handle on a ring in shared memory, and its [`Builder`].
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::consumer::Consumer;
+use crate::error::{AttachError, OpenError};
+use crate::liveness::{self, Liveness};
+use crate::producer::Producer;
+use crate::shm::{self, Expectations, NewRing, ProducerMode, Segment};
+use crate::{graph, Schema, Slot, WaitStrategy};
+
+/// What every handle of one process shares about one mapped ring.
+pub(crate) struct Shared {
+    pub(crate) segment: Segment,
+    /// `capacity - 1` when the capacity is a power of two (index = seq & mask), else 0.
+    pub(crate) mask: u64,
+    pub(crate) capacity: u64,
+    /// The consumers producers must not overtake (those no other consumer depends on).
+    pub(crate) gating: Box<[usize]>,
+    /// Per consumer, the consumers it follows (empty: it follows the cursor).
+    pub(crate) dependencies: Box<[Box<[usize]>]>,
+}
+
+impl Shared {
+    fn new(segment: Segment) -> Shared {
+        let g = *segment.geometry();
+        let masks = &segment.header().dependencies[..g.consumer_count];
+        let gating = graph::last_stages(masks).into_boxed_slice();
+        let dependencies = masks
+            .iter()
+            .map(|&m| (0..g.consumer_count).filter(|&c| m & (1 << c) != 0).collect())
+            .collect();
+        let mask = if g.capacity.is_power_of_two() { g.capacity - 1 } else { 0 };
+        crate::wait::register_process();
+        Shared { segment, mask, capacity: g.capacity, gating, dependencies }
+    }
+
+    /// The slot index of a sequence; always `< capacity`, whatever the sequence.
+    #[inline(always)]
+    pub(crate) fn index(&self, seq: u64) -> usize {
+        if self.mask != 0 || self.capacity == 1 {
+            (seq & self.mask) as usize
+        } else {
+            (seq % self.capacity) as usize
+        }
+    }
+}
+
+/// A typed ring of `T` values in a POSIX shared-memory segment.
+///
+/// A `Disruptor` is a cheap, cloneable handle (`Send + Sync`) on one mapping; share it between
+/// threads, or open the same name in other processes. Get a [`Producer`] to claim and commit
+/// slots, and a [`Consumer`] per consumer index to read them.
+///
+/// ```
+/// use shm_disruptor::{Disruptor, Slot};
+///
+/// #[derive(Slot, Clone, Copy, Debug, PartialEq)]
+/// #[repr(C)]
+/// struct Tick { price: f64, qty: u32, side: u8, _pad: [u8; 3] }
+///
+/// # let name = format!("/doc-ring-{}", std::process::id());
+/// // Process A creates the ring and produces.
+/// let ring = Disruptor::<Tick>::builder(&name).capacity(1024).consumers(1).create()?;
+/// let mut producer = ring.producer()?;
+/// let mut claim = producer.claim()?;
+/// *claim = Tick { price: 1.5, qty: 10, side: 1, _pad: [0; 3] };
+/// claim.commit();
+///
+/// // Process B (here, the same one) attaches, checks `Tick`'s schema, and consumes.
+/// let ring = Disruptor::<Tick>::open(&name)?;
+/// let mut consumer = ring.consumer(0)?;
+/// let batch = consumer.consume()?;
+/// assert_eq!(batch.iter().map(|t| t.qty).sum::<u32>(), 10);
+/// batch.commit();
+/// # shm_disruptor::unlink(&name)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Disruptor<T: Slot> {
+    pub(crate) shared: Arc<Shared>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T: Slot> Clone for Disruptor<T> {
+    fn clone(&self) -> Self {
+        Disruptor { shared: Arc::clone(&self.shared), _type: PhantomData }
+    }
+}
+
+impl<T: Slot> fmt::Debug for Disruptor<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Disruptor")
+            .field("name", &self.name())
+            .field("type", &T::SCHEMA.type_name())
+            .field("capacity", &self.capacity())
+            .field("consumers", &self.consumer_count())
+            .field("mode", &self.producer_mode())
+            .field("cursor", &self.cursor())
+            .finish()
+    }
+}
+
+impl<T: Slot> Disruptor<T> {
+    /// Starts describing a ring named `name` (a POSIX shared-memory name such as `"/ticks"`).
+    pub fn builder(name: &str) -> Builder<T> {
+        Builder {
+            name: name.to_owned(),
+            capacity: None,
+            consumers: None,
+            dependencies: Vec::new(),
+            mode: None,
+            force: false,
+            permissions: 0o600,
+            init_timeout: Duration::from_secs(5),
+            _type: PhantomData,
+        }
+    }
+
+    /// Attaches to an existing ring, reading capacity, consumer count and producer mode from its
+    /// header, and verifying that it holds `T` (schema hash, size and alignment).
+    pub fn open(name: &str) -> Result<Disruptor<T>, OpenError> {
+        Self::builder(name).open()
+    }
+
+    fn from_segment(segment: Segment) -> Disruptor<T> {
+        Disruptor { shared: Arc::new(Shared::new(segment)), _type: PhantomData }
+    }
+
+    /// A producer handle. In single-producer mode only one live handle may exist at a time
+    /// ([`AttachError::ProducerInUse`] otherwise); in multi-producer mode up to
+    /// [`MAX_PRODUCERS`](crate::MAX_PRODUCERS) at once.
+    pub fn producer(&self) -> Result<Producer<T>, AttachError> {
+        Producer::attach(self.clone())
+    }
+
+    /// The consumer handle for `index`, which this process then owns until the handle drops.
+    /// It starts at the consumer's committed sequence (0 for a new ring).
+    pub fn consumer(&self, index: usize) -> Result<Consumer<T>, AttachError> {
+        Consumer::attach(self.clone(), index)
+    }
+
+    /// The segment name.
+    pub fn name(&self) -> &str {
+        self.shared.segment.name()
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity as usize
+    }
+
+    /// Number of consumers.
+    pub fn consumer_count(&self) -> usize {
+        self.shared.segment.geometry().consumer_count
+    }
+
+    /// Single- or multi-producer.
+    pub fn producer_mode(&self) -> ProducerMode {
+        self.shared.segment.mode()
+    }
+
+    /// The published cursor: every sequence below it has been committed.
+    pub fn cursor(&self) -> u64 {
+        self.shared.segment.control().cursor.value.load(Ordering::Acquire)
+    }
+
+    /// The claim sequence: the next sequence a producer will claim.
+    pub fn claim_sequence(&self) -> u64 {
+        self.shared.segment.control().next.value.load(Ordering::Acquire)
+    }
+
+    /// Consumer `index`'s committed sequence (`u64::MAX` once released), or `None` when out of
+    /// range.
+    pub fn consumer_sequence(&self, index: usize) -> Option<u64> {
+        (index < self.consumer_count())
+            .then(|| self.shared.segment.consumer_sequence(index).load(Ordering::Acquire))
+    }
+
+    /// Whether consumer `index` has been released (producers ignore it).
+    pub fn is_released(&self, index: usize) -> bool {
+        self.consumer_sequence(index) == Some(u64::MAX)
+    }
+
+    /// Whether every consumer that producers wait for has been released (the seed's
+    /// `allConsumersIgnoring`): claims then fail with [`ClaimError::NoConsumers`](crate::ClaimError).
+    pub fn all_consumers_released(&self) -> bool {
+        self.shared.gating.iter().all(|&c| self.is_released(c))
+    }
+
+    /// The dependencies of consumer `index` (empty: it follows the producers' cursor).
+    pub fn dependencies(&self, index: usize) -> &[usize] {
+        &self.shared.dependencies[index]
+    }
+
+    /// The application status word (the seed's `status`), initially 0.
+    pub fn status(&self) -> i32 {
+        // Acquire pairs with the Release store in `set_status`: whatever the setter wrote before
+        // setting the status is visible after reading it.
+        self.shared.segment.control().status.value.load(Ordering::Acquire)
+    }
+
+    /// Sets the application status word, visible to every process.
+    pub fn set_status(&self, status: i32) {
+        // Release: pairs with the Acquire load in `status`.
+        self.shared.segment.control().status.value.store(status, Ordering::Release);
+        crate::wait::notify(&self.shared.segment.control().data_wake);
+    }
+
+    /// The schema of `T`, which the segment header also records.
+    pub fn schema(&self) -> &'static Schema {
+        &T::SCHEMA
+    }
+
+    /// The process ids of live processes attached (owning a consumer index or producer entry).
+    pub fn live_users(&self) -> Vec<u32> {
+        self.shared.segment.live_users()
+    }
+
+    pub(crate) fn segment(&self) -> &Segment {
+        &self.shared.segment
+    }
+}
+
+/// Describes a ring to create, or the ring an opener expects to find.
+///
+/// ```
+/// use shm_disruptor::Disruptor;
+/// # let name = format!("/doc-builder-{}", std::process::id());
+/// let ring = Disruptor::<u64>::builder(&name)
+///     .capacity(4096)
+///     .consumers(3)
+///     .depends_on(2, &[0, 1]) // consumer 2 sees a slot only after 0 and 1 committed it
+///     .single_producer()
+///     .create()?;
+/// assert_eq!(ring.dependencies(2), &[0, 1]);
+/// # shm_disruptor::unlink(&name)?;
+/// # Ok::<(), shm_disruptor::OpenError>(())
+/// ```
+#[derive(Debug)]
+#[must_use = "a builder does nothing until create(), replace_existing() or open() is called"]
+pub struct Builder<T: Slot> {
+    name: String,
+    capacity: Option<usize>,
+    consumers: Option<usize>,
+    dependencies: Vec<(usize, Vec<usize>)>,
+    mode: Option<ProducerMode>,
+    force: bool,
+    permissions: u32,
+    init_timeout: Duration,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T: Slot> Builder<T> {
+    /// Number of slots (any value >= 1; a power of two avoids a division per access).
+    /// Required to create; verified when opening if given.
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = Some(capacity);
+        self
+    }
+
+    /// Number of consumers (1..=64). Required to create; verified when opening if given.
+    pub fn consumers(mut self, count: usize) -> Self {
+        self.consumers = Some(count);
+        self
+    }
+
+    /// Declares that `consumer` sees a slot only after every consumer in `after` has committed
+    /// it (a pipeline stage). Producers then wait only for the consumers nobody depends on.
+    pub fn depends_on(mut self, consumer: usize, after: &[usize]) -> Self {
+        self.dependencies.push((consumer, after.to_vec()));
+        self
+    }
+
+    /// One producer handle at a time: claims need no atomic read-modify-write.
+    pub fn single_producer(self) -> Self {
+        self.producer_mode(ProducerMode::Single)
+    }
+
+    /// Any number of producers in any processes (the default when creating).
+    pub fn multi_producer(self) -> Self {
+        self.producer_mode(ProducerMode::Multi)
+    }
+
+    /// Sets the producer mode. Verified when opening if given.
+    pub fn producer_mode(mut self, mode: ProducerMode) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// Permission bits of a created segment (default `0o600`).
+    pub fn permissions(mut self, mode: u32) -> Self {
+        self.permissions = mode;
+        self
+    }
+
+    /// How long `open` waits for a creator to finish initialising (default 5 s).
+    pub fn init_timeout(mut self, timeout: Duration) -> Self {
+        self.init_timeout = timeout;
+        self
+    }
+
+    /// Lets `replace_existing()` replace a segment that live processes still use.
+    pub fn force(mut self) -> Self {
+        self.force = true;
+        self
+    }
+
+    /// Creates the ring; fails with [`OpenError::AlreadyExists`] if the name is taken.
+    pub fn create(self) -> Result<Disruptor<T>, OpenError> {
+        let invalid = |reason: String| OpenError::InvalidConfig(reason);
+        let capacity = self.capacity.ok_or_else(|| invalid("capacity() is required to create a ring".into()))?;
+        let consumers =
+            self.consumers.ok_or_else(|| invalid("consumers() is required to create a ring".into()))?;
+        if consumers == 0 || consumers > shm::MAX_CONSUMERS {
+            return Err(invalid(format!(
+                "a ring has 1..={} consumers, not {consumers}",
+                shm::MAX_CONSUMERS
+            )));
+        }
+        let mut masks = vec![0u64; consumers];
+        for (consumer, after) in &self.dependencies {
+            if *consumer >= consumers {
+                return Err(invalid(format!(
+                    "depends_on({consumer}, ..): consumer {consumer} is out of range (the ring has {consumers})"
+                )));
+            }
+            for &dep in after {
+                if dep >= consumers {
+                    return Err(invalid(format!(
+                        "consumer {consumer} depends on consumer {dep}, which is out of range (the ring has {consumers})"
+                    )));
+                }
+                masks[*consumer] |= 1 << dep;
+            }
+        }
+        graph::validate(&masks).map_err(invalid)?;
+        let segment = Segment::create(&NewRing {
+            name: &self.name,
+            schema: &T::SCHEMA,
+            capacity: capacity as u64,
+            consumer_count: consumers,
+            mode: self.mode.unwrap_or(ProducerMode::Multi),
+            dependencies: &masks,
+            permissions: self.permissions,
+        })?;
+        Ok(Disruptor::from_segment(segment))
+    }
+
+    /// The seed's `init = true`: removes any segment of this name, then creates a new one.
+    /// Refuses with [`OpenError::InUse`] when live processes still use the old one, unless
+    /// [`force`](Self::force) was called. A segment that is not a valid ring (corrupt, foreign,
+    /// or left half-initialised by a creator that died) is replaced.
+    pub fn replace_existing(self) -> Result<Disruptor<T>, OpenError> {
+        if !self.force {
+            if let Some(pids) = live_users_of(&self.name) {
+                if !pids.is_empty() {
+                    return Err(OpenError::InUse { name: self.name.clone(), pids });
+                }
+            }
+        }
+        match shm::unlink(&self.name) {
+            Ok(()) | Err(OpenError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        self.create()
+    }
+
+    /// Attaches to an existing ring and verifies `T` and every expectation stated.
+    pub fn open(self) -> Result<Disruptor<T>, OpenError> {
+        let expect = Expectations {
+            capacity: self.capacity.map(|c| c as u64),
+            consumer_count: self.consumers,
+            mode: self.mode,
+        };
+        let segment = Segment::open(&self.name, &T::SCHEMA, &expect, self.init_timeout)?;
+        Ok(Disruptor::from_segment(segment))
+    }
+}
+
+/// The live users of an existing, valid ring of any type; `None` if it is absent or unreadable.
+fn live_users_of(name: &str) -> Option<Vec<u32>> {
+    let segment = Segment::open_any(name, Duration::from_millis(0)).ok()?;
+    Some(segment.live_users())
+}
+
+/// Whether the process that recorded `token` is alive.
+pub(crate) fn token_alive(token: u64) -> bool {
+    token != 0 && liveness::check(token) == Liveness::Alive
+}
+
+/// The default wait strategy of new handles.
+pub(crate) const DEFAULT_WAIT: WaitStrategy = WaitStrategy::Backoff;
