@@ -1,0 +1,281 @@
+//! Creating and opening rings: schema verification, geometry expectations, and every typed
+//! error of the open path, including corrupt and foreign segments written by hand.
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
+use std::time::Duration;
+
+use shm_disruptor::{Disruptor, OpenError, ProducerMode, Slot};
+
+fn unique_name(tag: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!("/sd-open-{}-{}-{tag}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Unlinks the segment when the test ends.
+struct Unlink(String);
+impl Drop for Unlink {
+    fn drop(&mut self) {
+        let _ = shm_disruptor::unlink(&self.0);
+    }
+}
+
+fn created<T: Slot>(tag: &str) -> (Disruptor<T>, Unlink) {
+    let name = unique_name(tag);
+    let ring = Disruptor::<T>::builder(&name).capacity(64).consumers(2).create().unwrap();
+    (ring, Unlink(name))
+}
+
+/// The same layout as `shm_disruptor_examples::Tick`, declared in this crate.
+#[derive(Slot, Clone, Copy)]
+#[repr(C)]
+struct Tick {
+    price: f64,
+    qty: u32,
+    side: u8,
+    _pad: [u8; 3],
+}
+
+mod reordered {
+    #[derive(shm_disruptor::Slot, Clone, Copy)]
+    #[repr(C)]
+    pub struct Tick {
+        pub price: f64,
+        pub side: u8,
+        pub _pad: [u8; 3],
+        pub qty: u32,
+    }
+}
+
+mod retyped {
+    #[derive(shm_disruptor::Slot, Clone, Copy)]
+    #[repr(C)]
+    pub struct Tick {
+        pub price: f64,
+        pub qty: i32,
+        pub side: u8,
+        pub _pad: [u8; 3],
+    }
+}
+
+mod resized {
+    #[derive(shm_disruptor::Slot, Clone, Copy)]
+    #[repr(C)]
+    pub struct Tick {
+        pub price: f64,
+        pub qty: u32,
+        pub side: u8,
+        pub _pad: [u8; 11],
+    }
+}
+
+mod renamed_field {
+    #[derive(shm_disruptor::Slot, Clone, Copy)]
+    #[repr(C)]
+    pub struct Tick {
+        pub price: f64,
+        pub quantity: u32,
+        pub side: u8,
+        pub _pad: [u8; 3],
+    }
+}
+
+#[test]
+fn the_same_type_from_another_crate_opens() {
+    let (ring, _guard) = created::<shm_disruptor_examples::Tick>("samecrate");
+    let mine = Disruptor::<Tick>::open(ring.name()).expect("same layout, other crate");
+    assert_eq!(mine.capacity(), 64);
+    assert_eq!(mine.consumer_count(), 2);
+    assert_eq!(mine.producer_mode(), ProducerMode::Multi);
+}
+
+fn mismatch<U: Slot>(name: &str) -> String {
+    match Disruptor::<U>::open(name) {
+        Err(err @ OpenError::SchemaMismatch { .. }) => err.to_string(),
+        other => panic!("expected SchemaMismatch, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn other_layouts_are_refused_showing_both() {
+    let (ring, _guard) = created::<Tick>("mismatch");
+    let name = ring.name();
+    let ours = "Tick { price: f64 @0, qty: u32 @8, side: u8 @12, _pad: [u8; 3] @13 } size 16 align 8";
+
+    let msg = mismatch::<reordered::Tick>(name);
+    assert!(msg.contains(ours), "{msg}");
+    assert!(msg.contains("side: u8 @8"), "{msg}");
+    assert!(msg.contains("first difference: this process has `side: u8 @8`, the segment has `qty: u32 @8`"), "{msg}");
+
+    let msg = mismatch::<retyped::Tick>(name);
+    assert!(msg.contains("`qty: i32 @8`") && msg.contains("`qty: u32 @8`"), "{msg}");
+
+    let msg = mismatch::<resized::Tick>(name);
+    assert!(msg.contains("_pad: [u8; 11] @13") && msg.contains("size 24"), "{msg}");
+
+    let msg = mismatch::<renamed_field::Tick>(name);
+    assert!(msg.contains("`quantity: u32 @8`"), "{msg}");
+
+    let msg = mismatch::<u128>(name);
+    assert!(msg.contains("u128 size 16 align"), "{msg}");
+}
+
+#[test]
+fn stated_expectations_are_verified() {
+    let (ring, _guard) = created::<u64>("expect");
+    let name = ring.name();
+    let ok = Disruptor::<u64>::builder(name).capacity(64).consumers(2).multi_producer().open();
+    assert!(ok.is_ok());
+    let err = Disruptor::<u64>::builder(name).capacity(128).open().unwrap_err();
+    assert!(
+        matches!(&err, OpenError::GeometryMismatch { what: "capacity", expected, found, .. } if expected == "128" && found == "64"),
+        "{err}"
+    );
+    let err = Disruptor::<u64>::builder(name).consumers(3).open().unwrap_err();
+    assert!(matches!(err, OpenError::GeometryMismatch { what: "consumer count", .. }), "{err}");
+    let err = Disruptor::<u64>::builder(name).single_producer().open().unwrap_err();
+    assert!(matches!(err, OpenError::GeometryMismatch { what: "producer mode", .. }), "{err}");
+}
+
+#[test]
+fn create_refuses_an_existing_name_and_replace_existing_replaces_it() {
+    let (ring, _guard) = created::<u64>("exists");
+    let name = ring.name().to_owned();
+    let err = Disruptor::<u64>::builder(&name).capacity(8).consumers(1).create().unwrap_err();
+    assert!(matches!(err, OpenError::AlreadyExists { .. }), "{err}");
+    // Nobody owns a consumer or producer entry: replacing is allowed.
+    ring.producer().unwrap().claim().unwrap().commit();
+    drop(ring);
+    let replaced = Disruptor::<u32>::builder(&name).capacity(8).consumers(1).replace_existing().unwrap();
+    assert_eq!((replaced.capacity(), replaced.cursor()), (8, 0));
+}
+
+#[test]
+fn replace_existing_refuses_a_ring_in_use_unless_forced() {
+    let (ring, _guard) = created::<u64>("inuse");
+    let consumer = ring.consumer(0).unwrap();
+    let err = Disruptor::<u64>::builder(ring.name()).capacity(8).consumers(1).replace_existing().unwrap_err();
+    match &err {
+        OpenError::InUse { pids, .. } => assert_eq!(pids, &[std::process::id()]),
+        other => panic!("expected InUse, got {other}"),
+    }
+    let replaced =
+        Disruptor::<u64>::builder(ring.name()).capacity(8).consumers(1).force().replace_existing().unwrap();
+    assert_eq!(replaced.capacity(), 8);
+    drop(consumer);
+}
+
+#[test]
+fn invalid_configurations_are_refused() {
+    let name = unique_name("config");
+    let cases: [(usize, usize, &str); 4] =
+        [(0, 1, "capacity"), (8, 0, "consumers"), (8, 65, "consumers"), (usize::MAX / 2, 1, "address space")];
+    for (capacity, consumers, needle) in cases {
+        let err = Disruptor::<u64>::builder(&name).capacity(capacity).consumers(consumers).create().unwrap_err();
+        assert!(matches!(err, OpenError::InvalidConfig(_)), "{err}");
+        assert!(err.to_string().contains(needle), "{err}");
+    }
+    let err = Disruptor::<u64>::builder(&name).consumers(1).create().unwrap_err();
+    assert!(err.to_string().contains("capacity() is required"), "{err}");
+    assert!(matches!(Disruptor::<u64>::open(&name), Err(OpenError::NotFound { .. })), "nothing was left behind");
+}
+
+/// Writes a segment by hand, as a foreign or crashed process could.
+fn raw_segment(tag: &str, bytes: &[u8], len: u64) -> Unlink {
+    let name = unique_name(tag);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(format!("/dev/shm{name}"))
+        .expect("create raw segment");
+    file.write_all_at(bytes, 0).unwrap();
+    file.set_len(len).unwrap();
+    Unlink(name)
+}
+
+fn open_fast(name: &str) -> OpenError {
+    Disruptor::<u64>::builder(name)
+        .init_timeout(Duration::from_millis(50))
+        .open()
+        .map(|_| ())
+        .expect_err("must be refused")
+}
+
+#[test]
+fn a_foreign_segment_is_reported_as_such() {
+    let guard = raw_segment("foreign", b"not a ring at all, just bytes", 8192);
+    // Its init word (bytes 20..24) is garbage, so the magic is checked and reported.
+    let err = open_fast(&guard.0);
+    assert!(matches!(err, OpenError::BadMagic { .. } | OpenError::NotInitialised { .. }), "{err}");
+}
+
+#[test]
+fn a_segment_whose_creator_never_finished_times_out() {
+    // Zero-filled, as a creator killed between ftruncate and READY leaves it.
+    let guard = raw_segment("uninit", &[], 8192);
+    let err = open_fast(&guard.0);
+    assert!(matches!(err, OpenError::NotInitialised { .. }), "{err}");
+    assert!(err.to_string().contains("replace_existing"), "{err}");
+    // replace_existing() cleans it up.
+    let ring = Disruptor::<u64>::builder(&guard.0).capacity(4).consumers(1).replace_existing().unwrap();
+    assert_eq!(ring.capacity(), 4);
+}
+
+/// Copies a valid header, lets `corrupt` damage it, and writes it as a new segment.
+fn corrupted(tag: &str, corrupt: impl FnOnce(&mut Vec<u8>), len: Option<u64>) -> (Unlink, OpenError) {
+    let (ring, guard) = created::<u64>(tag);
+    let source = format!("/dev/shm{}", ring.name());
+    let mut bytes = std::fs::read(&source).unwrap();
+    let full = bytes.len() as u64;
+    corrupt(&mut bytes);
+    drop(guard);
+    let copy = raw_segment(tag, &bytes, len.unwrap_or(full));
+    let err = Disruptor::<u64>::builder(&copy.0)
+        .init_timeout(Duration::from_millis(50))
+        .open()
+        .map(|_| ())
+        .expect_err(&format!("the {tag} corruption must be refused"));
+    (copy, err)
+}
+
+fn put_u32(bytes: &mut [u8], at: usize, value: u32) {
+    bytes[at..at + 4].copy_from_slice(&value.to_ne_bytes());
+}
+
+fn put_u64(bytes: &mut [u8], at: usize, value: u64) {
+    bytes[at..at + 8].copy_from_slice(&value.to_ne_bytes());
+}
+
+// Header offsets (see `shm::Header`): magic 0, version 8, byte order 12, pointer width 16,
+// init 20, schema hash 24, slot size 32, slot align 40, capacity 48, consumers 56, mode 60,
+// created 64, creator 72, reserved 76, segment size 80, slots offset 88, dependencies 96.
+
+#[test]
+fn corrupt_headers_get_typed_errors() {
+    let (_g, err) = corrupted("magic", |b| b[0] = b'X', None);
+    assert!(matches!(err, OpenError::BadMagic { .. }), "{err}");
+    let (_g, err) = corrupted("version", |b| put_u32(b, 8, 99), None);
+    assert!(matches!(err, OpenError::UnsupportedVersion { found: 99, supported: 1, .. }), "{err}");
+    let (_g, err) = corrupted("order", |b| put_u32(b, 12, 0x0403_0201), None);
+    assert!(matches!(err, OpenError::ForeignTarget { .. }), "{err}");
+    let (_g, err) = corrupted("slotsize", |b| put_u64(b, 32, 16), None);
+    assert!(matches!(err, OpenError::SlotLayoutMismatch { found_size: 16, .. }), "{err}");
+    let (_g, err) = corrupted("capacity", |b| put_u64(b, 48, u64::MAX), None);
+    assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
+    let (_g, err) = corrupted("bigcap", |b| put_u64(b, 48, 1 << 20), None);
+    assert!(matches!(err, OpenError::Corrupt { .. }), "size disagrees with capacity: {err}");
+    let (_g, err) = corrupted("consumers", |b| put_u32(b, 56, 0), None);
+    assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
+    let (_g, err) = corrupted("mode", |b| put_u32(b, 60, 7), None);
+    assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
+    let (_g, err) = corrupted("deprange", |b| put_u64(b, 96, 0b10_0000), None);
+    assert!(err.to_string().contains("depends on consumer 5, but there are only 2"), "{err}");
+    let (_g, err) = corrupted("cycle2", |b| (put_u64(b, 96, 0b10), put_u64(b, 104, 0b01)).1, None);
+    assert!(err.to_string().contains("cycle"), "{err}");
+    let (_g, err) = corrupted("init", |b| put_u32(b, 20, 77), None);
+    assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
+    let (_g, err) = corrupted("short", |_| {}, Some(8192));
+    assert!(matches!(err, OpenError::TooSmall { .. }), "{err}");
+}
