@@ -31,3 +31,82 @@ pub const EXAMPLE_RING: &str = "/shm-disruptor-example";
 pub const EXAMPLE_COUNT: u64 = 1_000_000;
 /// Slots in the example ring (the seed's 1000).
 pub const EXAMPLE_CAPACITY: usize = 1000;
+
+/// A small xorshift generator: the examples need cheap random numbers, not a crate.
+#[derive(Debug, Clone)]
+pub struct XorShift(u64);
+
+impl XorShift {
+    /// A generator seeded from the clock and the process id.
+    pub fn from_entropy() -> XorShift {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1);
+        XorShift((nanos ^ (u64::from(std::process::id()) << 32)) | 1)
+    }
+
+    /// The next number in `0..bound`.
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % bound
+    }
+}
+
+/// The seed README's producer: creates the ring `name` (replacing a stale one), writes `count`
+/// random numbers below 100, one claim and one commit each, and returns their sum.
+pub fn produce_numbers(name: &str, count: u64) -> Result<u64, Box<dyn std::error::Error>> {
+    let ring = shm_disruptor::Disruptor::<Number>::builder(name)
+        .capacity(EXAMPLE_CAPACITY)
+        .consumers(1)
+        .single_producer()
+        .replace_existing()?;
+    send_numbers(&ring, count)
+}
+
+/// Writes `count` random numbers below 100 into `ring` and returns their sum.
+pub fn send_numbers(
+    ring: &shm_disruptor::Disruptor<Number>,
+    count: u64,
+) -> Result<u64, Box<dyn std::error::Error>> {
+    let mut producer = ring.producer()?;
+    producer.set_wait_strategy(shm_disruptor::WaitStrategy::Yield);
+    let mut rng = XorShift::from_entropy();
+    let mut sum = 0;
+    for _ in 0..count {
+        let n = rng.below(100) as u32;
+        let mut claim = producer.claim()?;
+        *claim = Number { value: n };
+        claim.commit();
+        sum += u64::from(n);
+    }
+    Ok(sum)
+}
+
+/// The seed README's consumer: opens `name` as consumer 0 (waiting up to 30 s for it to be
+/// created), reads `count` numbers in batches and returns their sum.
+pub fn consume_numbers(name: &str, count: u64) -> Result<u64, Box<dyn std::error::Error>> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let ring = loop {
+        match shm_disruptor::Disruptor::<Number>::open(name) {
+            Err(shm_disruptor::OpenError::NotFound { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => break other?,
+        }
+    };
+    let mut consumer = ring.consumer(0)?;
+    consumer.set_wait_strategy(shm_disruptor::WaitStrategy::Yield);
+    let (mut sum, mut read) = (0u64, 0u64);
+    while read < count {
+        let batch = consumer.consume_timeout(std::time::Duration::from_secs(30))?;
+        for number in batch.iter() {
+            sum += u64::from(number.value);
+        }
+        read += batch.len() as u64;
+        batch.commit();
+    }
+    Ok(sum)
+}
