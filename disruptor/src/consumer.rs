@@ -252,6 +252,13 @@ impl<'a, T: Slot> Batch<'a, T> {
         a.iter().chain(b.iter())
     }
 
+    /// The parts of this batch that were committed as *abandoned*: claims whose producer died
+    /// (or dropped them behind a later claim), published zero-filled so the ring could go on.
+    /// Usually empty; only the last 32 abandoned ranges are remembered.
+    pub fn abandoned(&self) -> Vec<Range<u64>> {
+        crate::registry::abandoned_within(self.consumer.ring.segment().abandoned_log(), self.range())
+    }
+
     /// Marks every message of the batch as consumed.
     #[inline]
     pub fn commit(self) {

@@ -18,6 +18,7 @@ mod error;
 mod graph;
 mod liveness;
 mod producer;
+mod registry;
 mod ring;
 mod shm;
 mod slot;
@@ -25,7 +26,8 @@ mod wait;
 
 pub use consumer::{Batch, Consumer};
 pub use error::{AttachError, ClaimError, ConsumeError, OpenError};
-pub use producer::{Claim, ClaimBatch, Producer};
+pub use producer::{Claim, ClaimBatch, DeadPeerPolicy, Producer};
+pub use registry::{Participant, ParticipantState};
 pub use ring::{Builder, Disruptor};
 pub use shm::{unlink, ProducerMode, MAX_CONSUMERS, MAX_PRODUCERS};
 pub use shm_disruptor_derive::Slot;
@@ -39,14 +41,29 @@ pub mod __private {
     pub use bytemuck;
     pub use core;
 
-    /// Compiles only when `T: Slot`, and returns `&T::SCHEMA`.
+    /// Compiles only when `T: Slot` and `T` is not zero-sized, and returns `&T::SCHEMA`. The
+    /// derive passes `IS_ZERO_SIZED = { size_of::<T>() == 0 }`.
     ///
     /// The derive calls this one function, spanned at a field's type, everywhere it needs that
     /// field to be `Slot` (the explicit check, the schema, the padding sums). A field that is not
-    /// `Slot` then produces the same diagnostic at each call, which rustc reports only once.
-    pub const fn assert_field_is_slot<T: Slot>() -> &'static Schema {
+    /// `Slot` then produces the same diagnostic at each call, which rustc reports only once; and
+    /// as every constant that would evaluate the field's schema fails to type-check first, a
+    /// zero-sized `[T; 0]` is reported here, at the field, not as a panic in `Schema::array`.
+    pub const fn assert_field_is_slot<T, const IS_ZERO_SIZED: bool>() -> &'static Schema
+    where
+        T: Slot + NotZeroSized<IS_ZERO_SIZED>,
+    {
         &T::SCHEMA
     }
+
+    /// Implemented only for `IS_ZERO_SIZED == false`.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` is zero-sized, and a zero-sized type cannot be stored in a slot",
+        label = "zero-sized field",
+        note = "a slot holds bytes that another process reads: remove the field, or give the array a non-zero length"
+    )]
+    pub trait NotZeroSized<const IS_ZERO_SIZED: bool> {}
+    impl<T: ?Sized> NotZeroSized<false> for T {}
 
     /// Implemented only for `N == 0`: the derive requires `S: NoPaddingBefore<N>` where `N` is
     /// the gap between two adjacent fields of `S`.

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::error::{AttachError, ClaimError};
-use crate::liveness;
+use crate::{liveness, registry};
 use crate::ring::{token_alive, Shared, DEFAULT_WAIT};
 use crate::shm::{ProducerEntry, ProducerMode, MAX_PRODUCERS};
 use crate::wait::{notify, Waiter};
@@ -28,6 +28,24 @@ pub struct Producer<T: Slot> {
     bound: u64,
     single: bool,
     wait: WaitStrategy,
+    policy: DeadPeerPolicy,
+}
+
+/// What a producer blocked by a dead peer does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum DeadPeerPolicy {
+    /// Keep waiting: a dead consumer may be restarted and resume from its sequence, and a dead
+    /// producer's claim may be recovered by someone ([`Producer::recover_orphaned`]).
+    #[default]
+    Wait,
+    /// After being blocked for `after`, evict the dead consumers it waits for (they are marked
+    /// released) and commit a dead producer's claim that blocks its commit as abandoned
+    /// ([`ClaimBatch::commit_abandoned`]); then carry on.
+    Recover {
+        /// How long to wait before acting.
+        after: Duration,
+    },
 }
 
 impl<T: Slot> fmt::Debug for Producer<T> {
@@ -82,7 +100,7 @@ impl<T: Slot> Producer<T> {
         let next = control.next.value.load(Ordering::Acquire);
         e.claim_start.store(next, Ordering::Relaxed);
         e.claim_end.store(next, Ordering::Relaxed);
-        Ok(Producer { ring, entry, next, bound: 0, single, wait: DEFAULT_WAIT })
+        Ok(Producer { ring, entry, next, bound: 0, single, wait: DEFAULT_WAIT, policy: DeadPeerPolicy::Wait })
     }
 
     /// The ring this producer writes to.
@@ -98,6 +116,51 @@ impl<T: Slot> Producer<T> {
     /// The wait strategy of blocking calls.
     pub fn wait_strategy(&self) -> WaitStrategy {
         self.wait
+    }
+
+    /// Sets what a blocked call does about dead consumers and dead producers.
+    pub fn set_dead_peer_policy(&mut self, policy: DeadPeerPolicy) {
+        self.policy = policy;
+    }
+
+    /// When the policy says so and `blocked_since` is long enough ago, fixes what dead peers
+    /// left behind; returns the next time to check.
+    #[cold]
+    fn apply_policy(&self, check_at: &mut Option<Instant>, started: Instant) {
+        let DeadPeerPolicy::Recover { after } = self.policy else { return };
+        let now = Instant::now();
+        let due = *check_at.get_or_insert(started + after);
+        if now < due {
+            return;
+        }
+        *check_at = Some(now + after);
+        let segment = self.ring.segment();
+        registry::evict_dead_consumers(segment);
+        if let Some(range) = registry::orphaned_claim(segment) {
+            self.publish_abandoned(range);
+        }
+    }
+
+    /// Zero-fills `range`, records it as abandoned and publishes it (its predecessors must be
+    /// published: the range starts at the cursor).
+    fn publish_abandoned(&self, range: Range<u64>) {
+        let shared = &*self.ring.shared;
+        for seq in range.clone() {
+            // SAFETY: `index < capacity` (`Shared::index`); the range is claimed and unpublished,
+            // and its claimer is dead or gave it up, so no one else writes or reads these slots.
+            unsafe { shared.segment.slots().cast::<T>().add(shared.index(seq)).write(T::zeroed()) };
+        }
+        registry::record_abandoned(shared.segment.abandoned_log(), range.clone());
+        self.publish(range.start, range.end, None);
+    }
+
+    /// Recovers the claimed-but-unpublished range that blocks the cursor and that no live producer
+    /// will commit (see [`Disruptor::orphaned_claim`]): typically the claim of a producer that was
+    /// killed between claim and commit. Rewrite it and [`commit`](ClaimBatch::commit) it, or
+    /// [`commit_abandoned`](ClaimBatch::commit_abandoned) it. Dropping it leaves it pending.
+    pub fn recover_orphaned(&mut self) -> Option<ClaimBatch<'_, T>> {
+        let range = registry::orphaned_claim(self.ring.segment())?;
+        Some(self.batch(range, true))
     }
 
     fn entry(&self) -> &ProducerEntry {
@@ -175,10 +238,15 @@ impl<T: Slot> Producer<T> {
         deadline: Option<Instant>,
     ) -> Result<Range<u64>, ClaimError> {
         let mut waiter: Option<Waiter> = None;
+        let started = Instant::now();
+        let mut check_at = None;
         loop {
             match self.try_claim_range(n, exact) {
                 Err(ClaimError::Full) => {}
                 other => return other,
+            }
+            if self.policy != DeadPeerPolicy::Wait {
+                self.apply_policy(&mut check_at, started);
             }
             let waiter = waiter.get_or_insert_with(|| Waiter::new(self.wait, deadline));
             let shared = &self.ring.shared;
@@ -298,6 +366,8 @@ impl<T: Slot> Producer<T> {
         let control = self.ring.segment().control();
         let cursor = &control.cursor.value;
         let mut waiter: Option<Waiter> = None;
+        let mut check_at = None;
+        let started = Instant::now();
         loop {
             // Acquire pairs with the Release store below by the producer of the previous range,
             // so its slot writes happen-before ours are published (and a consumer that
@@ -317,6 +387,9 @@ impl<T: Slot> Producer<T> {
                 break;
             }
             let Some(deadline) = wait else { return false };
+            if self.policy != DeadPeerPolicy::Wait {
+                self.apply_policy(&mut check_at, started);
+            }
             let waiter = waiter.get_or_insert_with(|| Waiter::new(self.wait, deadline));
             if !waiter.wait(&control.data_wake, || cursor.load(Ordering::Acquire) >= start) {
                 return false;
@@ -350,11 +423,7 @@ impl<T: Slot> Producer<T> {
             entry.claim_end.store(start, Ordering::Relaxed);
         } else {
             let mut batch = ClaimBatch { producer: self, start, end, recovered: true, done: true };
-            let (a, b) = batch.slices_mut();
-            a.fill(T::zeroed());
-            b.fill(T::zeroed());
-            batch.producer.publish(start, end, Some(None));
-            batch.producer.finish_claim();
+            batch.commit_zeroed(Some(None));
         }
     }
 }
@@ -388,7 +457,8 @@ fn holds_pending_claim(entry: &ProducerEntry, cursor: u64) -> bool {
 ///
 /// **Dropped without commit**, a claim is rolled back when no later claim exists (always the
 /// case in single-producer mode), so nothing is published; otherwise, since later producers'
-/// commits wait for it, it is published *zero-filled* rather than stalling the ring. To keep a
+/// commits wait for it, it is published *zero-filled* and recorded as abandoned
+/// ([`Batch::abandoned`](crate::Batch::abandoned)) rather than stalling the ring. To keep a
 /// claim pending on purpose (and commit it later through [`Producer::recover`]), call
 /// [`leave_pending`](Self::leave_pending).
 pub struct ClaimBatch<'a, T: Slot> {
@@ -495,6 +565,24 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
         } else {
             Err(self)
         }
+    }
+
+    /// Publishes the range zero-filled and recorded as abandoned, so that consumers can tell
+    /// ([`Batch::abandoned`](crate::Batch::abandoned)). Waits for earlier claims like
+    /// [`commit`](Self::commit). For a dead producer's claim that cannot be rewritten.
+    pub fn commit_abandoned(mut self) {
+        self.done = true;
+        self.commit_zeroed(Some(None));
+    }
+
+    fn commit_zeroed(&mut self, wait: Option<Option<Instant>>) {
+        let (a, b) = self.slices_mut();
+        a.fill(T::zeroed());
+        b.fill(T::zeroed());
+        let shared = &*self.producer.ring.shared;
+        registry::record_abandoned(shared.segment.abandoned_log(), self.start..self.end);
+        self.producer.publish(self.start, self.end, wait);
+        self.producer.finish_claim();
     }
 
     /// Gives up the guard but leaves the slots claimed and unpublished; returns their range,

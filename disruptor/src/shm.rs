@@ -9,6 +9,7 @@
 //! | then | one [`SequenceLine`] per consumer (its sequence, alone on its line) |
 //! | then | one [`ConsumerEntry`] per consumer (owner registry) |
 //! | then | [`MAX_PRODUCERS`] [`ProducerEntry`] lines (producer registry and in-flight claims) |
+//! | then | [`AbandonedLog`]: the last ranges published without valid contents |
 //! | then | `capacity` slots of `T`, aligned to at least 128 bytes |
 
 use std::fs::File;
@@ -192,6 +193,18 @@ pub struct ProducerEntry {
     pub claim_end: AtomicU64,
 }
 
+/// Records of ranges committed as abandoned (a dead producer's claim, published zero-filled).
+pub const ABANDONED_ENTRIES: usize = 32;
+
+/// A small ring of the last [`ABANDONED_ENTRIES`] abandoned ranges, so consumers can tell.
+#[repr(C, align(128))]
+pub struct AbandonedLog {
+    /// Number of ranges ever recorded; entry `count % ABANDONED_ENTRIES` is written next.
+    pub count: AtomicU64,
+    /// `[start, end)` pairs.
+    pub entries: [[AtomicU64; 2]; ABANDONED_ENTRIES],
+}
+
 const _: () = assert!(std::mem::size_of::<Control>() == 5 * LINE);
 const _: () = assert!(std::mem::size_of::<SequenceLine>() == LINE);
 const _: () = assert!(std::mem::size_of::<ConsumerEntry>() == LINE);
@@ -216,6 +229,8 @@ pub struct Geometry {
     pub consumers_offset: usize,
     /// Offset of the producer registry.
     pub producers_offset: usize,
+    /// Offset of the abandoned-range log.
+    pub abandoned_offset: usize,
     /// Offset of the first slot.
     pub slots_offset: usize,
     /// Total size in bytes.
@@ -248,7 +263,8 @@ impl Geometry {
         let sequences_offset = HEADER_BYTES + std::mem::size_of::<Control>();
         let consumers_offset = sequences_offset + consumer_count * LINE;
         let producers_offset = consumers_offset + consumer_count * LINE;
-        let after_registry = producers_offset + MAX_PRODUCERS * LINE;
+        let abandoned_offset = producers_offset + MAX_PRODUCERS * LINE;
+        let after_registry = abandoned_offset + std::mem::size_of::<AbandonedLog>();
         let slot_align = slot_align.max(LINE as u64) as usize;
         let slots_offset = after_registry.next_multiple_of(slot_align);
         let too_large = || format!("{capacity} slots of {slot_size} bytes do not fit in the address space");
@@ -266,6 +282,7 @@ impl Geometry {
             sequences_offset,
             consumers_offset,
             producers_offset,
+            abandoned_offset,
             slots_offset,
             segment_size: segment_size as usize,
         })
@@ -576,6 +593,13 @@ impl Segment {
         unsafe {
             &*self.map.as_ptr().add(self.geometry.producers_offset + index * LINE).cast::<ProducerEntry>()
         }
+    }
+
+    /// The abandoned-range log.
+    pub fn abandoned_log(&self) -> &AbandonedLog {
+        // SAFETY: the log lies at `abandoned_offset` (a multiple of 128), before the slots,
+        // inside the validated segment size; it is all atomics.
+        unsafe { &*self.map.as_ptr().add(self.geometry.abandoned_offset).cast::<AbandonedLog>() }
     }
 
     /// Pointer to the first slot.
