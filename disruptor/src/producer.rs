@@ -6,10 +6,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::error::{AttachError, ClaimError};
-use crate::{liveness, registry};
 use crate::ring::{token_alive, Shared, DEFAULT_WAIT};
 use crate::shm::{ProducerEntry, ProducerMode, MAX_PRODUCERS};
 use crate::wait::{notify, Waiter};
+use crate::{liveness, registry};
 use crate::{Disruptor, Slot, WaitStrategy};
 
 /// A handle that claims and commits slots.
@@ -68,7 +68,8 @@ impl<T: Slot> Producer<T> {
             // Entry 0 is the single producer's lock.
             let owner = &segment.producer_entry(0).owner;
             let current = owner.load(Ordering::Acquire);
-            let taken = current == 0 && owner.compare_exchange(0, token, Ordering::AcqRel, Ordering::Acquire).is_ok();
+            let taken = current == 0
+                && owner.compare_exchange(0, token, Ordering::AcqRel, Ordering::Acquire).is_ok();
             if !taken {
                 if current == 0 || current == token || token_alive(current) {
                     let holder = owner.load(Ordering::Acquire);
@@ -78,7 +79,9 @@ impl<T: Slot> Producer<T> {
                 // range [cursor, next)) is discarded: `next` is rolled back to the cursor.
                 owner
                     .compare_exchange(current, token, Ordering::AcqRel, Ordering::Acquire)
-                    .map_err(|holder| AttachError::ProducerInUse { pid: liveness::pid_of(holder) })?;
+                    .map_err(|holder| AttachError::ProducerInUse {
+                        pid: liveness::pid_of(holder),
+                    })?;
                 let cursor = control.cursor.value.load(Ordering::Acquire);
                 control.next.value.store(cursor, Ordering::Release);
             }
@@ -89,10 +92,12 @@ impl<T: Slot> Producer<T> {
                 .find(|&i| {
                     let e = segment.producer_entry(i);
                     let current = e.owner.load(Ordering::Acquire);
-                    let reusable = current == 0
-                        || (!token_alive(current) && !holds_pending_claim(e, cursor));
+                    let reusable =
+                        current == 0 || (!token_alive(current) && !holds_pending_claim(e, cursor));
                     reusable
-                        && e.owner.compare_exchange(current, token, Ordering::AcqRel, Ordering::Acquire).is_ok()
+                        && e.owner
+                            .compare_exchange(current, token, Ordering::AcqRel, Ordering::Acquire)
+                            .is_ok()
                 })
                 .ok_or(AttachError::TooManyProducers { max: MAX_PRODUCERS })?
         };
@@ -100,7 +105,15 @@ impl<T: Slot> Producer<T> {
         let next = control.next.value.load(Ordering::Acquire);
         e.claim_start.store(next, Ordering::Relaxed);
         e.claim_end.store(next, Ordering::Relaxed);
-        Ok(Producer { ring, entry, next, bound: 0, single, wait: DEFAULT_WAIT, policy: DeadPeerPolicy::Wait })
+        Ok(Producer {
+            ring,
+            entry,
+            next,
+            bound: 0,
+            single,
+            wait: DEFAULT_WAIT,
+            policy: DeadPeerPolicy::Wait,
+        })
     }
 
     /// The ring this producer writes to.
@@ -197,7 +210,8 @@ impl<T: Slot> Producer<T> {
         let control = shared.segment.control();
         let entry = shared.segment.producer_entry(self.entry);
         loop {
-            let start = if self.single { self.next } else { control.next.value.load(Ordering::Relaxed) };
+            let start =
+                if self.single { self.next } else { control.next.value.load(Ordering::Relaxed) };
             let mut end = start.saturating_add(n);
             if end > self.bound {
                 let bound = Self::refresh_bound(shared)?;
@@ -265,7 +279,8 @@ impl<T: Slot> Producer<T> {
                     .map(|&c| shared.segment.consumer_sequence(c).load(Ordering::Acquire))
                     .min()
                     .unwrap_or(u64::MAX);
-                slowest == u64::MAX || slowest.saturating_add(shared.capacity) >= next.saturating_add(needed)
+                slowest == u64::MAX
+                    || slowest.saturating_add(shared.capacity) >= next.saturating_add(needed)
             };
             if !waiter.wait(&shared.segment.control().room_wake, ready) {
                 return Err(ClaimError::Timeout);
@@ -415,7 +430,11 @@ impl<T: Slot> Producer<T> {
             control.next.value.store(start, Ordering::Release);
             true
         } else {
-            control.next.value.compare_exchange(end, start, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+            control
+                .next
+                .value
+                .compare_exchange(end, start, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
         };
         if rolled_back {
             let entry = self.entry();
@@ -590,6 +609,10 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
     /// committed.
     pub fn leave_pending(mut self) -> Range<u64> {
         self.done = true;
+        // No longer this handle's in-flight claim: it is orphaned (see `orphaned_claim`).
+        if !self.recovered {
+            self.producer.finish_claim();
+        }
         self.start..self.end
     }
 }
