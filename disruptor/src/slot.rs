@@ -39,7 +39,7 @@ use core::fmt;
 ///
 /// A struct with implicit padding is refused at compile time, with the number of padding bytes:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// use shm_disruptor::Slot;
 ///
 /// #[derive(Slot, Clone, Copy)]
@@ -167,7 +167,13 @@ impl Schema {
     /// The schema of a primitive type. Used by the impls in this crate.
     pub const fn primitive(name: &'static str, size: usize, align: usize) -> Schema {
         let hash = fnv_str(fnv_u64(FNV_OFFSET, TAG_PRIMITIVE), name);
-        Schema { name, size, align, kind: SchemaKind::Primitive, hash: hash_tail(hash, size, align) }
+        Schema {
+            name,
+            size,
+            align,
+            kind: SchemaKind::Primitive,
+            hash: hash_tail(hash, size, align),
+        }
     }
 
     /// The schema of `[element; len]`.
@@ -323,6 +329,9 @@ mod tests {
 
     #[test]
     fn string_hash_is_length_prefixed() {
-        assert_ne!(fnv_str(fnv_str(FNV_OFFSET, "ab"), "c"), fnv_str(fnv_str(FNV_OFFSET, "a"), "bc"));
+        assert_ne!(
+            fnv_str(fnv_str(FNV_OFFSET, "ab"), "c"),
+            fnv_str(fnv_str(FNV_OFFSET, "a"), "bc")
+        );
     }
 }

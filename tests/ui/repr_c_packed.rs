@@ -1,0 +1,10 @@
+use shm_disruptor::Slot;
+
+#[derive(Slot, Clone, Copy)]
+#[repr(C, packed)]
+struct Tick {
+    price: f64,
+    side: u8,
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use shm_disruptor::Slot;
+
+#[derive(Slot, Clone, Copy)]
+#[repr(Rust)]
+struct Tick {
+    price: f64,
+    qty: u64,
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use shm_disruptor::Slot;
+
+#[derive(Slot, Clone, Copy)]
+#[repr(C)]
+struct Quote {
+    price: u64,
+    venue: String,
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+use shm_disruptor::Slot;
+
+#[derive(Slot, Clone, Copy)]
+#[repr(C)]
+struct Heartbeat;
+
+fn main() {}
