@@ -3,11 +3,13 @@
 use std::fmt;
 use std::ops::Range;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{AttachError, ConsumeError};
 use crate::liveness;
-use crate::ring::{token_alive, DEFAULT_WAIT};
+use crate::asynch::{poll_with, Line};
+use crate::ring::token_alive;
 use crate::wait::{notify, Waiter};
 use crate::{Disruptor, Slot, WaitStrategy};
 
@@ -65,7 +67,8 @@ impl<T: Slot> Consumer<T> {
             owner.store(0, Ordering::Release);
             return Err(AttachError::ConsumerReleased { index });
         }
-        Ok(Consumer { ring, index, sequence, token, wait: DEFAULT_WAIT })
+        let wait = ring.wait;
+        Ok(Consumer { ring, index, sequence, token, wait })
     }
 
     /// The ring this consumer reads.
@@ -93,25 +96,10 @@ impl<T: Slot> Consumer<T> {
         self.wait
     }
 
-    /// The sequence below which everything is readable by this consumer.
-    #[inline]
-    fn visible_bound(&self) -> u64 {
-        let shared = &self.ring.shared;
-        // SYNC POINT. Acquire pairs with the Release store of the cursor in `Producer::publish`:
-        // slot writes of every sequence below it happen-before our reads.
-        let mut bound = shared.segment.control().cursor.value.load(Ordering::Acquire);
-        for &dep in shared.dependencies[self.index].iter() {
-            // Acquire pairs with the Release store in `Batch::commit` of the stage we follow:
-            // its writes to the slots it processed happen-before our reads.
-            bound = bound.min(shared.segment.consumer_sequence(dep).load(Ordering::Acquire));
-        }
-        bound
-    }
-
     /// Number of messages readable now, at most the capacity (whatever a corrupt peer wrote).
     #[inline]
     fn available(&self) -> u64 {
-        self.visible_bound().saturating_sub(self.sequence).min(self.ring.shared.capacity)
+        self.ring.shared.visible_bound(self.index).saturating_sub(self.sequence).min(self.ring.shared.capacity)
     }
 
     fn batch(&mut self, available: u64) -> Batch<'_, T> {
@@ -155,6 +143,26 @@ impl<T: Slot> Consumer<T> {
             }
         }
         Ok(self.batch(available))
+    }
+
+    /// Everything published and not yet consumed, as a future that completes when there is at
+    /// least one message (the seed's `consumeNew` promise). Works with any executor; the
+    /// executor thread is never busy-polled (see the `asynch` module). For a deadline, wrap it
+    /// in your executor's timeout.
+    pub async fn consume_async(&mut self) -> Batch<'_, T> {
+        let shared = Arc::clone(&self.ring.shared);
+        let (index, sequence) = (self.index, self.sequence);
+        let available = std::future::poll_fn(|cx| {
+            poll_with(
+                &shared,
+                Line::Data,
+                cx,
+                || Some(self.available()).filter(|&n| n > 0),
+                move |s| s.visible_bound(index) > sequence,
+            )
+        })
+        .await;
+        self.batch(available)
     }
 
     fn commit_to(&mut self, end: u64) {

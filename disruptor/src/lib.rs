@@ -13,6 +13,7 @@
 //! See the [`Disruptor`] example.
 #![warn(missing_docs)]
 
+mod asynch;
 mod consumer;
 mod error;
 mod graph;

@@ -3,10 +3,12 @@
 use std::fmt;
 use std::ops::{Deref, DerefMut, Range};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{AttachError, ClaimError};
-use crate::ring::{token_alive, Shared, DEFAULT_WAIT};
+use crate::asynch::{poll_with, slowest_gating, Line};
+use crate::ring::{token_alive, Shared};
 use crate::shm::{ProducerEntry, ProducerMode, MAX_PRODUCERS};
 use crate::wait::{notify, Waiter};
 use crate::{liveness, registry};
@@ -105,15 +107,8 @@ impl<T: Slot> Producer<T> {
         let next = control.next.value.load(Ordering::Acquire);
         e.claim_start.store(next, Ordering::Relaxed);
         e.claim_end.store(next, Ordering::Relaxed);
-        Ok(Producer {
-            ring,
-            entry,
-            next,
-            bound: 0,
-            single,
-            wait: DEFAULT_WAIT,
-            policy: DeadPeerPolicy::Wait,
-        })
+        let wait = ring.wait;
+        Ok(Producer { ring, entry, next, bound: 0, single, wait, policy: DeadPeerPolicy::Wait })
     }
 
     /// The ring this producer writes to.
@@ -263,29 +258,50 @@ impl<T: Slot> Producer<T> {
                 self.apply_policy(&mut check_at, started);
             }
             let waiter = waiter.get_or_insert_with(|| Waiter::new(self.wait, deadline));
-            let shared = &self.ring.shared;
-            let (single, local_next) = (self.single, self.next);
-            let needed = if exact { n } else { 1 };
-            // Room for `needed` slots after the claim sequence, or nobody left to wait for.
-            let ready = || {
-                let next = if single {
-                    local_next
-                } else {
-                    shared.segment.control().next.value.load(Ordering::Relaxed)
-                };
-                let slowest = shared
-                    .gating
-                    .iter()
-                    .map(|&c| shared.segment.consumer_sequence(c).load(Ordering::Acquire))
-                    .min()
-                    .unwrap_or(u64::MAX);
-                slowest == u64::MAX
-                    || slowest.saturating_add(shared.capacity) >= next.saturating_add(needed)
-            };
-            if !waiter.wait(&shared.segment.control().room_wake, ready) {
+            let shared = &*self.ring.shared;
+            let ready = room_for(self.single, self.next, if exact { n } else { 1 });
+            if !waiter.wait(&shared.segment.control().room_wake, || ready(shared)) {
                 return Err(ClaimError::Timeout);
             }
         }
+    }
+
+    /// Claims `n` slots (or up to `n`), completing when there is room.
+    async fn claim_range_async(&mut self, n: u64, exact: bool) -> Result<Range<u64>, ClaimError> {
+        let shared = Arc::clone(&self.ring.shared);
+        std::future::poll_fn(|cx| {
+            let ready = room_for(self.single, self.next, if exact { n } else { 1 });
+            poll_with(
+                &shared,
+                Line::Room,
+                cx,
+                || match self.try_claim_range(n, exact) {
+                    Err(ClaimError::Full) => None,
+                    other => Some(other),
+                },
+                ready,
+            )
+        })
+        .await
+    }
+
+    /// Claims one slot, as a future that completes when there is room (the seed's
+    /// `produceClaim` promise). Works with any executor without busy-polling it.
+    pub async fn claim_async(&mut self) -> Result<Claim<'_, T>, ClaimError> {
+        let range = self.claim_range_async(1, true).await?;
+        Ok(Claim(self.batch(range, false)))
+    }
+
+    /// Claims exactly `n` slots, as a future.
+    pub async fn claim_many_async(&mut self, n: usize) -> Result<ClaimBatch<'_, T>, ClaimError> {
+        let range = self.claim_range_async(n as u64, true).await?;
+        Ok(self.batch(range, false))
+    }
+
+    /// Claims between 1 and `max` slots, as a future that completes when at least one is free.
+    pub async fn claim_available_async(&mut self, max: usize) -> Result<ClaimBatch<'_, T>, ClaimError> {
+        let range = self.claim_range_async(max as u64, false).await?;
+        Ok(self.batch(range, false))
     }
 
     fn batch(&mut self, range: Range<u64>, recovered: bool) -> ClaimBatch<'_, T> {
@@ -461,6 +477,20 @@ impl<T: Slot> Drop for Producer<T> {
     }
 }
 
+/// A check that there is room for `needed` slots after the claim sequence, or nobody left to
+/// wait for (single-producer mode knows the claim sequence locally).
+fn room_for(single: bool, local_next: u64, needed: u64) -> impl Fn(&Shared) -> bool + Send + 'static {
+    move |shared| {
+        let next = if single {
+            local_next
+        } else {
+            shared.segment.control().next.value.load(Ordering::Relaxed)
+        };
+        let slowest = slowest_gating(shared);
+        slowest == u64::MAX || slowest.saturating_add(shared.capacity) >= next.saturating_add(needed)
+    }
+}
+
 /// Whether a (dead) producer entry still records a claim that is not yet published.
 fn holds_pending_claim(entry: &ProducerEntry, cursor: u64) -> bool {
     let start = entry.claim_start.load(Ordering::Relaxed);
@@ -561,6 +591,26 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
         self.producer.finish_claim();
     }
 
+    /// Publishes the slots once earlier claims are committed, as a future (the seed's
+    /// `produceCommit` promise).
+    pub async fn commit_async(mut self) {
+        let shared = Arc::clone(&self.producer.ring.shared);
+        let (start, end) = (self.start, self.end);
+        std::future::poll_fn(|cx| {
+            poll_with(
+                &shared,
+                Line::Data,
+                cx,
+                || self.producer.publish(start, end, None).then_some(()),
+                // Acquire pairs with the Release store of the cursor in `publish`.
+                move |s| s.segment.control().cursor.value.load(Ordering::Acquire) >= start,
+            )
+        })
+        .await;
+        self.done = true;
+        self.producer.finish_claim();
+    }
+
     /// Publishes the slots, waiting at most `timeout` for earlier claims; hands the claim back
     /// if they are still pending then.
     pub fn commit_timeout(mut self, timeout: Duration) -> Result<(), Self> {
@@ -655,6 +705,11 @@ impl<'a, T: Slot> Claim<'a, T> {
     /// Publishes the slot, waiting at most `timeout` for earlier claims.
     pub fn commit_timeout(self, timeout: Duration) -> Result<(), Self> {
         self.0.commit_timeout(timeout).map_err(Claim)
+    }
+
+    /// Publishes the slot once earlier claims are committed, as a future.
+    pub async fn commit_async(self) {
+        self.0.commit_async().await
     }
 
     /// Leaves the slot claimed and unpublished; see [`ClaimBatch::leave_pending`].

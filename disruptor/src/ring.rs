@@ -3,9 +3,10 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use crate::asynch::Watcher;
 use crate::consumer::Consumer;
 use crate::error::{AttachError, OpenError};
 use crate::liveness::{self, Liveness};
@@ -23,6 +24,9 @@ pub(crate) struct Shared {
     pub(crate) gating: Box<[usize]>,
     /// Per consumer, the consumers it follows (empty: it follows the cursor).
     pub(crate) dependencies: Box<[Box<[usize]>]>,
+    /// Async watchers, started on first use.
+    pub(crate) data_watcher: OnceLock<Arc<Watcher>>,
+    pub(crate) room_watcher: OnceLock<Arc<Watcher>>,
 }
 
 impl Shared {
@@ -36,7 +40,30 @@ impl Shared {
             .collect();
         let mask = if g.capacity.is_power_of_two() { g.capacity - 1 } else { 0 };
         crate::wait::register_process();
-        Shared { segment, mask, capacity: g.capacity, gating, dependencies }
+        Shared {
+            segment,
+            mask,
+            capacity: g.capacity,
+            gating,
+            dependencies,
+            data_watcher: OnceLock::new(),
+            room_watcher: OnceLock::new(),
+        }
+    }
+
+    /// The sequence below which consumer `index` may read: the cursor, or for a pipeline stage
+    /// the slowest of the stages it follows.
+    #[inline]
+    pub(crate) fn visible_bound(&self, index: usize) -> u64 {
+        // SYNC POINT. Acquire pairs with the Release store of the cursor in `Producer::publish`:
+        // slot writes of every sequence below it happen-before our reads.
+        let mut bound = self.segment.control().cursor.value.load(Ordering::Acquire);
+        for &dep in self.dependencies[index].iter() {
+            // Acquire pairs with the Release store in `Batch::commit` of the stage we follow:
+            // its writes to the slots it processed happen-before our reads.
+            bound = bound.min(self.segment.consumer_sequence(dep).load(Ordering::Acquire));
+        }
+        bound
     }
 
     /// The slot index of a sequence; always `< capacity`, whatever the sequence.
@@ -82,12 +109,14 @@ impl Shared {
 /// ```
 pub struct Disruptor<T: Slot> {
     pub(crate) shared: Arc<Shared>,
+    /// The wait strategy new handles start with.
+    pub(crate) wait: WaitStrategy,
     _type: PhantomData<fn() -> T>,
 }
 
 impl<T: Slot> Clone for Disruptor<T> {
     fn clone(&self) -> Self {
-        Disruptor { shared: Arc::clone(&self.shared), _type: PhantomData }
+        Disruptor { shared: Arc::clone(&self.shared), wait: self.wait, _type: PhantomData }
     }
 }
 
@@ -116,6 +145,7 @@ impl<T: Slot> Disruptor<T> {
             force: false,
             permissions: 0o600,
             init_timeout: Duration::from_secs(5),
+            wait: DEFAULT_WAIT,
             _type: PhantomData,
         }
     }
@@ -126,8 +156,19 @@ impl<T: Slot> Disruptor<T> {
         Self::builder(name).open()
     }
 
-    fn from_segment(segment: Segment) -> Disruptor<T> {
-        Disruptor { shared: Arc::new(Shared::new(segment)), _type: PhantomData }
+    fn from_segment(segment: Segment, wait: WaitStrategy) -> Disruptor<T> {
+        Disruptor { shared: Arc::new(Shared::new(segment)), wait, _type: PhantomData }
+    }
+
+    /// Sets the wait strategy that producer and consumer handles made from this handle start
+    /// with (each can change its own with `set_wait_strategy`).
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.wait = strategy;
+    }
+
+    /// The wait strategy new handles start with ([`WaitStrategy::Backoff`] unless set).
+    pub fn wait_strategy(&self) -> WaitStrategy {
+        self.wait
     }
 
     /// A producer handle. In single-producer mode only one live handle may exist at a time
@@ -251,6 +292,7 @@ pub struct Builder<T: Slot> {
     force: bool,
     permissions: u32,
     init_timeout: Duration,
+    wait: WaitStrategy,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -303,6 +345,13 @@ impl<T: Slot> Builder<T> {
         self
     }
 
+    /// The wait strategy of the handles made from the returned `Disruptor` (default
+    /// [`WaitStrategy::Backoff`]).
+    pub fn wait_strategy(mut self, strategy: WaitStrategy) -> Self {
+        self.wait = strategy;
+        self
+    }
+
     /// Lets `replace_existing()` replace a segment that live processes still use.
     pub fn force(mut self) -> Self {
         self.force = true;
@@ -312,9 +361,12 @@ impl<T: Slot> Builder<T> {
     /// Creates the ring; fails with [`OpenError::AlreadyExists`] if the name is taken.
     pub fn create(self) -> Result<Disruptor<T>, OpenError> {
         let invalid = |reason: String| OpenError::InvalidConfig(reason);
-        let capacity = self.capacity.ok_or_else(|| invalid("capacity() is required to create a ring".into()))?;
-        let consumers =
-            self.consumers.ok_or_else(|| invalid("consumers() is required to create a ring".into()))?;
+        let capacity = self
+            .capacity
+            .ok_or_else(|| invalid("capacity() is required to create a ring".into()))?;
+        let consumers = self
+            .consumers
+            .ok_or_else(|| invalid("consumers() is required to create a ring".into()))?;
         if consumers == 0 || consumers > shm::MAX_CONSUMERS {
             return Err(invalid(format!(
                 "a ring has 1..={} consumers, not {consumers}",
@@ -347,7 +399,7 @@ impl<T: Slot> Builder<T> {
             dependencies: &masks,
             permissions: self.permissions,
         })?;
-        Ok(Disruptor::from_segment(segment))
+        Ok(Disruptor::from_segment(segment, self.wait))
     }
 
     /// The seed's `init = true`: removes any segment of this name, then creates a new one.
@@ -377,7 +429,7 @@ impl<T: Slot> Builder<T> {
             mode: self.mode,
         };
         let segment = Segment::open(&self.name, &T::SCHEMA, &expect, self.init_timeout)?;
-        Ok(Disruptor::from_segment(segment))
+        Ok(Disruptor::from_segment(segment, self.wait))
     }
 }
 

@@ -70,7 +70,8 @@ const YIELD_LIMIT: u32 = SPIN_LIMIT + 64;
 fn membarrier_ready() -> bool {
     static READY: OnceLock<bool> = OnceLock::new();
     *READY.get_or_init(|| {
-        rustix::thread::membarrier(rustix::thread::MembarrierCommand::RegisterGlobalExpedited).is_ok()
+        rustix::thread::membarrier(rustix::thread::MembarrierCommand::RegisterGlobalExpedited)
+            .is_ok()
     })
 }
 
@@ -91,7 +92,7 @@ pub fn notify(line: &WakeLine) {
         // keeps the compiler from moving the `waiters` load above the condition store.
         compiler_fence(Ordering::SeqCst);
     } else {
-        // Pairs with the fence after `waiters.fetch_add` in `sleep_once`.
+        // Pairs with the fence after `waiters.fetch_add` in `sleep_on`.
         fence(Ordering::SeqCst);
     }
     if line.waiters.load(Ordering::Relaxed) != 0 {
@@ -168,29 +169,39 @@ impl Waiter {
         }
     }
 
-    fn sleep_once(&self, line: &WakeLine, mut ready: impl FnMut() -> bool) {
-        // Step 1: register.
-        line.waiters.fetch_add(1, Ordering::SeqCst);
-        // Step 2: make every notifier pass a full barrier (see the module docs).
-        let fenced = membarrier_ready()
-            && rustix::thread::membarrier(rustix::thread::MembarrierCommand::GlobalExpedited).is_ok();
-        if !fenced {
-            FENCE_FALLBACK.store(true, Ordering::Relaxed);
-            // Pairs with the fence in `notify`.
-            fence(Ordering::SeqCst);
-        }
-        // Step 3: read the futex word, re-check, then sleep only while the word is unchanged.
-        // Acquire pairs with the Release `fetch_add` in `wake_all`.
-        let observed = line.futex.load(Ordering::Acquire);
-        if !ready() {
-            let timeout = self.bounded(MAX_SLEEP);
-            let timeout = rustix::time::Timespec {
-                tv_sec: timeout.as_secs() as _,
-                tv_nsec: timeout.subsec_nanos() as _,
-            };
-            // EAGAIN (word changed), EINTR and ETIMEDOUT all just mean "check again".
-            let _ = futex::wait(&line.futex, futex::Flags::empty(), observed, Some(&timeout));
-        }
-        line.waiters.fetch_sub(1, Ordering::Relaxed);
+    fn sleep_once(&self, line: &WakeLine, ready: impl FnMut() -> bool) {
+        sleep_on(line, ready, self.bounded(MAX_SLEEP));
     }
+}
+
+/// Sleeps on `line` until woken or [`MAX_SLEEP`] passes, unless `ready` (checked after
+/// registering) says the wait is over. Used by the async watcher threads.
+pub(crate) fn sleep_until_woken(line: &WakeLine, ready: impl FnMut() -> bool) {
+    sleep_on(line, ready, MAX_SLEEP);
+}
+
+/// The blocking wait protocol; the argument that no wake-up is lost is in the module docs.
+fn sleep_on(line: &WakeLine, mut ready: impl FnMut() -> bool, timeout: Duration) {
+    // Step 1: register.
+    line.waiters.fetch_add(1, Ordering::SeqCst);
+    // Step 2: make every notifier pass a full barrier (see the module docs).
+    let fenced = membarrier_ready()
+        && rustix::thread::membarrier(rustix::thread::MembarrierCommand::GlobalExpedited).is_ok();
+    if !fenced {
+        FENCE_FALLBACK.store(true, Ordering::Relaxed);
+        // Pairs with the fence in `notify`.
+        fence(Ordering::SeqCst);
+    }
+    // Step 3: read the futex word, re-check, then sleep only while the word is unchanged.
+    // Acquire pairs with the Release `fetch_add` in `wake_all`.
+    let observed = line.futex.load(Ordering::Acquire);
+    if !ready() {
+        let timeout = rustix::time::Timespec {
+            tv_sec: timeout.as_secs() as _,
+            tv_nsec: timeout.subsec_nanos() as _,
+        };
+        // EAGAIN (word changed), EINTR and ETIMEDOUT all just mean "check again".
+        let _ = futex::wait(&line.futex, futex::Flags::empty(), observed, Some(&timeout));
+    }
+    line.waiters.fetch_sub(1, Ordering::Relaxed);
 }
