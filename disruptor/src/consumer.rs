@@ -286,3 +286,194 @@ impl<'a, T: Slot> Batch<'a, T> {
         }
     }
 }
+
+/// A consumer that may modify the slots it reads (LMAX's enrich-in-place pattern): a pipeline
+/// stage that every other consumer either follows or precedes, so no other stage can see its
+/// slots at the same time. Get one with [`Disruptor::exclusive_consumer`]; it derefs to
+/// [`Consumer`] for everything else.
+///
+/// ```
+/// use shm_disruptor::Disruptor;
+/// # let name = format!("/doc-exclusive-{}", std::process::id());
+/// // 0 decodes in place, 1 reads what 0 wrote.
+/// let ring = Disruptor::<[u32; 2]>::builder(&name).capacity(8).consumers(2).depends_on(1, &[0]).create()?;
+/// ring.producer()?.claim()?.commit();
+/// let mut decoder = ring.exclusive_consumer(0)?;
+/// let mut batch = decoder.consume_mut()?;
+/// batch.iter_mut().for_each(|v| v[1] = 42);
+/// batch.commit();
+/// assert_eq!(ring.consumer(1)?.consume()?.iter().next(), Some(&[0, 42]));
+/// // Two parallel stages could read the same slot at once: neither may write it.
+/// # drop(ring);
+/// # shm_disruptor::unlink(&name)?;
+/// let ring = Disruptor::<u32>::builder(&name).capacity(8).consumers(2).create()?;
+/// assert!(ring.exclusive_consumer(0).is_err());
+/// # shm_disruptor::unlink(&name)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ExclusiveConsumer<T: Slot>(Consumer<T>);
+
+impl<T: Slot> fmt::Debug for ExclusiveConsumer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ExclusiveConsumer").field(&self.0).finish()
+    }
+}
+
+impl<T: Slot> Disruptor<T> {
+    /// The consumer for `index`, with write access to the slots it reads. Refused with
+    /// [`AttachError::NotExclusive`] when another consumer may read the same slots concurrently
+    /// (neither depends on the other, directly or through other stages).
+    pub fn exclusive_consumer(&self, index: usize) -> Result<ExclusiveConsumer<T>, AttachError> {
+        let count = self.consumer_count();
+        if index >= count {
+            return Err(AttachError::ConsumerOutOfRange { index, count });
+        }
+        let masks = &self.segment().header().dependencies[..count];
+        if let Some(concurrent) = crate::graph::concurrent_with(masks, index) {
+            return Err(AttachError::NotExclusive { index, concurrent });
+        }
+        Ok(ExclusiveConsumer(self.consumer(index)?))
+    }
+}
+
+impl<T: Slot> std::ops::Deref for ExclusiveConsumer<T> {
+    type Target = Consumer<T>;
+    fn deref(&self) -> &Consumer<T> {
+        &self.0
+    }
+}
+
+impl<T: Slot> std::ops::DerefMut for ExclusiveConsumer<T> {
+    fn deref_mut(&mut self) -> &mut Consumer<T> {
+        &mut self.0
+    }
+}
+
+impl<T: Slot> ExclusiveConsumer<T> {
+    /// Like [`Consumer::consume`], with the messages writable in place.
+    pub fn consume_mut(&mut self) -> Result<BatchMut<'_, T>, ConsumeError> {
+        self.0.consume().map(BatchMut)
+    }
+
+    /// Like [`Consumer::consume_timeout`], with the messages writable in place.
+    pub fn consume_mut_timeout(&mut self, timeout: Duration) -> Result<BatchMut<'_, T>, ConsumeError> {
+        self.0.consume_timeout(timeout).map(BatchMut)
+    }
+
+    /// Like [`Consumer::try_consume`], with the messages writable in place.
+    pub fn try_consume_mut(&mut self) -> BatchMut<'_, T> {
+        BatchMut(self.0.try_consume())
+    }
+}
+
+/// A [`Batch`] whose messages its (exclusive) consumer may modify before committing; the stages
+/// that follow see the modified values. Derefs to [`Batch`].
+pub struct BatchMut<'a, T: Slot>(Batch<'a, T>);
+
+impl<T: Slot> fmt::Debug for BatchMut<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("BatchMut").field(&self.0.range()).finish()
+    }
+}
+
+impl<'a, T: Slot> std::ops::Deref for BatchMut<'a, T> {
+    type Target = Batch<'a, T>;
+    fn deref(&self) -> &Batch<'a, T> {
+        &self.0
+    }
+}
+
+impl<T: Slot> BatchMut<'_, T> {
+    /// The messages, writable: the part up to the end of the ring, then the part from its start.
+    pub fn slices_mut(&mut self) -> (&mut [T], &mut [T]) {
+        let (a, b) = self.0.slices();
+        // SAFETY: the slices lie inside the slot region (see `Batch::slices`) and do not
+        // overlap. `ExclusiveConsumer` exists only for a consumer that every other consumer
+        // follows or precedes: the stages it follows have committed past these slots and no
+        // longer read them, the stages that follow it and the producers (which wait for the last
+        // stages) do not touch them until we commit, so this is the only access; `&mut self`
+        // makes it the only one through this batch.
+        unsafe {
+            (
+                std::slice::from_raw_parts_mut(a.as_ptr().cast_mut(), a.len()),
+                std::slice::from_raw_parts_mut(b.as_ptr().cast_mut(), b.len()),
+            )
+        }
+    }
+
+    /// The messages in sequence order, writable.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> + '_ {
+        let (a, b) = self.slices_mut();
+        a.iter_mut().chain(b.iter_mut())
+    }
+
+    /// Marks every message as consumed: the stages that follow now see them, as modified.
+    pub fn commit(self) {
+        self.0.commit()
+    }
+
+    /// Marks the first `n` messages as consumed.
+    ///
+    /// # Panics
+    /// If `n > len()`.
+    pub fn commit_first(self, n: usize) {
+        self.0.commit_first(n)
+    }
+}
+
+/// Why [`Consumer::forward_to`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ForwardError {
+    /// Consuming from the source ring failed.
+    #[error("consuming from the source ring: {0}")]
+    Consume(#[from] ConsumeError),
+    /// Claiming in the destination ring failed.
+    #[error("claiming in the destination ring: {0}")]
+    Claim(#[from] crate::ClaimError),
+}
+
+impl<A: Slot> Consumer<A> {
+    /// Typed chaining across rings: takes the next batch of `A`s (waiting per the wait strategy,
+    /// at most `timeout`), and for each one fills a slot of `B` in `producer`'s ring with
+    /// `map(&a, &mut b)`, claiming as many slots at once as the batch holds (in as few claims as
+    /// the destination's free room allows), commits them, then commits the batch. Returns the
+    /// number of messages forwarded. On error, the messages forwarded so far are committed and
+    /// the rest of the batch is delivered again.
+    pub fn forward_to<B: Slot>(
+        &mut self,
+        producer: &mut crate::Producer<B>,
+        timeout: Duration,
+        mut map: impl FnMut(&A, &mut B),
+    ) -> Result<usize, ForwardError> {
+        let batch = self.consume_timeout(timeout)?;
+        let deadline = Instant::now() + timeout;
+        let mut done = 0;
+        let failed = {
+            let mut sources = batch.iter();
+            loop {
+                let remaining = batch.len() - done;
+                if remaining == 0 {
+                    break None;
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                match producer.claim_available_timeout(remaining, left) {
+                    Ok(mut claim) => {
+                        for (target, source) in claim.iter_mut().zip(&mut sources) {
+                            map(source, target);
+                        }
+                        done += claim.len();
+                        claim.commit();
+                    }
+                    Err(e) => break Some(e),
+                }
+            }
+        };
+        // Commit what was forwarded, so that a retry does not forward it twice.
+        batch.commit_first(done);
+        match failed {
+            None => Ok(done),
+            Some(e) => Err(e.into()),
+        }
+    }
+}

@@ -181,6 +181,15 @@ pub enum AttachError {
         /// The index asked for.
         index: usize,
     },
+    /// Exclusive (mutable) access was asked for a consumer that another consumer may read
+    /// alongside: neither follows the other in the dependency graph.
+    #[error("consumer {index} cannot write its slots: consumer {concurrent} may read them at the same time (neither depends on the other)")]
+    NotExclusive {
+        /// The index asked for.
+        index: usize,
+        /// A consumer that may see the same slots concurrently.
+        concurrent: usize,
+    },
     /// In single-producer mode, another live handle is the producer.
     #[error("the ring is single-producer and live process {pid} already has the producer")]
     ProducerInUse {

@@ -40,6 +40,33 @@ pub fn last_stages(dependencies: &[u64]) -> Vec<usize> {
     (0..dependencies.len()).filter(|&c| depended_on & (1 << c) == 0).collect()
 }
 
+/// The consumers `consumer` follows, directly or through other stages (as a bit mask).
+fn ancestors(dependencies: &[u64], consumer: usize) -> u64 {
+    let mut found = dependencies[consumer];
+    loop {
+        let more = (0..dependencies.len())
+            .filter(|&c| found & (1 << c) != 0)
+            .fold(found, |m, c| m | dependencies[c]);
+        if more == found {
+            return found;
+        }
+        found = more;
+    }
+}
+
+/// A consumer that may see the same slot at the same time as `consumer` (neither follows the
+/// other, directly or indirectly), if there is one. A consumer with none may write the slots it
+/// processes: the stages it follows are done with them, the stages that follow it (and the
+/// producers) wait for it.
+pub fn concurrent_with(dependencies: &[u64], consumer: usize) -> Option<usize> {
+    let before = ancestors(dependencies, consumer);
+    (0..dependencies.len()).find(|&other| {
+        other != consumer
+            && before & (1 << other) == 0
+            && ancestors(dependencies, other) & (1 << consumer) == 0
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,6 +78,21 @@ mod tests {
         assert!(validate(&deps).is_ok());
         assert_eq!(last_stages(&deps), vec![2]);
         assert_eq!(last_stages(&[0, 0]), vec![0, 1]);
+    }
+
+    #[test]
+    fn only_stages_ordered_with_every_other_stage_are_exclusive() {
+        let diamond = [0, 0, 0b11];
+        assert_eq!(concurrent_with(&diamond, 0), Some(1));
+        assert_eq!(concurrent_with(&diamond, 1), Some(0));
+        assert_eq!(concurrent_with(&diamond, 2), None);
+        let chain = [0, 0b1, 0b10];
+        assert!((0..3).all(|c| concurrent_with(&chain, c).is_none()));
+        let fan_out = [0, 0b1, 0b1];
+        assert_eq!(concurrent_with(&fan_out, 0), None);
+        assert_eq!(concurrent_with(&fan_out, 1), Some(2));
+        assert_eq!(concurrent_with(&[0], 0), None);
+        assert_eq!(concurrent_with(&[0, 0], 0), Some(1));
     }
 
     #[test]

@@ -25,7 +25,7 @@ mod shm;
 mod slot;
 mod wait;
 
-pub use consumer::{Batch, Consumer};
+pub use consumer::{Batch, BatchMut, Consumer, ExclusiveConsumer, ForwardError};
 pub use error::{AttachError, ClaimError, ConsumeError, OpenError};
 pub use producer::{Claim, ClaimBatch, DeadPeerPolicy, Producer};
 pub use registry::{Participant, ParticipantState};
