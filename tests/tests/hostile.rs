@@ -1,0 +1,121 @@
+//! Property tests: a hostile or crashed peer writes arbitrary values into the header or the
+//! sequences. Opening and using the ring must then give a documented error or wrong data,
+//! never a panic, an out-of-bounds access or an endless loop of a call that does not wait by
+//! design (`try_` and `_timeout` calls; a claim the test cannot commit is left pending, since
+//! dropping it would wait for its predecessors like `commit`). (`cargo test` runs a few hundred
+//! cases; `PROPTEST_CASES=100000 cargo test --release --test hostile` runs a long campaign.)
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use shm_disruptor::{ClaimError, Disruptor};
+use shm_disruptor_tests::SegmentGuard;
+
+const CAPACITY: usize = 16;
+const CONSUMERS: usize = 2;
+// Offsets of the control words (see the `shm` module docs): the header takes 4096 bytes, then
+// one 128-byte line each for next, cursor, status and the two wake lines, then the consumer
+// sequences.
+const NEXT: u64 = 4096;
+const CURSOR: u64 = 4096 + 128;
+const SEQUENCES: u64 = 4096 + 5 * 128;
+/// The header fields a creator writes (magic .. dependencies).
+const HEADER_FIELDS: u64 = 96 + 8 * 64;
+
+fn fresh(tag: &str) -> (SegmentGuard, Disruptor<[u8; 24]>, std::fs::File) {
+    let guard = SegmentGuard::new(tag);
+    let ring = Disruptor::<[u8; 24]>::builder(guard.name())
+        .capacity(CAPACITY)
+        .consumers(CONSUMERS)
+        .create()
+        .unwrap();
+    let file = OpenOptions::new().read(true).write(true).open(format!("/dev/shm{}", guard.name())).unwrap();
+    (guard, ring, file)
+}
+
+fn config() -> ProptestConfig {
+    // 256 cases unless PROPTEST_CASES says otherwise.
+    ProptestConfig { failure_persistence: None, ..ProptestConfig::default() }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Random bytes over random header fields: open returns Ok or a typed error.
+    #[test]
+    fn corrupt_headers_never_panic(
+        writes in prop::collection::vec((0..HEADER_FIELDS, prop::collection::vec(any::<u8>(), 1..9)), 1..6)
+    ) {
+        let (guard, ring, file) = fresh("hostile-header");
+        drop(ring);
+        for (offset, bytes) in &writes {
+            file.write_all_at(bytes, *offset).unwrap();
+        }
+        let opened = Disruptor::<[u8; 24]>::builder(guard.name())
+            .init_timeout(Duration::ZERO)
+            .open();
+        if let Ok(ring) = opened {
+            // Whatever it accepted must be a geometry that fits the segment.
+            let len = file.metadata().unwrap().len() as usize;
+            prop_assert!(ring.capacity() * 24 < len);
+            prop_assert!(ring.consumer_count() >= 1);
+        }
+    }
+
+    /// Arbitrary sequences: every operation stays inside the ring and terminates.
+    #[test]
+    fn corrupt_sequences_never_go_out_of_bounds(
+        next in any::<u64>(),
+        cursor in any::<u64>(),
+        seq0 in prop_oneof![any::<u64>(), Just(u64::MAX), 0..64u64],
+        seq1 in prop_oneof![any::<u64>(), Just(u64::MAX), 0..64u64],
+        ops in prop::collection::vec(0u8..6, 1..12),
+    ) {
+        let (_guard, ring, file) = fresh("hostile-seq");
+        let mut producer = ring.producer().unwrap();
+        let consumer = ring.consumer(0).unwrap();
+        for (offset, value) in [(NEXT, next), (CURSOR, cursor), (SEQUENCES, seq0), (SEQUENCES + 128, seq1)] {
+            file.write_all_at(&value.to_ne_bytes(), offset).unwrap();
+        }
+        // Our own consumer handle caches its sequence: re-attach to read the corrupt one.
+        drop(consumer);
+        let mut fresh_consumer = ring.consumer(0);
+        for op in ops {
+            match op {
+                0 => if let Ok(mut c) = producer.try_claim() { *c = [7; 24]; if let Err(c) = c.commit_timeout(Duration::ZERO) { c.leave_pending(); } },
+                1 => if let Ok(mut c) = producer.try_claim_available(64) {
+                    prop_assert!(c.len() <= CAPACITY);
+                    let (a, b) = c.slices_mut();
+                    prop_assert!(a.len() + b.len() <= CAPACITY);
+                    a.fill([1; 24]);
+                    b.fill([2; 24]);
+                    if let Err(c) = c.try_commit() { c.leave_pending(); }
+                },
+                2 => match producer.try_claim_many(3) {
+                    Ok(c) => if let Err(c) = c.commit_timeout(Duration::ZERO) { c.leave_pending(); },
+                    Err(e) => prop_assert!(matches!(e, ClaimError::Full | ClaimError::NoConsumers)),
+                },
+                3 => if let Ok(c) = fresh_consumer.as_mut() {
+                    let batch = c.try_consume();
+                    prop_assert!(batch.len() <= CAPACITY);
+                    // Touch every element: an out-of-bounds slice would fault here.
+                    let sum: u64 = batch.iter().map(|v| u64::from(v[0])).sum();
+                    prop_assert!(sum <= 255 * CAPACITY as u64);
+                    batch.commit();
+                },
+                4 => if let Ok(c) = fresh_consumer.as_mut() {
+                    let _ = c.consume_timeout(Duration::from_millis(1)).map(|b| b.len());
+                },
+                _ => {
+                    let _ = ring.participants();
+                    let _ = ring.orphaned_claim();
+                    if let Some(mut r) = producer.recover_orphaned() {
+                        prop_assert!(r.len() <= CAPACITY || r.slices_mut().0.len() <= CAPACITY);
+                    }
+                }
+            }
+        }
+    }
+}
