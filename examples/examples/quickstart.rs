@@ -8,14 +8,18 @@
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use shm_disruptor_examples::{consume_numbers, send_numbers, Number, EXAMPLE_CAPACITY, EXAMPLE_COUNT};
+use shm_disruptor_examples::{
+    consume_numbers, send_numbers, Number, EXAMPLE_CAPACITY, EXAMPLE_COUNT,
+};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     // The children are this same program, started with a role.
     if let [_, role, name] = args.as_slice() {
         let sum = match role.as_str() {
-            "--producer" => send_numbers(&shm_disruptor::Disruptor::<Number>::open(name)?, EXAMPLE_COUNT)?,
+            "--producer" => {
+                send_numbers(&shm_disruptor::Disruptor::<Number>::open(name)?, EXAMPLE_COUNT)?
+            }
             "--consumer" => consume_numbers(name, EXAMPLE_COUNT)?,
             other => return Err(format!("unknown role {other}").into()),
         };

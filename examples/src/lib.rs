@@ -91,7 +91,9 @@ pub fn consume_numbers(name: &str, count: u64) -> Result<u64, Box<dyn std::error
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let ring = loop {
         match shm_disruptor::Disruptor::<Number>::open(name) {
-            Err(shm_disruptor::OpenError::NotFound { .. }) if std::time::Instant::now() < deadline => {
+            Err(shm_disruptor::OpenError::NotFound { .. })
+                if std::time::Instant::now() < deadline =>
+            {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
             other => break other?,
@@ -109,4 +111,68 @@ pub fn consume_numbers(name: &str, count: u64) -> Result<u64, Box<dyn std::error
         batch.commit();
     }
     Ok(sum)
+}
+
+/// An order: what the pipeline demo's producer publishes.
+#[derive(Slot, Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+pub struct Order {
+    /// Sequential id from 0.
+    pub id: u64,
+    /// `CLOCK_MONOTONIC` nanoseconds when it was published (the same clock in every process).
+    pub created_ns: u64,
+    /// Limit price.
+    pub price: f64,
+    /// Quantity.
+    pub qty: u32,
+    /// 0 = buy, 1 = sell.
+    pub side: u8,
+    /// Explicit padding.
+    pub _pad: [u8; 3],
+}
+
+impl Order {
+    /// The order with id `id`: every field derives from it, so every stage can check it.
+    pub fn new(id: u64, created_ns: u64) -> Order {
+        Order {
+            id,
+            created_ns,
+            price: 100.0 + (id % 1000) as f64 * 0.25,
+            qty: 1 + (id % 100) as u32,
+            side: (id % 2) as u8,
+            _pad: [0; 3],
+        }
+    }
+
+    /// Whether every field is what [`Order::new`] makes for this id.
+    pub fn is_intact(&self) -> bool {
+        let expected = Order::new(self.id, self.created_ns);
+        *self == expected
+    }
+}
+
+/// A fill: what the pipeline's last order stage forwards to the second ring.
+#[derive(Slot, Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+pub struct Fill {
+    /// The order's id.
+    pub id: u64,
+    /// The order's creation time, for end-to-end latency.
+    pub created_ns: u64,
+    /// price * qty, signed by side.
+    pub notional: f64,
+}
+
+impl Fill {
+    /// The fill of an order.
+    pub fn of(order: &Order) -> Fill {
+        let sign = if order.side == 0 { 1.0 } else { -1.0 };
+        Fill { id: order.id, created_ns: order.created_ns, notional: sign * order.price * f64::from(order.qty) }
+    }
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds: comparable between processes on one machine.
+pub fn monotonic_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
