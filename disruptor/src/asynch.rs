@@ -47,7 +47,8 @@ impl std::fmt::Debug for Watcher {
 
 impl Watcher {
     fn start(shared: &Arc<Shared>, line: Line) -> Arc<Watcher> {
-        let watcher = Arc::new(Watcher { registrations: Mutex::new(Vec::new()), idle: Condvar::new() });
+        let watcher =
+            Arc::new(Watcher { registrations: Mutex::new(Vec::new()), idle: Condvar::new() });
         let weak_shared = Arc::downgrade(shared);
         let weak_watcher = Arc::downgrade(&watcher);
         std::thread::Builder::new()

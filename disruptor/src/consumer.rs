@@ -6,9 +6,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::asynch::{poll_with, Line};
 use crate::error::{AttachError, ConsumeError};
 use crate::liveness;
-use crate::asynch::{poll_with, Line};
 use crate::ring::token_alive;
 use crate::wait::{notify, Waiter};
 use crate::{Disruptor, Slot, WaitStrategy};
@@ -99,7 +99,11 @@ impl<T: Slot> Consumer<T> {
     /// Number of messages readable now, at most the capacity (whatever a corrupt peer wrote).
     #[inline]
     fn available(&self) -> u64 {
-        self.ring.shared.visible_bound(self.index).saturating_sub(self.sequence).min(self.ring.shared.capacity)
+        self.ring
+            .shared
+            .visible_bound(self.index)
+            .saturating_sub(self.sequence)
+            .min(self.ring.shared.capacity)
     }
 
     fn batch(&mut self, available: u64) -> Batch<'_, T> {
@@ -173,7 +177,9 @@ impl<T: Slot> Consumer<T> {
         // below `end` happen-before a producer overwrites them.
         segment.consumer_sequence(self.index).store(end, Ordering::Release);
         let entry = segment.consumer_entry(self.index);
-        entry.commits.store(entry.commits.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        entry
+            .commits
+            .store(entry.commits.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
         notify(&segment.control().room_wake);
     }
 
@@ -250,7 +256,10 @@ impl<'a, T: Slot> Batch<'a, T> {
         // region of `capacity` aligned `T` values; every bit pattern is a valid `T` (`Slot`).
         // Producers do not write these slots until we commit past them (the gating protocol).
         unsafe {
-            (std::slice::from_raw_parts(slots.add(index), first), std::slice::from_raw_parts(slots, len - first))
+            (
+                std::slice::from_raw_parts(slots.add(index), first),
+                std::slice::from_raw_parts(slots, len - first),
+            )
         }
     }
 
@@ -264,7 +273,10 @@ impl<'a, T: Slot> Batch<'a, T> {
     /// (or dropped them behind a later claim), published zero-filled so the ring could go on.
     /// Usually empty; only the last 32 abandoned ranges are remembered.
     pub fn abandoned(&self) -> Vec<Range<u64>> {
-        crate::registry::abandoned_within(self.consumer.ring.segment().abandoned_log(), self.range())
+        crate::registry::abandoned_within(
+            self.consumer.ring.segment().abandoned_log(),
+            self.range(),
+        )
     }
 
     /// Marks every message of the batch as consumed.
@@ -356,7 +368,10 @@ impl<T: Slot> ExclusiveConsumer<T> {
     }
 
     /// Like [`Consumer::consume_timeout`], with the messages writable in place.
-    pub fn consume_mut_timeout(&mut self, timeout: Duration) -> Result<BatchMut<'_, T>, ConsumeError> {
+    pub fn consume_mut_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<BatchMut<'_, T>, ConsumeError> {
         self.0.consume_timeout(timeout).map(BatchMut)
     }
 

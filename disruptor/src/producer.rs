@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::error::{AttachError, ClaimError};
 use crate::asynch::{poll_with, slowest_gating, Line};
+use crate::error::{AttachError, ClaimError};
 use crate::ring::{token_alive, Shared};
 use crate::shm::{ProducerEntry, ProducerMode, MAX_PRODUCERS};
 use crate::wait::{notify, Waiter};
@@ -299,7 +299,10 @@ impl<T: Slot> Producer<T> {
     }
 
     /// Claims between 1 and `max` slots, as a future that completes when at least one is free.
-    pub async fn claim_available_async(&mut self, max: usize) -> Result<ClaimBatch<'_, T>, ClaimError> {
+    pub async fn claim_available_async(
+        &mut self,
+        max: usize,
+    ) -> Result<ClaimBatch<'_, T>, ClaimError> {
         let range = self.claim_range_async(max as u64, false).await?;
         Ok(self.batch(range, false))
     }
@@ -479,7 +482,11 @@ impl<T: Slot> Drop for Producer<T> {
 
 /// A check that there is room for `needed` slots after the claim sequence, or nobody left to
 /// wait for (single-producer mode knows the claim sequence locally).
-fn room_for(single: bool, local_next: u64, needed: u64) -> impl Fn(&Shared) -> bool + Send + 'static {
+fn room_for(
+    single: bool,
+    local_next: u64,
+    needed: u64,
+) -> impl Fn(&Shared) -> bool + Send + 'static {
     move |shared| {
         let next = if single {
             local_next
@@ -487,7 +494,8 @@ fn room_for(single: bool, local_next: u64, needed: u64) -> impl Fn(&Shared) -> b
             shared.segment.control().next.value.load(Ordering::Relaxed)
         };
         let slowest = slowest_gating(shared);
-        slowest == u64::MAX || slowest.saturating_add(shared.capacity) >= next.saturating_add(needed)
+        slowest == u64::MAX
+            || slowest.saturating_add(shared.capacity) >= next.saturating_add(needed)
     }
 }
 

@@ -98,7 +98,8 @@ pub(crate) fn participants(segment: &Segment) -> Vec<Participant> {
         if token == 0 {
             continue;
         }
-        let (start, end) = (e.claim_start.load(Ordering::Relaxed), e.claim_end.load(Ordering::Relaxed));
+        let (start, end) =
+            (e.claim_start.load(Ordering::Relaxed), e.claim_end.load(Ordering::Relaxed));
         out.push(Participant::Producer {
             entry,
             pid: liveness::pid_of(token),
@@ -130,7 +131,8 @@ pub(crate) fn orphaned_claim(segment: &Segment) -> Option<Range<u64>> {
         if token == 0 || liveness::check(token) != Liveness::Alive {
             continue;
         }
-        let (start, end) = (e.claim_start.load(Ordering::Relaxed), e.claim_end.load(Ordering::Relaxed));
+        let (start, end) =
+            (e.claim_start.load(Ordering::Relaxed), e.claim_end.load(Ordering::Relaxed));
         if start < end && end > cursor {
             if start <= cursor {
                 return None; // A live producer owns the range at the cursor.
@@ -152,7 +154,10 @@ pub(crate) fn evict_dead_consumers(segment: &Segment) -> Vec<usize> {
         }
         // Take the index from the dead owner first, so that a restarting owner racing with us
         // either gets it before (and we skip it) or finds it released after.
-        if owner.compare_exchange(token, liveness::own_token(), Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        if owner
+            .compare_exchange(token, liveness::own_token(), Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
             // Release: pairs with the Acquire loads of consumer sequences by producers.
             segment.consumer_sequence(index).store(u64::MAX, Ordering::Release);
             owner.store(0, Ordering::Release);
@@ -178,7 +183,10 @@ pub(crate) fn abandoned_within(log: &AbandonedLog, range: Range<u64>) -> Vec<Ran
     let recorded = (log.count.load(Ordering::Acquire) as usize).min(ABANDONED_ENTRIES);
     let mut out: Vec<Range<u64>> = log.entries[..recorded]
         .iter()
-        .map(|e| e[0].load(Ordering::Relaxed).max(range.start)..e[1].load(Ordering::Relaxed).min(range.end))
+        .map(|e| {
+            e[0].load(Ordering::Relaxed).max(range.start)
+                ..e[1].load(Ordering::Relaxed).min(range.end)
+        })
         .filter(|r| r.start < r.end)
         .collect();
     out.sort_by_key(|r| r.start);

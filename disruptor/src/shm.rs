@@ -252,10 +252,18 @@ impl Geometry {
             return Err("a ring needs at least one consumer".into());
         }
         if consumer_count > MAX_CONSUMERS {
-            return Err(format!("at most {MAX_CONSUMERS} consumers are supported, not {consumer_count}"));
+            return Err(format!(
+                "at most {MAX_CONSUMERS} consumers are supported, not {consumer_count}"
+            ));
         }
-        if slot_size == 0 || slot_align == 0 || !slot_align.is_power_of_two() || slot_size % slot_align != 0 {
-            return Err(format!("slot size {slot_size} / align {slot_align} is not a valid layout"));
+        if slot_size == 0
+            || slot_align == 0
+            || !slot_align.is_power_of_two()
+            || slot_size % slot_align != 0
+        {
+            return Err(format!(
+                "slot size {slot_size} / align {slot_align} is not a valid layout"
+            ));
         }
         if slot_align > 4096 {
             return Err(format!("slot alignment {slot_align} exceeds the page size"));
@@ -267,7 +275,8 @@ impl Geometry {
         let after_registry = abandoned_offset + std::mem::size_of::<AbandonedLog>();
         let slot_align = slot_align.max(LINE as u64) as usize;
         let slots_offset = after_registry.next_multiple_of(slot_align);
-        let too_large = || format!("{capacity} slots of {slot_size} bytes do not fit in the address space");
+        let too_large =
+            || format!("{capacity} slots of {slot_size} bytes do not fit in the address space");
         let slot_bytes = capacity.checked_mul(slot_size).ok_or_else(too_large)?;
         let segment_size = (slots_offset as u64).checked_add(slot_bytes).ok_or_else(too_large)?;
         // Keep sizes well inside isize::MAX so pointer arithmetic on the mapping cannot overflow.
@@ -379,9 +388,13 @@ impl Segment {
     pub fn create(ring: &NewRing<'_>) -> Result<Segment, OpenError> {
         let name = ring.name;
         validate_name(name)?;
-        let geometry =
-            Geometry::new(ring.capacity, ring.consumer_count, ring.schema.size as u64, ring.schema.align as u64)
-                .map_err(OpenError::InvalidConfig)?;
+        let geometry = Geometry::new(
+            ring.capacity,
+            ring.consumer_count,
+            ring.schema.size as u64,
+            ring.schema.align as u64,
+        )
+        .map_err(OpenError::InvalidConfig)?;
         // Step 1: create the object exclusively; it starts zero-filled (init state INIT_ZERO).
         let fd = shm::open(
             name,
@@ -398,7 +411,11 @@ impl Segment {
         result
     }
 
-    fn initialise(file: File, ring: &NewRing<'_>, geometry: Geometry) -> Result<Segment, OpenError> {
+    fn initialise(
+        file: File,
+        ring: &NewRing<'_>,
+        geometry: Geometry,
+    ) -> Result<Segment, OpenError> {
         let name = ring.name;
         // Step 2: size it. Openers wait until the size covers the header and init is READY.
         file.set_len(geometry.segment_size as u64).map_err(|source| OpenError::Os {
@@ -437,8 +454,7 @@ impl Segment {
             let mut dependencies = [0u64; MAX_CONSUMERS];
             dependencies[..ring.dependencies.len()].copy_from_slice(ring.dependencies);
             std::ptr::addr_of_mut!((*h).dependencies).write(dependencies);
-            std::ptr::addr_of_mut!((*h).type_name)
-                .write(fixed_text(&ring.schema.type_name()));
+            std::ptr::addr_of_mut!((*h).type_name).write(fixed_text(&ring.schema.type_name()));
             std::ptr::addr_of_mut!((*h).schema_text).write(fixed_text(&ring.schema.to_string()));
         }
         // Step 4 (SYNC POINT): Release pairs with the Acquire load of `init_state` in
@@ -477,17 +493,18 @@ impl Segment {
         let file = File::from(fd);
         // Step 2: wait for the creator to size the object and mark it READY.
         let started = Instant::now();
-        let not_initialised = || OpenError::NotInitialised { name: name.to_owned(), waited: init_timeout };
+        let not_initialised =
+            || OpenError::NotInitialised { name: name.to_owned(), waited: init_timeout };
         let map = loop {
             let size = file
                 .metadata()
                 .map_err(|source| OpenError::Os { op: "fstat", name: name.to_owned(), source })?
                 .len();
             if size >= HEADER_BYTES as u64 {
-                let map = MmapOptions::new()
-                    .len(size as usize)
-                    .map_raw(&file)
-                    .map_err(|source| OpenError::Os { op: "mmap", name: name.to_owned(), source })?;
+                let map =
+                    MmapOptions::new().len(size as usize).map_raw(&file).map_err(|source| {
+                        OpenError::Os { op: "mmap", name: name.to_owned(), source }
+                    })?;
                 // SAFETY: the mapping is at least HEADER_BYTES long and page-aligned.
                 let header = unsafe { &*map.as_ptr().cast::<Header>() };
                 // SYNC POINT: Acquire pairs with the Release store of INIT_READY in
@@ -579,7 +596,11 @@ impl Segment {
         assert!(index < self.geometry.consumer_count);
         // SAFETY: as in `consumer_sequence`, for the consumer registry region.
         unsafe {
-            &*self.map.as_ptr().add(self.geometry.consumers_offset + index * LINE).cast::<ConsumerEntry>()
+            &*self
+                .map
+                .as_ptr()
+                .add(self.geometry.consumers_offset + index * LINE)
+                .cast::<ConsumerEntry>()
         }
     }
 
@@ -591,7 +612,11 @@ impl Segment {
         assert!(index < MAX_PRODUCERS);
         // SAFETY: index < MAX_PRODUCERS, inside the producer registry region; 128-aligned.
         unsafe {
-            &*self.map.as_ptr().add(self.geometry.producers_offset + index * LINE).cast::<ProducerEntry>()
+            &*self
+                .map
+                .as_ptr()
+                .add(self.geometry.producers_offset + index * LINE)
+                .cast::<ProducerEntry>()
         }
     }
 
@@ -613,7 +638,9 @@ impl Segment {
         let mut pids = Vec::new();
         let tokens = (0..self.geometry.consumer_count)
             .map(|i| self.consumer_entry(i).owner.load(Ordering::Acquire))
-            .chain((0..MAX_PRODUCERS).map(|i| self.producer_entry(i).owner.load(Ordering::Acquire)));
+            .chain(
+                (0..MAX_PRODUCERS).map(|i| self.producer_entry(i).owner.load(Ordering::Acquire)),
+            );
         for token in tokens {
             if token != 0 && liveness::check(token) == Liveness::Alive {
                 let pid = liveness::pid_of(token);
@@ -698,10 +725,15 @@ pub fn validate_header(
     let corrupt = |reason: String| OpenError::Corrupt { name: owned(), reason };
     let mode = ProducerMode::from_raw(header.producer_mode)
         .ok_or_else(|| corrupt(format!("producer mode {} is not 1 or 2", header.producer_mode)))?;
-    let geometry =
-        Geometry::new(header.capacity, header.consumer_count as usize, header.slot_size, header.slot_align)
-            .map_err(corrupt)?;
-    if header.segment_size != geometry.segment_size as u64 || header.slots_offset != geometry.slots_offset as u64
+    let geometry = Geometry::new(
+        header.capacity,
+        header.consumer_count as usize,
+        header.slot_size,
+        header.slot_align,
+    )
+    .map_err(corrupt)?;
+    if header.segment_size != geometry.segment_size as u64
+        || header.slots_offset != geometry.slots_offset as u64
     {
         return Err(corrupt(format!(
             "recorded size {} / slots offset {} disagree with the geometry ({} / {})",
@@ -725,7 +757,11 @@ pub fn validate_header(
     }
     if let Some(count) = expect.consumer_count {
         if count != geometry.consumer_count {
-            return Err(mismatch("consumer count", count.to_string(), geometry.consumer_count.to_string()));
+            return Err(mismatch(
+                "consumer count",
+                count.to_string(),
+                geometry.consumer_count.to_string(),
+            ));
         }
     }
     if let Some(expected_mode) = expect.mode {
@@ -785,7 +821,10 @@ mod tests {
 
     #[test]
     fn schema_diff_names_the_field() {
-        let d = schema_diff("T { a: u32 @0, b: u32 @4 } size 8 align 4", "T { a: u32 @0, b: i32 @4 } size 8 align 4");
+        let d = schema_diff(
+            "T { a: u32 @0, b: u32 @4 } size 8 align 4",
+            "T { a: u32 @0, b: i32 @4 } size 8 align 4",
+        );
         assert!(d.contains("`b: u32 @4`") && d.contains("`b: i32 @4`"), "{d}");
     }
 }

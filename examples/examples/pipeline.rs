@@ -44,15 +44,21 @@ fn main() -> Result<()> {
 
 fn run_parent(count: u64) -> Result<()> {
     let pid = std::process::id();
-    let (orders_name, fills_name) =
-        (format!("/shm-disruptor-pipeline-orders-{pid}"), format!("/shm-disruptor-pipeline-fills-{pid}"));
+    let (orders_name, fills_name) = (
+        format!("/shm-disruptor-pipeline-orders-{pid}"),
+        format!("/shm-disruptor-pipeline-fills-{pid}"),
+    );
     let orders = Disruptor::<Order>::builder(&orders_name)
         .capacity(4096)
         .consumers(3)
         .depends_on(2, &[0, 1])
         .single_producer()
         .create()?;
-    let fills = Disruptor::<Fill>::builder(&fills_name).capacity(4096).consumers(1).single_producer().create()?;
+    let fills = Disruptor::<Fill>::builder(&fills_name)
+        .capacity(4096)
+        .consumers(1)
+        .single_producer()
+        .create()?;
     println!("orders: {orders_name}, {} slots of {}", orders.capacity(), orders.schema());
     println!("fills:  {fills_name}, {} slots of {}", fills.capacity(), fills.schema());
     println!("graph:  risk (0) and journal (1) in parallel, match (2) after both; {count} orders");
@@ -119,7 +125,8 @@ fn run_role(role: &str, orders_name: &str, fills_name: &str, count: u64) -> Resu
             producer.set_wait_strategy(WAIT);
             let mut id = 0;
             while id < count {
-                let mut batch = producer.claim_available_timeout(((count - id) as usize).min(64), LIMIT)?;
+                let mut batch =
+                    producer.claim_available_timeout(((count - id) as usize).min(64), LIMIT)?;
                 let now = monotonic_ns();
                 for order in batch.iter_mut() {
                     *order = Order::new(id, now);
@@ -168,8 +175,12 @@ fn run_role(role: &str, orders_name: &str, fills_name: &str, count: u64) -> Resu
                 let mut seq = consumer.sequence();
                 matched += consumer.forward_to(&mut producer, LIMIT, |order, fill| {
                     // The graph's promise: both parallel stages committed this order already.
-                    let (risk, journal) = (orders.consumer_sequence(0), orders.consumer_sequence(1));
-                    assert!(risk > Some(seq) && journal > Some(seq), "order {seq} seen before its stages");
+                    let (risk, journal) =
+                        (orders.consumer_sequence(0), orders.consumer_sequence(1));
+                    assert!(
+                        risk > Some(seq) && journal > Some(seq),
+                        "order {seq} seen before its stages"
+                    );
                     seq += 1;
                     *fill = Fill::of(order);
                 })? as u64;
@@ -189,7 +200,10 @@ fn run_role(role: &str, orders_name: &str, fills_name: &str, count: u64) -> Resu
                 for fill in batch.iter() {
                     let expected = Fill::of(&Order::new(next_id, fill.created_ns));
                     if *fill != expected {
-                        return Err(format!("fill {next_id} is wrong: {fill:?}, expected {expected:?}").into());
+                        return Err(format!(
+                            "fill {next_id} is wrong: {fill:?}, expected {expected:?}"
+                        )
+                        .into());
                     }
                     latency.record(now.saturating_sub(fill.created_ns).max(1))?;
                     next_id += 1;

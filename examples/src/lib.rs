@@ -167,7 +167,11 @@ impl Fill {
     /// The fill of an order.
     pub fn of(order: &Order) -> Fill {
         let sign = if order.side == 0 { 1.0 } else { -1.0 };
-        Fill { id: order.id, created_ns: order.created_ns, notional: sign * order.price * f64::from(order.qty) }
+        Fill {
+            id: order.id,
+            created_ns: order.created_ns,
+            notional: sign * order.price * f64::from(order.qty),
+        }
     }
 }
 

@@ -15,7 +15,11 @@ use common::{wait_until_in_futex, Actor};
 use common::LIMIT;
 
 fn create(guard: &SegmentGuard, capacity: usize, consumers: usize) -> Disruptor<u64> {
-    Disruptor::<u64>::builder(guard.name()).capacity(capacity).consumers(consumers).create().unwrap()
+    Disruptor::<u64>::builder(guard.name())
+        .capacity(capacity)
+        .consumers(consumers)
+        .create()
+        .unwrap()
 }
 
 /// Publishes values `from..to` (each equal to its sequence) from this process.
@@ -44,7 +48,10 @@ fn a_restarted_consumer_resumes_from_its_committed_sequence() {
     let guard = SegmentGuard::new("crash-consumer");
     let ring = create(&guard, 64, 1);
     produce(&ring, 50);
-    let mut actor = Actor::start(env!("CARGO_BIN_EXE_crash_actor"), &["consume-then-hang", guard.name(), "0", "30"]);
+    let mut actor = Actor::start(
+        env!("CARGO_BIN_EXE_crash_actor"),
+        &["consume-then-hang", guard.name(), "0", "30"],
+    );
     assert_eq!(actor.expect("BATCH"), vec![30, 20], "mid-batch: 30 committed, 20 read");
     let pid = actor.pid();
     assert_eq!(consumer_state(&ring, 0), (ParticipantState::Alive, Some(pid)));
@@ -77,7 +84,10 @@ fn a_producer_blocked_by_a_dead_consumer_evicts_it_by_policy() {
     let guard = SegmentGuard::new("crash-evict");
     let ring = create(&guard, 16, 2);
     produce(&ring, 16); // full: both consumers are at 0
-    let mut actor = Actor::start(env!("CARGO_BIN_EXE_crash_actor"), &["consume-then-hang", guard.name(), "1", "0"]);
+    let mut actor = Actor::start(
+        env!("CARGO_BIN_EXE_crash_actor"),
+        &["consume-then-hang", guard.name(), "1", "0"],
+    );
     actor.expect("BATCH");
     actor.kill();
     let mut live = ring.consumer(0).unwrap();
@@ -99,7 +109,10 @@ fn evict_dead_consumers_releases_only_dead_owners() {
     let guard = SegmentGuard::new("crash-evict2");
     let ring = create(&guard, 16, 3);
     produce(&ring, 4);
-    let mut actor = Actor::start(env!("CARGO_BIN_EXE_crash_actor"), &["consume-then-hang", guard.name(), "2", "1"]);
+    let mut actor = Actor::start(
+        env!("CARGO_BIN_EXE_crash_actor"),
+        &["consume-then-hang", guard.name(), "2", "1"],
+    );
     actor.expect("BATCH");
     let _live = ring.consumer(0).unwrap();
     assert!(ring.evict_dead_consumers().is_empty(), "nobody is dead yet");
@@ -115,7 +128,10 @@ fn evict_dead_consumers_releases_only_dead_owners() {
 fn a_dead_producers_claim_is_recovered_and_rewritten() {
     let guard = SegmentGuard::new("crash-producer");
     let ring = create(&guard, 64, 1);
-    let mut actor = Actor::start(env!("CARGO_BIN_EXE_crash_actor"), &["claim-then-hang", guard.name(), "10", "5"]);
+    let mut actor = Actor::start(
+        env!("CARGO_BIN_EXE_crash_actor"),
+        &["claim-then-hang", guard.name(), "10", "5"],
+    );
     assert_eq!(actor.expect("CLAIMED"), vec![10, 15]);
     let mut producer = ring.producer().unwrap();
     let mut later = producer.claim().unwrap();
@@ -124,8 +140,14 @@ fn a_dead_producers_claim_is_recovered_and_rewritten() {
     let later = later.try_commit().expect_err("blocked behind the pending claim");
     assert_eq!(ring.orphaned_claim(), None, "its producer is alive");
     actor.kill();
-    let dead = ring.participants().into_iter().find(|p| matches!(p, Participant::Producer { state: ParticipantState::Dead, .. }));
-    assert!(matches!(dead, Some(Participant::Producer { pending: Some(ref r), .. }) if *r == (10..15)), "{dead:?}");
+    let dead = ring
+        .participants()
+        .into_iter()
+        .find(|p| matches!(p, Participant::Producer { state: ParticipantState::Dead, .. }));
+    assert!(
+        matches!(dead, Some(Participant::Producer { pending: Some(ref r), .. }) if *r == (10..15)),
+        "{dead:?}"
+    );
     // `later` is this process's live claim, so the orphan ends where it starts.
     assert_eq!(ring.orphaned_claim(), Some(10..15));
     later.leave_pending();
@@ -146,7 +168,10 @@ fn a_dead_producers_claim_is_recovered_and_rewritten() {
 fn a_dead_producers_claim_is_committed_as_abandoned_by_policy() {
     let guard = SegmentGuard::new("crash-abandon");
     let ring = create(&guard, 64, 1);
-    let mut actor = Actor::start(env!("CARGO_BIN_EXE_crash_actor"), &["claim-then-hang", guard.name(), "3", "4"]);
+    let mut actor = Actor::start(
+        env!("CARGO_BIN_EXE_crash_actor"),
+        &["claim-then-hang", guard.name(), "3", "4"],
+    );
     assert_eq!(actor.expect("CLAIMED"), vec![3, 7]);
     actor.kill();
     let mut producer = ring.producer().unwrap();
@@ -163,14 +188,22 @@ fn a_dead_producers_claim_is_committed_as_abandoned_by_policy() {
 #[test]
 fn a_creator_killed_mid_initialisation_is_reported_and_replaced() {
     let guard = SegmentGuard::new("crash-create");
-    let mut actor = Actor::start(env!("CARGO_BIN_EXE_crash_actor"), &["create-then-hang", guard.name()]);
+    let mut actor =
+        Actor::start(env!("CARGO_BIN_EXE_crash_actor"), &["create-then-hang", guard.name()]);
     actor.expect("CREATED");
     actor.kill();
     let started = Instant::now();
-    let err = Disruptor::<u64>::builder(guard.name()).init_timeout(Duration::from_millis(100)).open().unwrap_err();
+    let err = Disruptor::<u64>::builder(guard.name())
+        .init_timeout(Duration::from_millis(100))
+        .open()
+        .unwrap_err();
     assert!(matches!(err, OpenError::NotInitialised { .. }), "{err}");
     assert!(started.elapsed() >= Duration::from_millis(100));
-    let ring = Disruptor::<u64>::builder(guard.name()).capacity(8).consumers(1).replace_existing().unwrap();
+    let ring = Disruptor::<u64>::builder(guard.name())
+        .capacity(8)
+        .consumers(1)
+        .replace_existing()
+        .unwrap();
     produce(&ring, 3);
     assert_eq!(ring.cursor(), 3);
 }
@@ -179,7 +212,8 @@ fn a_creator_killed_mid_initialisation_is_reported_and_replaced() {
 fn a_process_killed_in_a_futex_wait_leaves_the_ring_usable() {
     let guard = SegmentGuard::new("crash-futex");
     let ring = create(&guard, 8, 1);
-    let mut actor = Actor::start(env!("CARGO_BIN_EXE_crash_actor"), &["sleep-consume", guard.name(), "0"]);
+    let mut actor =
+        Actor::start(env!("CARGO_BIN_EXE_crash_actor"), &["sleep-consume", guard.name(), "0"]);
     actor.expect("WAITING");
     wait_until_in_futex(actor.pid());
     actor.kill();

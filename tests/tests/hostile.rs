@@ -31,7 +31,11 @@ fn fresh(tag: &str) -> (SegmentGuard, Disruptor<[u8; 24]>, std::fs::File) {
         .consumers(CONSUMERS)
         .create()
         .unwrap();
-    let file = OpenOptions::new().read(true).write(true).open(format!("/dev/shm{}", guard.name())).unwrap();
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(format!("/dev/shm{}", guard.name()))
+        .unwrap();
     (guard, ring, file)
 }
 

@@ -101,12 +101,18 @@ fn mismatch<U: Slot>(name: &str) -> String {
 fn other_layouts_are_refused_showing_both() {
     let (ring, _guard) = created::<Tick>("mismatch");
     let name = ring.name();
-    let ours = "Tick { price: f64 @0, qty: u32 @8, side: u8 @12, _pad: [u8; 3] @13 } size 16 align 8";
+    let ours =
+        "Tick { price: f64 @0, qty: u32 @8, side: u8 @12, _pad: [u8; 3] @13 } size 16 align 8";
 
     let msg = mismatch::<reordered::Tick>(name);
     assert!(msg.contains(ours), "{msg}");
     assert!(msg.contains("side: u8 @8"), "{msg}");
-    assert!(msg.contains("first difference: this process has `side: u8 @8`, the segment has `qty: u32 @8`"), "{msg}");
+    assert!(
+        msg.contains(
+            "first difference: this process has `side: u8 @8`, the segment has `qty: u32 @8`"
+        ),
+        "{msg}"
+    );
 
     let msg = mismatch::<retyped::Tick>(name);
     assert!(msg.contains("`qty: i32 @8`") && msg.contains("`qty: u32 @8`"), "{msg}");
@@ -147,7 +153,8 @@ fn create_refuses_an_existing_name_and_replace_existing_replaces_it() {
     // Nobody owns a consumer or producer entry: replacing is allowed.
     ring.producer().unwrap().claim().unwrap().commit();
     drop(ring);
-    let replaced = Disruptor::<u32>::builder(&name).capacity(8).consumers(1).replace_existing().unwrap();
+    let replaced =
+        Disruptor::<u32>::builder(&name).capacity(8).consumers(1).replace_existing().unwrap();
     assert_eq!((replaced.capacity(), replaced.cursor()), (8, 0));
 }
 
@@ -155,13 +162,21 @@ fn create_refuses_an_existing_name_and_replace_existing_replaces_it() {
 fn replace_existing_refuses_a_ring_in_use_unless_forced() {
     let (ring, _guard) = created::<u64>("inuse");
     let consumer = ring.consumer(0).unwrap();
-    let err = Disruptor::<u64>::builder(ring.name()).capacity(8).consumers(1).replace_existing().unwrap_err();
+    let err = Disruptor::<u64>::builder(ring.name())
+        .capacity(8)
+        .consumers(1)
+        .replace_existing()
+        .unwrap_err();
     match &err {
         OpenError::InUse { pids, .. } => assert_eq!(pids, &[std::process::id()]),
         other => panic!("expected InUse, got {other}"),
     }
-    let replaced =
-        Disruptor::<u64>::builder(ring.name()).capacity(8).consumers(1).force().replace_existing().unwrap();
+    let replaced = Disruptor::<u64>::builder(ring.name())
+        .capacity(8)
+        .consumers(1)
+        .force()
+        .replace_existing()
+        .unwrap();
     assert_eq!(replaced.capacity(), 8);
     drop(consumer);
 }
@@ -169,16 +184,27 @@ fn replace_existing_refuses_a_ring_in_use_unless_forced() {
 #[test]
 fn invalid_configurations_are_refused() {
     let name = unique_name("config");
-    let cases: [(usize, usize, &str); 4] =
-        [(0, 1, "capacity"), (8, 0, "consumers"), (8, 65, "consumers"), (usize::MAX / 2, 1, "address space")];
+    let cases: [(usize, usize, &str); 4] = [
+        (0, 1, "capacity"),
+        (8, 0, "consumers"),
+        (8, 65, "consumers"),
+        (usize::MAX / 2, 1, "address space"),
+    ];
     for (capacity, consumers, needle) in cases {
-        let err = Disruptor::<u64>::builder(&name).capacity(capacity).consumers(consumers).create().unwrap_err();
+        let err = Disruptor::<u64>::builder(&name)
+            .capacity(capacity)
+            .consumers(consumers)
+            .create()
+            .unwrap_err();
         assert!(matches!(err, OpenError::InvalidConfig(_)), "{err}");
         assert!(err.to_string().contains(needle), "{err}");
     }
     let err = Disruptor::<u64>::builder(&name).consumers(1).create().unwrap_err();
     assert!(err.to_string().contains("capacity() is required"), "{err}");
-    assert!(matches!(Disruptor::<u64>::open(&name), Err(OpenError::NotFound { .. })), "nothing was left behind");
+    assert!(
+        matches!(Disruptor::<u64>::open(&name), Err(OpenError::NotFound { .. })),
+        "nothing was left behind"
+    );
 }
 
 /// Writes a segment by hand, as a foreign or crashed process could.
@@ -219,12 +245,17 @@ fn a_segment_whose_creator_never_finished_times_out() {
     assert!(matches!(err, OpenError::NotInitialised { .. }), "{err}");
     assert!(err.to_string().contains("replace_existing"), "{err}");
     // replace_existing() cleans it up.
-    let ring = Disruptor::<u64>::builder(&guard.0).capacity(4).consumers(1).replace_existing().unwrap();
+    let ring =
+        Disruptor::<u64>::builder(&guard.0).capacity(4).consumers(1).replace_existing().unwrap();
     assert_eq!(ring.capacity(), 4);
 }
 
 /// Copies a valid header, lets `corrupt` damage it, and writes it as a new segment.
-fn corrupted(tag: &str, corrupt: impl FnOnce(&mut Vec<u8>), len: Option<u64>) -> (Unlink, OpenError) {
+fn corrupted(
+    tag: &str,
+    corrupt: impl FnOnce(&mut Vec<u8>),
+    len: Option<u64>,
+) -> (Unlink, OpenError) {
     let (ring, guard) = created::<u64>(tag);
     let source = format!("/dev/shm{}", ring.name());
     let mut bytes = std::fs::read(&source).unwrap();

@@ -64,8 +64,15 @@ fn diamond() {
     let guard = SegmentGuard::new("graph-diamond");
     let ring = ring(&guard, &[(2, &[0, 1])]);
     assert_eq!(ring.dependencies(2), &[0, 1]);
-    assert_eq!(ring.exclusive_consumer(0).unwrap_err(), AttachError::NotExclusive { index: 0, concurrent: 1 });
-    let stages = vec![stage(&guard, 0, COUNT, &[]), stage(&guard, 1, COUNT, &[]), stage(&guard, 2, COUNT, &[])];
+    assert_eq!(
+        ring.exclusive_consumer(0).unwrap_err(),
+        AttachError::NotExclusive { index: 0, concurrent: 1 }
+    );
+    let stages = vec![
+        stage(&guard, 0, COUNT, &[]),
+        stage(&guard, 1, COUNT, &[]),
+        stage(&guard, 2, COUNT, &[]),
+    ];
     produce(&ring, COUNT);
     finish(stages, COUNT);
 }
@@ -124,7 +131,8 @@ fn a_killed_stage_restarts_where_it_committed() {
     let guard = SegmentGuard::new("graph-restart");
     let ring = ring(&guard, &[(1, &[0]), (2, &[1])]);
     let mut first = stage(&guard, 0, COUNT, &["--mark", "0"]);
-    let mut middle = stage(&guard, 1, COUNT, &["--check", "0", "--mark", "1", "--hang-after", "5000"]);
+    let mut middle =
+        stage(&guard, 1, COUNT, &["--check", "0", "--mark", "1", "--hang-after", "5000"]);
     let mut last = stage(&guard, 2, COUNT, &["--check", "0,1"]);
     std::thread::scope(|s| {
         s.spawn(|| produce(&ring, COUNT));
@@ -147,7 +155,8 @@ fn forward_to_chains_typed_rings() {
     let a_guard = SegmentGuard::new("fwd-a");
     let b_guard = SegmentGuard::new("fwd-b");
     let a = Disruptor::<u64>::builder(a_guard.name()).capacity(16).consumers(1).create().unwrap();
-    let b = Disruptor::<[u64; 2]>::builder(b_guard.name()).capacity(8).consumers(1).create().unwrap();
+    let b =
+        Disruptor::<[u64; 2]>::builder(b_guard.name()).capacity(8).consumers(1).create().unwrap();
     let mut source = a.consumer(0).unwrap();
     let mut into_b = b.producer().unwrap();
     let mut sink = b.consumer(0).unwrap();
@@ -160,7 +169,8 @@ fn forward_to_chains_typed_rings() {
     // 12 messages into a ring of 8: forwarded in two claims, the first 8 only after the sink
     // consumed them; do it from another thread.
     std::thread::scope(|s| {
-        let forwarding = s.spawn(|| source.forward_to(&mut into_b, LIMIT, |&x, out| *out = [x, x * x]));
+        let forwarding =
+            s.spawn(|| source.forward_to(&mut into_b, LIMIT, |&x, out| *out = [x, x * x]));
         let mut got = Vec::new();
         while got.len() < 12 {
             let batch = sink.consume_timeout(LIMIT).unwrap();
@@ -175,7 +185,12 @@ fn forward_to_chains_typed_rings() {
     let mut batch = producer.claim_many(10).unwrap();
     batch.iter_mut().for_each(|v| *v = 7);
     batch.commit();
-    let err = source.forward_to(&mut into_b, Duration::from_millis(30), |&x, out| *out = [x, 0]).unwrap_err();
-    assert!(matches!(err, shm_disruptor::ForwardError::Claim(shm_disruptor::ClaimError::Timeout)), "{err}");
+    let err = source
+        .forward_to(&mut into_b, Duration::from_millis(30), |&x, out| *out = [x, 0])
+        .unwrap_err();
+    assert!(
+        matches!(err, shm_disruptor::ForwardError::Claim(shm_disruptor::ClaimError::Timeout)),
+        "{err}"
+    );
     assert_eq!(a.consumer_sequence(0), Some(20), "the 8 forwarded are committed, 2 remain");
 }

@@ -19,7 +19,11 @@ impl Drop for TestRing {
 fn ring(tag: &str, capacity: usize) -> TestRing {
     use std::sync::atomic::{AtomicU32, Ordering};
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let name = format!("/sd-block-{}-{}-{tag}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+    let name = format!(
+        "/sd-block-{}-{}-{tag}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
     TestRing(Disruptor::builder(&name).capacity(capacity).consumers(1).create().unwrap())
 }
 
@@ -33,7 +37,11 @@ fn claim_blocks_until_the_slot_is_consumed() {
         let mut producer = t.0.producer().unwrap();
         producer.set_wait_strategy(strategy);
         producer.claim().unwrap().commit();
-        assert_eq!(producer.claim_timeout(BLOCKED).unwrap_err(), ClaimError::Timeout, "{strategy:?}");
+        assert_eq!(
+            producer.claim_timeout(BLOCKED).unwrap_err(),
+            ClaimError::Timeout,
+            "{strategy:?}"
+        );
         std::thread::scope(|s| {
             let blocked = s.spawn(|| {
                 let mut claim = producer.claim_timeout(LIMIT).expect("woken by the consumer");
@@ -72,7 +80,9 @@ fn consume_blocks_until_something_is_committed() {
         consumer.set_wait_strategy(strategy);
         assert_eq!(consumer.consume_timeout(BLOCKED).unwrap_err(), ConsumeError::Timeout);
         std::thread::scope(|s| {
-            let blocked = s.spawn(|| consumer.consume_timeout(LIMIT).map(|b| b.iter().copied().collect::<Vec<_>>()));
+            let blocked = s.spawn(|| {
+                consumer.consume_timeout(LIMIT).map(|b| b.iter().copied().collect::<Vec<_>>())
+            });
             let mut producer = t.0.producer().unwrap();
             let mut claim = producer.claim().unwrap();
             *claim = 77;

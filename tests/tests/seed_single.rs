@@ -67,7 +67,10 @@ fn write_and_read_one_value() {
     assert_eq!(batch.start(), 0);
     assert_eq!(batch.slices(), (&[0x0123_4567_89ab_cdef][..], &[][..]));
     batch.commit();
-    assert_eq!((t.ring.cursor(), t.ring.claim_sequence(), t.ring.consumer_sequence(0)), (1, 1, Some(1)));
+    assert_eq!(
+        (t.ring.cursor(), t.ring.claim_sequence(), t.ring.consumer_sequence(0)),
+        (1, 1, Some(1))
+    );
 }
 
 /// Scenario 3.
@@ -373,7 +376,11 @@ fn released_consumers_are_ignored() {
     producer.claim_many(256).unwrap().commit();
     let mut c0 = t.ring.consumer(0).unwrap();
     consume_and_commit(&mut c0, 256);
-    assert_eq!(producer.try_claim_available(1000).unwrap_err(), ClaimError::Full, "consumer 1 is behind");
+    assert_eq!(
+        producer.try_claim_available(1000).unwrap_err(),
+        ClaimError::Full,
+        "consumer 1 is behind"
+    );
     t.ring.consumer(1).unwrap().release();
     assert!(t.ring.is_released(1));
     assert_eq!(
@@ -385,7 +392,11 @@ fn released_consumers_are_ignored() {
     c0.release();
     assert!(t.ring.all_consumers_released());
     assert_eq!(producer.try_claim().unwrap_err(), ClaimError::NoConsumers);
-    assert_eq!(producer.claim().unwrap_err(), ClaimError::NoConsumers, "blocking claims do not wait");
+    assert_eq!(
+        producer.claim().unwrap_err(),
+        ClaimError::NoConsumers,
+        "blocking claims do not wait"
+    );
 }
 
 #[test]

@@ -114,7 +114,10 @@ struct CountPolls<'a, F> {
 
 impl<F: std::future::Future> std::future::Future for CountPolls<'_, F> {
     type Output = F::Output;
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
         self.polls.fetch_add(1, Ordering::Relaxed);
         self.inner.as_mut().poll(cx)
     }
@@ -166,7 +169,8 @@ async fn claim_async_and_commit_async_wait_for_room_and_order() {
         std::thread::sleep(Duration::from_millis(100));
         consumer.consume_timeout(LIMIT).unwrap().commit_first(1);
     });
-    let claim = tokio::time::timeout(LIMIT, first.claim_async()).await.expect("room freed").unwrap();
+    let claim =
+        tokio::time::timeout(LIMIT, first.claim_async()).await.expect("room freed").unwrap();
     assert_eq!(claim.sequence(), 2);
     claim.commit();
     consuming.join().unwrap();

@@ -42,7 +42,9 @@ impl Actor {
             let status = self.child.try_wait();
             panic!("the helper did not print {prefix:?} in time (status {status:?})")
         });
-        let rest = line.strip_prefix(prefix).unwrap_or_else(|| panic!("expected {prefix:?}, got {line:?}"));
+        let rest = line
+            .strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("expected {prefix:?}, got {line:?}"));
         rest.split_whitespace().map(|w| w.parse().unwrap()).collect()
     }
 
@@ -63,7 +65,6 @@ impl Drop for Actor {
         let _ = self.child.wait();
     }
 }
-
 
 /// CPU time (user + system) a process has used, in clock ticks.
 pub fn cpu_ticks(pid: u32) -> u64 {
@@ -87,4 +88,3 @@ pub fn wait_until_in_futex(pid: u32) {
         std::thread::yield_now();
     }
 }
-
