@@ -218,16 +218,18 @@ impl<T: Slot> Producer<T> {
                     end = bound;
                 }
             }
+            if self.single {
+                // The only producer: its claim in flight is always [cursor, next), so the
+                // registry needs no per-claim record. The shared `next` is for inspection and
+                // recovery; Release orders nothing on the hot path but costs nothing on x86.
+                self.next = end;
+                control.next.value.store(end, Ordering::Release);
+                return Ok(start..end);
+            }
             // Record the claim before taking it, so that a process killed right after the CAS
             // below leaves its range in the registry (crash recovery reads it).
             entry.claim_start.store(start, Ordering::Relaxed);
             entry.claim_end.store(end, Ordering::Relaxed);
-            if self.single {
-                self.next = end;
-                // Release: orders the registry stores above before it, for crash recovery.
-                control.next.value.store(end, Ordering::Release);
-                return Ok(start..end);
-            }
             // Release on success: orders the registry stores above before the claim itself.
             if control
                 .next
@@ -433,7 +435,11 @@ impl<T: Slot> Producer<T> {
         true
     }
 
+    #[inline]
     fn finish_claim(&self) {
+        if self.single {
+            return; // no per-claim registry record in single-producer mode
+        }
         // No claim in flight: an empty range at the current claim sequence.
         let entry = self.entry();
         let at = entry.claim_end.load(Ordering::Relaxed);

@@ -80,6 +80,7 @@ fn state_of(token: u64) -> ParticipantState {
 /// The participants of any segment (typed or not).
 pub(crate) fn participants(segment: &Segment) -> Vec<Participant> {
     let cursor = segment.control().cursor.value.load(Ordering::Acquire);
+    let next = segment.control().next.value.load(Ordering::Acquire);
     let mut out = Vec::new();
     for index in 0..segment.geometry().consumer_count {
         let token = segment.consumer_entry(index).owner.load(Ordering::Acquire);
@@ -100,11 +101,17 @@ pub(crate) fn participants(segment: &Segment) -> Vec<Participant> {
         }
         let (start, end) =
             (e.claim_start.load(Ordering::Relaxed), e.claim_end.load(Ordering::Relaxed));
+        let pending = if segment.mode() == ProducerMode::Single {
+            // No per-claim record: the single producer's claim in flight is [cursor, next).
+            (cursor < next).then_some(cursor..next)
+        } else {
+            (start < end && end > cursor).then_some(start.max(cursor)..end)
+        };
         out.push(Participant::Producer {
             entry,
             pid: liveness::pid_of(token),
             state: state_of(token),
-            pending: (start < end && end > cursor).then_some(start.max(cursor)..end),
+            pending,
         });
     }
     out
@@ -122,7 +129,13 @@ pub(crate) fn orphaned_claim(segment: &Segment) -> Option<Range<u64>> {
     if cursor >= next {
         return None;
     }
-    let entries = if segment.mode() == ProducerMode::Single { 1 } else { MAX_PRODUCERS };
+    if segment.mode() == ProducerMode::Single {
+        // The single producer's claim in flight is [cursor, next): orphaned once it is dead.
+        let token = segment.producer_entry(0).owner.load(Ordering::Acquire);
+        let alive = token != 0 && liveness::check(token) == Liveness::Alive;
+        return (!alive).then_some(cursor..next);
+    }
+    let entries = MAX_PRODUCERS;
     // The live claims in [cursor, next): the orphaned range runs from the cursor to the first.
     let mut orphan_end = next;
     for i in 0..entries {

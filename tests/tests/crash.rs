@@ -232,3 +232,44 @@ fn a_process_killed_in_a_futex_wait_leaves_the_ring_usable() {
         }
     });
 }
+
+#[test]
+fn a_dead_single_producer_is_replaced_and_its_unpublished_claim_discarded() {
+    let guard = SegmentGuard::new("crash-single");
+    let ring = Disruptor::<u64>::builder(guard.name())
+        .capacity(64)
+        .consumers(1)
+        .single_producer()
+        .create()
+        .unwrap();
+    let mut actor = Actor::start(
+        env!("CARGO_BIN_EXE_crash_actor"),
+        &["claim-then-hang", guard.name(), "10", "5"],
+    );
+    assert_eq!(actor.expect("CLAIMED"), vec![10, 15]);
+    let pid = actor.pid();
+    assert!(
+        matches!(ring.producer(), Err(shm_disruptor::AttachError::ProducerInUse { pid: p }) if p == pid)
+    );
+    assert_eq!(ring.orphaned_claim(), None, "the single producer is alive");
+    actor.kill();
+    let dead = ring.participants().into_iter().find(|p| matches!(p, Participant::Producer { .. }));
+    assert_eq!(
+        dead,
+        Some(Participant::Producer {
+            entry: 0,
+            pid,
+            state: ParticipantState::Dead,
+            pending: Some(10..15)
+        })
+    );
+    assert_eq!(ring.orphaned_claim(), Some(10..15));
+    // A new single producer takes over; nothing of the dead claim was visible, so it is discarded.
+    produce(&ring, 5);
+    let mut consumer = ring.consumer(0).unwrap();
+    let batch = consumer.consume_timeout(LIMIT).unwrap();
+    assert!(
+        batch.iter().copied().eq(0..15),
+        "the new producer's messages follow the committed ones"
+    );
+}
