@@ -23,6 +23,7 @@ mod registry;
 mod ring;
 mod shm;
 mod slot;
+mod stream;
 mod wait;
 
 pub use consumer::{Batch, BatchMut, Consumer, ExclusiveConsumer, ForwardError};
@@ -33,6 +34,9 @@ pub use ring::{Builder, Disruptor};
 pub use shm::{unlink, ProducerMode, MAX_CONSUMERS, MAX_PRODUCERS};
 pub use shm_disruptor_derive::Slot;
 pub use slot::{Field, Schema, SchemaKind, Slot};
+#[cfg(feature = "tokio")]
+pub use stream::{AsyncStreamReader, AsyncStreamWriter};
+pub use stream::{StreamReader, StreamWriter, STREAM_EOF, STREAM_ERROR, STREAM_OPEN};
 pub use wait::WaitStrategy;
 
 /// Items used by the code that `#[derive(Slot)]` generates. Not a public API.

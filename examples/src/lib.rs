@@ -180,3 +180,28 @@ pub fn monotonic_ns() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
+
+/// The ring the `stream_producer` and `stream_consumer` examples share.
+pub const STREAM_RING: &str = "/shm-disruptor-stream";
+/// Bytes in the stream examples' ring.
+pub const STREAM_CAPACITY: usize = 64 * 1024;
+/// How long `stream_consumer` waits for `stream_producer` to create the ring.
+pub const STREAM_OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Opens the ring `name`, waiting up to `timeout` for another process to create it.
+pub fn open_when_created<T: Slot>(
+    name: &str,
+    timeout: std::time::Duration,
+) -> Result<shm_disruptor::Disruptor<T>, shm_disruptor::OpenError> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match shm_disruptor::Disruptor::<T>::open(name) {
+            Err(shm_disruptor::OpenError::NotFound { .. })
+                if std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
