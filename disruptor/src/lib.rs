@@ -17,6 +17,7 @@ mod asynch;
 mod consumer;
 mod error;
 mod graph;
+pub mod inspect;
 mod liveness;
 mod producer;
 mod registry;

@@ -1,0 +1,400 @@
+//! `shm-disruptor`: list, inspect, watch, peek into and remove shm-disruptor rings.
+//!
+//! Every command but `rm` only reads: it opens rings through
+//! [`shm_disruptor::inspect`], which never takes a consumer index or a producer entry and never
+//! stores to a segment. Exit status: 0 on success, 1 when the command failed (a missing,
+//! corrupt or foreign segment, a ring in use for `rm`), 2 for a usage error.
+
+mod json;
+mod render;
+
+use std::io::{self, IsTerminal, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use clap::{Parser, Subcommand};
+use shm_disruptor::inspect::{self, Inspector, RingState, SegmentKind, SHM_DIR};
+use shm_disruptor::OpenError;
+
+use crate::json::{object, Json};
+use crate::render::Attachment;
+
+/// Inspect shm-disruptor rings (typed LMAX Disruptors in POSIX shared memory) from outside.
+///
+/// NAME is a shared-memory name such as `/ticks` (`ticks` and `/dev/shm/ticks` are accepted
+/// too). Every command but `rm` only reads: none takes a consumer index or changes a ring.
+#[derive(Debug, Parser)]
+#[command(name = "shm-disruptor", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the rings on this machine, with their geometry, status and attached processes.
+    List {
+        /// Also list foreign (not a ring) and unreadable segments.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a ring's header, schema fields, sequences, consumers, claims and dependency graph.
+    Inspect {
+        /// The ring's name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A live view: messages/s published and consumed, lag and state per consumer, status.
+    Watch {
+        /// The ring's name.
+        name: String,
+        /// Milliseconds between refreshes.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..))]
+        interval: u64,
+        /// Stop after this many refreshes (default: until interrupted).
+        #[arg(long)]
+        count: Option<u64>,
+    },
+    /// Remove a ring; refused while live processes use it, unless --force.
+    Rm {
+        /// The ring's name.
+        name: String,
+        /// Remove it even if live processes use it (they keep their mapping; the name is
+        /// freed), or if it is not a ring.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show the last published slots, decoded from the schema in the header and as hex.
+    /// Never consumes.
+    Peek {
+        /// The ring's name.
+        name: String,
+        /// How many of the last published slots to show.
+        #[arg(long, default_value_t = 5)]
+        last: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Why a command failed.
+#[derive(Debug)]
+enum Failure {
+    /// Opening the ring failed: the typed error says how.
+    Open(OpenError),
+    /// Anything else the command refuses.
+    Refused(String),
+    /// Writing the output failed.
+    Io(io::Error),
+}
+
+impl From<OpenError> for Failure {
+    fn from(e: OpenError) -> Failure {
+        Failure::Open(e)
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Failure {
+        Failure::Io(e)
+    }
+}
+
+/// `/ticks` from `/ticks`, `ticks` or `/dev/shm/ticks`.
+fn ring_name(arg: &str) -> String {
+    let arg = arg.strip_prefix(SHM_DIR).filter(|rest| rest.starts_with('/')).unwrap_or(arg);
+    if arg.starts_with('/') {
+        arg.to_owned()
+    } else {
+        format!("/{arg}")
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (name, json) = match &cli.command {
+        Command::Inspect { name, json } | Command::Peek { name, json, .. } => {
+            (Some(ring_name(name)), *json)
+        }
+        Command::Watch { name, .. } | Command::Rm { name, .. } => (Some(ring_name(name)), false),
+        Command::List { json, .. } => (None, *json),
+    };
+    let mut out = io::stdout().lock();
+    let result = match cli.command {
+        Command::List { all, json } => list(&mut out, all, json),
+        Command::Inspect { json, .. } => inspect(&mut out, &name.clone().unwrap_or_default(), json),
+        Command::Watch { interval, count, .. } => {
+            watch(&mut out, &name.clone().unwrap_or_default(), interval, count)
+        }
+        Command::Rm { force, .. } => rm(&mut out, &name.clone().unwrap_or_default(), force),
+        Command::Peek { last, json, .. } => {
+            peek(&mut out, &name.clone().unwrap_or_default(), last, json)
+        }
+    };
+    let failure = match result.and_then(|()| out.flush().map_err(Failure::Io)) {
+        Ok(()) => return ExitCode::SUCCESS,
+        // The reader went away (`| head`): not an error of ours.
+        Err(Failure::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
+            return ExitCode::SUCCESS;
+        }
+        Err(failure) => failure,
+    };
+    let message = match &failure {
+        Failure::Open(e) => e.to_string(),
+        Failure::Refused(message) => message.clone(),
+        Failure::Io(e) => format!("cannot write the output: {e}"),
+    };
+    if json {
+        let kind = match &failure {
+            Failure::Open(e) => render::error_kind(e),
+            Failure::Refused(_) => "refused",
+            Failure::Io(_) => "io",
+        };
+        let error = object([
+            ("name", Json::from(name)),
+            (
+                "error",
+                object([("kind", Json::from(kind)), ("message", Json::from(message.as_str()))]),
+            ),
+        ]);
+        let _ = writeln!(out, "{error}");
+        let _ = out.flush();
+    }
+    eprintln!("shm-disruptor: {message}");
+    ExitCode::FAILURE
+}
+
+fn list(out: &mut impl Write, all: bool, json: bool) -> Result<(), Failure> {
+    let mut segments =
+        inspect::list().map_err(|e| Failure::Refused(format!("cannot read {SHM_DIR}: {e}")))?;
+    if !all {
+        segments.retain(|s| {
+            matches!(
+                s.kind,
+                SegmentKind::Ring { .. } | SegmentKind::Corrupt(_) | SegmentKind::NotInitialised
+            )
+        });
+    }
+    if json {
+        writeln!(out, "{}", render::list_json(&segments))?;
+    } else if segments.is_empty() {
+        writeln!(out, "no {} in {SHM_DIR}", if all { "segments" } else { "rings" })?;
+    } else {
+        write!(out, "{}", render::list_text(&segments))?;
+    }
+    Ok(())
+}
+
+fn inspect(out: &mut impl Write, name: &str, json: bool) -> Result<(), Failure> {
+    let inspector = Inspector::open(name)?;
+    let info = inspector.info();
+    let layout = inspector.layout();
+    let attachment =
+        Attachment { live_users: inspector.live_users(), mapped_by: inspector.mapping_processes() };
+    if json {
+        writeln!(out, "{}", render::inspect_json(&info, &layout, &attachment))?;
+    } else {
+        write!(out, "{}", render::inspect_text(&info, &layout, &attachment))?;
+    }
+    Ok(())
+}
+
+fn peek(out: &mut impl Write, name: &str, last: usize, json: bool) -> Result<(), Failure> {
+    let inspector = Inspector::open(name)?;
+    let peeked = inspector.peek(last);
+    let info = inspector.info();
+    let layout = inspector.layout();
+    if json {
+        writeln!(out, "{}", render::peek_json(&info, &layout, &peeked))?;
+    } else {
+        write!(out, "{}", render::peek_text(&info, &layout, &peeked))?;
+    }
+    Ok(())
+}
+
+fn inode(name: &str) -> Option<u64> {
+    let path = Path::new(SHM_DIR).join(name.trim_start_matches('/'));
+    std::fs::metadata(path).ok().map(|m| m.ino())
+}
+
+fn rate(now: u64, before: u64, elapsed: Duration) -> String {
+    match now.checked_sub(before) {
+        Some(delta) if elapsed > Duration::ZERO => {
+            format!("{:.1}", delta as f64 / elapsed.as_secs_f64())
+        }
+        _ => "-".into(),
+    }
+}
+
+fn watch_block(
+    name: &str,
+    type_name: &str,
+    state: &RingState,
+    before: Option<(Duration, &RingState)>,
+) -> String {
+    let now_ns = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let rate_of = |pick: &dyn Fn(&RingState) -> Option<u64>| match before {
+        Some((elapsed, old)) => match (pick(state), pick(old)) {
+            (Some(now), Some(then)) => rate(now, then, elapsed),
+            _ => "-".into(),
+        },
+        None => "-".into(),
+    };
+    let mut text = format!(
+        "{name}  {type_name}  {}  status {}  cursor {}  claimed {}  published/s {}\n",
+        render::utc(now_ns as u64),
+        state.status,
+        state.cursor,
+        state.claim_sequence,
+        rate_of(&|s| Some(s.cursor)),
+    );
+    let rows: Vec<Vec<String>> = state
+        .consumers
+        .iter()
+        .map(|c| {
+            let index = c.index;
+            let sequence = move |s: &RingState| {
+                s.consumers.get(index).filter(|c| c.lag.is_some()).map(|c| c.sequence)
+            };
+            let commits = move |s: &RingState| s.consumers.get(index).map(|c| c.commits);
+            vec![
+                c.index.to_string(),
+                if c.lag.is_some() { c.sequence.to_string() } else { "-".into() },
+                c.lag.map_or("-".into(), |l| l.to_string()),
+                c.state.to_string(),
+                c.owner_pid.map_or("-".into(), |p| p.to_string()),
+                rate_of(&sequence),
+                rate_of(&commits),
+            ]
+        })
+        .collect();
+    let table = render::table(
+        &["#", "SEQUENCE", "LAG", "STATE", "OWNER", "CONSUMED/S", "COMMITS/S"],
+        &rows,
+    );
+    for line in table.lines() {
+        text.push_str("  ");
+        text.push_str(line);
+        text.push('\n');
+    }
+    if let Some(r) = &state.orphaned_claim {
+        text.push_str(&format!("  orphaned claim: {}\n", render::range_text(r)));
+    }
+    text
+}
+
+fn watch(
+    out: &mut impl Write,
+    name: &str,
+    interval: u64,
+    count: Option<u64>,
+) -> Result<(), Failure> {
+    let inspector = Inspector::open(name)?;
+    let type_name = inspector.header().type_name;
+    let original = inode(name);
+    let clear = io::stdout().is_terminal();
+    let mut before: Option<(Instant, RingState)> = None;
+    let mut shown = 0u64;
+    loop {
+        let at = Instant::now();
+        let state = inspector.state();
+        let block = watch_block(
+            name,
+            &type_name,
+            &state,
+            before.as_ref().map(|(then, old)| (at - *then, old)),
+        );
+        if clear {
+            write!(out, "\x1b[H\x1b[2J")?;
+        } else if shown > 0 {
+            writeln!(out)?;
+        }
+        write!(out, "{block}")?;
+        out.flush()?;
+        shown += 1;
+        if count.is_some_and(|count| shown >= count) {
+            return Ok(());
+        }
+        before = Some((at, state));
+        std::thread::sleep(Duration::from_millis(interval));
+        if inode(name) != original {
+            eprintln!("shm-disruptor: ring {name} was removed (or replaced); stopping");
+            return Ok(());
+        }
+    }
+}
+
+fn rm(out: &mut impl Write, name: &str, force: bool) -> Result<(), Failure> {
+    let kind = inspect::probe(name)
+        .ok_or_else(|| Failure::Open(OpenError::NotFound { name: name.to_owned() }))?;
+    let (what, users) = match &kind {
+        SegmentKind::Ring { live_users, .. } => {
+            ("ring", render::attached(live_users, &inspect::processes_mapping(name)))
+        }
+        SegmentKind::Corrupt(_) => ("corrupt ring", inspect::processes_mapping(name)),
+        SegmentKind::NotInitialised => ("uninitialised segment", inspect::processes_mapping(name)),
+        SegmentKind::Foreign { .. } if !force => {
+            return Err(Failure::Refused(format!(
+                "{name} is not a shm-disruptor ring; use --force to remove it anyway"
+            )));
+        }
+        SegmentKind::Unreadable(e) if !force => {
+            return Err(Failure::Refused(format!(
+                "{name} cannot be read ({e}); use --force to remove it anyway"
+            )));
+        }
+        _ => ("segment", Vec::new()),
+    };
+    if !users.is_empty() && !force {
+        return Err(Failure::Refused(format!(
+            "{what} {name} is in use by live process(es) {}; stop them first, or use --force \
+             (they keep their mapping, the name is freed)",
+            render::pids_text(&users)
+        )));
+    }
+    shm_disruptor::unlink(name)?;
+    if users.is_empty() {
+        writeln!(out, "removed {what} {name}")?;
+    } else {
+        writeln!(
+            out,
+            "removed {what} {name} (still mapped by process(es) {})",
+            render::pids_text(&users)
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_normalised() {
+        assert_eq!(ring_name("/ticks"), "/ticks");
+        assert_eq!(ring_name("ticks"), "/ticks");
+        assert_eq!(ring_name("/dev/shm/ticks"), "/ticks");
+        assert_eq!(ring_name("/dev/shmx"), "/dev/shmx");
+    }
+
+    #[test]
+    fn rates_are_per_second() {
+        assert_eq!(rate(150, 100, Duration::from_millis(500)), "100.0");
+        assert_eq!(rate(100, 150, Duration::from_secs(1)), "-");
+        assert_eq!(rate(1, 0, Duration::ZERO), "-");
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,633 @@
+//! Text and JSON renderings of what the inspector reads.
+
+use std::fmt::Write;
+use std::ops::Range;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use shm_disruptor::inspect::{
+    ConsumerState, FieldValue, ListedSegment, Peek, RingInfo, SegmentKind, SlotLayout,
+};
+use shm_disruptor::{OpenError, ProducerMode};
+
+use crate::json::{object, Json};
+
+/// Left-aligned columns separated by two spaces; the last column is not padded.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let header: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+    for row in std::iter::once(&header).chain(rows) {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{cell:<width$}  ", width = widths[i]);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `2026-05-01T12:34:56Z` (UTC), from nanoseconds since the Unix epoch.
+pub fn utc(ns: u64) -> String {
+    let secs = ns / 1_000_000_000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days, for days since 1970-01-01.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3_600,
+        rem % 3_600 / 60,
+        rem % 60
+    )
+}
+
+/// `3h 2m ago`, `12s ago`, or `in the future` for a clock that went back.
+pub fn age(ns: u64) -> String {
+    let then = UNIX_EPOCH + Duration::from_nanos(ns);
+    let Ok(elapsed) = SystemTime::now().duration_since(then) else {
+        return "in the future".into();
+    };
+    let s = elapsed.as_secs();
+    let text = match s {
+        0..=59 => format!("{s}s"),
+        60..=3_599 => format!("{}m {}s", s / 60, s % 60),
+        3_600..=86_399 => format!("{}h {}m", s / 3_600, s % 3_600 / 60),
+        _ => format!("{}d {}h", s / 86_400, s % 86_400 / 3_600),
+    };
+    format!("{text} ago")
+}
+
+pub fn range_text(r: &Range<u64>) -> String {
+    format!("{}..{} ({} slot{})", r.start, r.end, r.end - r.start, plural(r.end - r.start))
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+pub fn range_json(r: &Range<u64>) -> Json {
+    object([("start", Json::from(r.start)), ("end", Json::from(r.end))])
+}
+
+pub fn pids_text(pids: &[u32]) -> String {
+    if pids.is_empty() {
+        "-".into()
+    } else {
+        pids.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+    }
+}
+
+pub fn mode_name(mode: ProducerMode) -> &'static str {
+    match mode {
+        ProducerMode::Single => "single",
+        ProducerMode::Multi => "multi",
+    }
+}
+
+/// Every process attached to a ring: registry owners, then the other processes mapping it.
+pub fn attached(live_users: &[u32], mapped_by: &[u32]) -> Vec<u32> {
+    let mut pids = live_users.to_vec();
+    pids.extend(mapped_by.iter().filter(|p| !live_users.contains(p)));
+    pids
+}
+
+fn followed(dependencies: &[usize]) -> String {
+    if dependencies.is_empty() {
+        "cursor".into()
+    } else {
+        let list: Vec<String> = dependencies.iter().map(usize::to_string).collect();
+        format!("consumer{} {}", if list.len() == 1 { "" } else { "s" }, list.join(", "))
+    }
+}
+
+/// A short name for the kind of an open error, for JSON.
+pub fn error_kind(error: &OpenError) -> &'static str {
+    match error {
+        OpenError::InvalidName { .. } => "invalid_name",
+        OpenError::NotFound { .. } => "not_found",
+        OpenError::PermissionDenied { .. } => "permission_denied",
+        OpenError::BadMagic { .. } => "foreign",
+        OpenError::UnsupportedVersion { .. } => "unsupported_version",
+        OpenError::ForeignTarget { .. } => "foreign_target",
+        OpenError::TooSmall { .. } => "too_small",
+        OpenError::Corrupt { .. } => "corrupt",
+        OpenError::NotInitialised { .. } => "not_initialised",
+        _ => "error",
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `0000  00 01 ... 0f  |................|`, 16 bytes a line.
+pub fn hex_dump(bytes: &[u8], indent: &str) -> String {
+    let mut out = String::new();
+    for (line, chunk) in bytes.chunks(16).enumerate() {
+        let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
+        let text: String =
+            chunk.iter().map(|&b| if b.is_ascii_graphic() { b as char } else { '.' }).collect();
+        let _ = writeln!(out, "{indent}{:04x}  {:<47}  |{text}|", line * 16, hex.join(" "));
+    }
+    out
+}
+
+// --- inspect --------------------------------------------------------------------------------
+
+/// Who is attached, as the tool sees it (from outside the ring's own records).
+#[derive(Debug, Default)]
+pub struct Attachment {
+    pub live_users: Vec<u32>,
+    pub mapped_by: Vec<u32>,
+}
+
+pub fn inspect_text(
+    info: &RingInfo,
+    layout: &Result<SlotLayout, String>,
+    att: &Attachment,
+) -> String {
+    let (h, s) = (&info.header, &info.state);
+    let mut out = String::new();
+    let _ = writeln!(out, "ring {}", h.name);
+    let mut line = |key: &str, value: String| {
+        let _ = writeln!(out, "  {key:<16}{value}");
+    };
+    line("type", h.type_name.clone());
+    line("schema", h.schema_text.clone());
+    line("schema hash", format!("{:#018x}", h.schema_hash));
+    line("layout", format!("version {}", h.layout_version));
+    line("slots", format!("{} x {} bytes, align {}", h.capacity, h.slot_size, h.slot_align));
+    line("consumers", h.consumer_count.to_string());
+    line("producers", format!("{}-producer", mode_name(h.producer_mode)));
+    line(
+        "created",
+        format!(
+            "{} ({}) by pid {}",
+            utc(h.creation_time_ns),
+            age(h.creation_time_ns),
+            h.creator_pid
+        ),
+    );
+    line("segment", format!("{} bytes", h.segment_size));
+    line("attached", pids_text(&attached(&att.live_users, &att.mapped_by)));
+    line("status", s.status.to_string());
+    line("cursor", format!("{} (published)", s.cursor));
+    let in_flight = s.claim_sequence.saturating_sub(s.cursor);
+    line(
+        "claim sequence",
+        format!("{} ({in_flight} claimed, not yet published)", s.claim_sequence),
+    );
+    out.push_str("\nfields:\n");
+    match layout {
+        Ok(layout) => {
+            let rows: Vec<Vec<String>> = layout
+                .fields
+                .iter()
+                .map(|f| {
+                    vec![f.offset.to_string(), f.size.to_string(), f.name.clone(), f.ty.to_string()]
+                })
+                .collect();
+            out.push_str(&indent(&table(&["OFFSET", "SIZE", "NAME", "TYPE"], &rows), "  "));
+        }
+        Err(e) => {
+            let _ = writeln!(out, "  not decoded: {e}");
+        }
+    }
+    out.push_str("\nconsumers:\n");
+    let rows: Vec<Vec<String>> = s
+        .consumers
+        .iter()
+        .map(|c| {
+            vec![
+                c.index.to_string(),
+                if c.state == ConsumerState::Released {
+                    "-".into()
+                } else {
+                    c.sequence.to_string()
+                },
+                c.lag.map_or("-".into(), |l| l.to_string()),
+                c.state.to_string(),
+                c.owner_pid.map_or("-".into(), |p| p.to_string()),
+                c.commits.to_string(),
+                followed(&c.dependencies),
+            ]
+        })
+        .collect();
+    out.push_str(&indent(
+        &table(&["#", "SEQUENCE", "LAG", "STATE", "OWNER", "COMMITS", "FOLLOWS"], &rows),
+        "  ",
+    ));
+    out.push_str("\nproducers:\n");
+    if s.producers.is_empty() {
+        out.push_str("  none attached\n");
+    } else {
+        let rows: Vec<Vec<String>> = s
+            .producers
+            .iter()
+            .map(|p| {
+                vec![
+                    p.entry.to_string(),
+                    p.pid.to_string(),
+                    p.state.to_string(),
+                    p.pending.as_ref().map_or("-".into(), range_text),
+                ]
+            })
+            .collect();
+        out.push_str(&indent(&table(&["ENTRY", "PID", "STATE", "IN-FLIGHT CLAIM"], &rows), "  "));
+    }
+    let _ = match &s.orphaned_claim {
+        Some(r) => writeln!(
+            out,
+            "  orphaned claim: {} blocks the cursor; no live producer will commit it \
+             (Producer::recover_orphaned recovers it)",
+            range_text(r)
+        ),
+        None => writeln!(out, "  orphaned claim: none"),
+    };
+    if s.abandoned_total > 0 {
+        let ranges: Vec<String> =
+            s.abandoned.iter().map(|r| format!("{}..{}", r.start, r.end)).collect();
+        let _ = writeln!(
+            out,
+            "  abandoned: {} range(s) published zero-filled; the last: {}",
+            s.abandoned_total,
+            ranges.join(", ")
+        );
+    }
+    if s.sleeping_consumers + s.sleeping_producers > 0 {
+        let _ = writeln!(
+            out,
+            "  sleeping: {} consumer handle(s), {} producer handle(s)",
+            s.sleeping_consumers, s.sleeping_producers
+        );
+    }
+    out.push_str("\ndependency graph:\n");
+    for c in &s.consumers {
+        let _ = writeln!(out, "  {} -> consumer {}", followed(&c.dependencies), c.index);
+    }
+    let gating: Vec<String> = h.gating.iter().map(usize::to_string).collect();
+    let _ = writeln!(out, "  producers wait for consumer(s) {}", gating.join(", "));
+    out
+}
+
+fn indent(text: &str, by: &str) -> String {
+    text.lines().map(|l| format!("{by}{l}\n")).collect()
+}
+
+pub fn layout_json(layout: &Result<SlotLayout, String>) -> (Json, Json) {
+    match layout {
+        Ok(layout) => (
+            Json::Array(
+                layout
+                    .fields
+                    .iter()
+                    .map(|f| {
+                        object([
+                            ("name", Json::from(f.name.as_str())),
+                            ("type", Json::from(f.ty.to_string())),
+                            ("offset", Json::from(f.offset)),
+                            ("size", Json::from(f.size)),
+                        ])
+                    })
+                    .collect(),
+            ),
+            Json::Null,
+        ),
+        Err(e) => (Json::Null, Json::from(e.as_str())),
+    }
+}
+
+pub fn inspect_json(
+    info: &RingInfo,
+    layout: &Result<SlotLayout, String>,
+    att: &Attachment,
+) -> Json {
+    let (h, s) = (&info.header, &info.state);
+    let (fields, layout_error) = layout_json(layout);
+    let consumers = s
+        .consumers
+        .iter()
+        .map(|c| {
+            object([
+                ("index", Json::from(c.index)),
+                ("sequence", Json::from(c.sequence)),
+                ("lag", Json::from(c.lag)),
+                ("state", Json::from(c.state.to_string())),
+                ("owner_pid", Json::from(c.owner_pid)),
+                ("commits", Json::from(c.commits)),
+                ("dependencies", Json::from(c.dependencies.clone())),
+            ])
+        })
+        .collect();
+    let producers = s
+        .producers
+        .iter()
+        .map(|p| {
+            object([
+                ("entry", Json::from(p.entry)),
+                ("pid", Json::from(p.pid)),
+                ("state", Json::from(p.state.to_string())),
+                ("pending", p.pending.as_ref().map_or(Json::Null, range_json)),
+            ])
+        })
+        .collect();
+    object([
+        ("name", Json::from(h.name.as_str())),
+        ("layout_version", Json::from(h.layout_version)),
+        ("type_name", Json::from(h.type_name.as_str())),
+        (
+            "schema",
+            object([
+                ("text", Json::from(h.schema_text.as_str())),
+                ("hash", Json::from(format!("{:#018x}", h.schema_hash))),
+                ("fields", fields),
+                ("error", layout_error),
+            ]),
+        ),
+        ("slot_size", Json::from(h.slot_size)),
+        ("slot_align", Json::from(h.slot_align)),
+        ("capacity", Json::from(h.capacity)),
+        ("consumer_count", Json::from(h.consumer_count)),
+        ("producer_mode", Json::from(mode_name(h.producer_mode))),
+        ("created", Json::from(utc(h.creation_time_ns))),
+        ("creation_time_ns", Json::from(h.creation_time_ns)),
+        ("creator_pid", Json::from(h.creator_pid)),
+        ("segment_size", Json::from(h.segment_size)),
+        ("live_users", Json::from(att.live_users.clone())),
+        ("mapped_by", Json::from(att.mapped_by.clone())),
+        ("status", Json::from(s.status)),
+        ("cursor", Json::from(s.cursor)),
+        ("claim_sequence", Json::from(s.claim_sequence)),
+        ("in_flight", Json::from(s.claim_sequence.saturating_sub(s.cursor))),
+        ("consumers", Json::Array(consumers)),
+        ("producers", Json::Array(producers)),
+        ("orphaned_claim", s.orphaned_claim.as_ref().map_or(Json::Null, range_json)),
+        ("abandoned_total", Json::from(s.abandoned_total)),
+        ("abandoned", Json::Array(s.abandoned.iter().map(range_json).collect())),
+        ("gating", Json::from(h.gating.clone())),
+        ("sleeping_consumers", Json::from(s.sleeping_consumers)),
+        ("sleeping_producers", Json::from(s.sleeping_producers)),
+    ])
+}
+
+// --- list -----------------------------------------------------------------------------------
+
+fn kind_name(kind: &SegmentKind) -> &'static str {
+    match kind {
+        SegmentKind::Ring { .. } => "ring",
+        SegmentKind::NotInitialised => "uninitialised",
+        SegmentKind::Corrupt(_) => "corrupt",
+        SegmentKind::Foreign { .. } => "foreign",
+        SegmentKind::Unreadable(_) => "unreadable",
+        _ => "unknown",
+    }
+}
+
+pub fn list_text(segments: &[ListedSegment]) -> String {
+    let rows: Vec<Vec<String>> = segments
+        .iter()
+        .map(|seg| {
+            let dash = || "-".to_string();
+            match &seg.kind {
+                SegmentKind::Ring { info, live_users, mapped_by } => {
+                    let (h, s) = (&info.header, &info.state);
+                    let dead =
+                        s.consumers.iter().filter(|c| c.state == ConsumerState::Dead).count();
+                    let consumers = if dead > 0 {
+                        format!("{} ({dead} dead)", h.consumer_count)
+                    } else {
+                        h.consumer_count.to_string()
+                    };
+                    vec![
+                        seg.name.clone(),
+                        "ring".into(),
+                        h.type_name.clone(),
+                        h.capacity.to_string(),
+                        h.slot_size.to_string(),
+                        consumers,
+                        mode_name(h.producer_mode).into(),
+                        s.status.to_string(),
+                        s.cursor.to_string(),
+                        pids_text(&attached(live_users, mapped_by)),
+                    ]
+                }
+                other => {
+                    let note = match other {
+                        SegmentKind::Corrupt(e) => e.to_string(),
+                        SegmentKind::NotInitialised => {
+                            "header not written (a creator is writing it, or died)".into()
+                        }
+                        SegmentKind::Foreign { first_bytes } => {
+                            format!("not a ring (first bytes {})", hex(first_bytes))
+                        }
+                        SegmentKind::Unreadable(e) => e.clone(),
+                        _ => String::new(),
+                    };
+                    let mut row = vec![seg.name.clone(), kind_name(other).into()];
+                    row.extend(std::iter::repeat_with(dash).take(7));
+                    row.push(note);
+                    row
+                }
+            }
+        })
+        .collect();
+    table(
+        &[
+            "NAME",
+            "KIND",
+            "TYPE",
+            "CAPACITY",
+            "SLOT",
+            "CONSUMERS",
+            "PRODUCERS",
+            "STATUS",
+            "CURSOR",
+            "ATTACHED",
+        ],
+        &rows,
+    )
+}
+
+pub fn list_json(segments: &[ListedSegment]) -> Json {
+    Json::Array(
+        segments
+            .iter()
+            .map(|seg| {
+                let mut members = vec![
+                    ("name", Json::from(seg.name.as_str())),
+                    ("kind", Json::from(kind_name(&seg.kind))),
+                    ("size", Json::from(seg.size)),
+                ];
+                match &seg.kind {
+                    SegmentKind::Ring { info, live_users, mapped_by } => {
+                        let (h, s) = (&info.header, &info.state);
+                        let attached = attached(live_users, mapped_by);
+                        members.extend([
+                            ("type_name", Json::from(h.type_name.as_str())),
+                            ("capacity", Json::from(h.capacity)),
+                            ("slot_size", Json::from(h.slot_size)),
+                            ("consumer_count", Json::from(h.consumer_count)),
+                            (
+                                "dead_consumers",
+                                Json::from(
+                                    s.consumers
+                                        .iter()
+                                        .filter(|c| c.state == ConsumerState::Dead)
+                                        .count(),
+                                ),
+                            ),
+                            ("producer_mode", Json::from(mode_name(h.producer_mode))),
+                            ("status", Json::from(s.status)),
+                            ("cursor", Json::from(s.cursor)),
+                            ("claim_sequence", Json::from(s.claim_sequence)),
+                            ("live_users", Json::from(live_users.clone())),
+                            ("mapped_by", Json::from(mapped_by.clone())),
+                            ("attached", Json::from(!attached.is_empty())),
+                        ]);
+                    }
+                    SegmentKind::Corrupt(e) => {
+                        members.push(("error_kind", Json::from(error_kind(e))));
+                        members.push(("error", Json::from(e.to_string())));
+                    }
+                    SegmentKind::Foreign { first_bytes } => {
+                        members.push(("first_bytes", Json::from(hex(first_bytes))));
+                    }
+                    SegmentKind::Unreadable(e) => members.push(("error", Json::from(e.as_str()))),
+                    _ => {}
+                }
+                object(members)
+            })
+            .collect(),
+    )
+}
+
+// --- peek -----------------------------------------------------------------------------------
+
+fn value_json(value: &FieldValue) -> Json {
+    match value {
+        FieldValue::Unsigned(v) => Json::from(*v),
+        FieldValue::Signed(v) => Json::from(*v),
+        FieldValue::Float(v) => Json::from(*v),
+        FieldValue::List(items) => Json::Array(items.iter().map(value_json).collect()),
+        FieldValue::Bytes(bytes) => Json::from(format!("0x{}", hex(bytes))),
+    }
+}
+
+pub fn peek_text(info: &RingInfo, layout: &Result<SlotLayout, String>, peek: &Peek) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "ring {}: {}", info.header.name, info.header.schema_text);
+    if let Err(e) = layout {
+        let _ = writeln!(out, "fields not decoded ({e}); hex only");
+    }
+    if peek.cursor == 0 {
+        let _ = writeln!(out, "cursor {}: nothing published yet", peek.cursor);
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "cursor {}: the last {} published slot{}",
+        peek.cursor,
+        peek.slots.len(),
+        plural(peek.slots.len() as u64)
+    );
+    if peek.overwritten > 0 {
+        let _ = writeln!(
+            out,
+            "({} older slot(s) were being overwritten by producers and are not shown)",
+            peek.overwritten
+        );
+    }
+    for slot in &peek.slots {
+        let _ = writeln!(out, "\nsequence {}", slot.sequence);
+        if let Ok(layout) = layout {
+            for f in layout.decode(&slot.bytes) {
+                let _ = writeln!(out, "  {}: {} = {}", f.name, f.ty, f.value);
+            }
+        }
+        out.push_str(&hex_dump(&slot.bytes, "  "));
+    }
+    out
+}
+
+pub fn peek_json(info: &RingInfo, layout: &Result<SlotLayout, String>, peek: &Peek) -> Json {
+    let (_, layout_error) = layout_json(layout);
+    let slots = peek
+        .slots
+        .iter()
+        .map(|slot| {
+            let fields = match layout {
+                Ok(layout) => Json::Array(
+                    layout
+                        .decode(&slot.bytes)
+                        .iter()
+                        .map(|f| {
+                            object([
+                                ("name", Json::from(f.name.as_str())),
+                                ("type", Json::from(f.ty.as_str())),
+                                ("offset", Json::from(f.offset)),
+                                ("value", value_json(&f.value)),
+                            ])
+                        })
+                        .collect(),
+                ),
+                Err(_) => Json::Null,
+            };
+            object([
+                ("sequence", Json::from(slot.sequence)),
+                ("fields", fields),
+                ("hex", Json::from(hex(&slot.bytes))),
+            ])
+        })
+        .collect();
+    object([
+        ("name", Json::from(info.header.name.as_str())),
+        ("type_name", Json::from(info.header.type_name.as_str())),
+        ("schema", Json::from(info.header.schema_text.as_str())),
+        ("layout_error", layout_error),
+        ("cursor", Json::from(peek.cursor)),
+        ("overwritten", Json::from(peek.overwritten)),
+        ("slots", Json::Array(slots)),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+        // 2000-02-29T12:34:56Z, a leap day.
+        assert_eq!(utc(951_827_696 * 1_000_000_000), "2000-02-29T12:34:56Z");
+        assert_eq!(utc(1_767_225_600 * 1_000_000_000 - 1), "2025-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn tables_align_and_hex_dumps_show_ascii() {
+        let t = table(&["A", "BB"], &[vec!["xyz".into(), "1".into()]]);
+        assert_eq!(t, "A    BB\nxyz  1\n");
+        let dump = hex_dump(b"AB\x00", "");
+        assert_eq!(dump, format!("0000  {:<47}  |AB.|\n", "41 42 00"));
+    }
+}

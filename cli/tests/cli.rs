@@ -1,0 +1,723 @@
+//! Runs the `shm-disruptor` binary against live rings made here, and checks its text and JSON.
+//!
+//! Dead participants come from helper processes: this test binary runs itself again with
+//! `--ignored --exact helper_process` and `SD_CLI_HELPER` set, so the ignored test
+//! [`helper_process`] takes a consumer index or a claim in a real, separate process, says
+//! `READY`, and is SIGKILLed by the test. (Cargo gives a test only its own package's binaries,
+//! and the CLI package has one binary, the tool; re-running the test binary needs no other.)
+//!
+//! Every segment name is unique (`/sd-cli-<pid>-<n>`) and unlinked on drop; every child is
+//! killed and reaped on drop; every wait has a deadline.
+
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use shm_disruptor::{Disruptor, Slot};
+
+const BIN: &str = env!("CARGO_BIN_EXE_shm-disruptor");
+/// The longest any command or helper may take (CI has 2 cores and runs tests in parallel).
+const DEADLINE: Duration = Duration::from_secs(60);
+
+#[derive(Slot, Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+struct Tick {
+    price: f64,
+    qty: u32,
+    side: u8,
+    _pad: [u8; 3],
+}
+
+fn tick(i: u64) -> Tick {
+    Tick { price: i as f64 + 0.5, qty: i as u32 * 10, side: (i % 2) as u8, _pad: [0; 3] }
+}
+
+/// A unique segment name, unlinked on drop.
+struct Name(String);
+
+impl Name {
+    fn new() -> Name {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        Name(format!("/sd-cli-{}-{n}", std::process::id()))
+    }
+
+    fn path(&self) -> PathBuf {
+        PathBuf::from(format!("/dev/shm{}", self.0))
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Drop for Name {
+    fn drop(&mut self) {
+        let _ = shm_disruptor::unlink(&self.0);
+    }
+}
+
+fn publish(ring: &Disruptor<Tick>, range: std::ops::Range<u64>) {
+    let mut producer = ring.producer().unwrap();
+    for i in range {
+        let mut claim = producer.claim_timeout(DEADLINE).unwrap();
+        *claim = tick(i);
+        claim.commit();
+    }
+}
+
+/// What a run of the tool produced.
+#[derive(Debug)]
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\nstderr: {}", self.stdout, self.stderr))
+    }
+
+    fn ok(self) -> Run {
+        assert_eq!(self.code, Some(0), "the command failed: {self:#?}");
+        self
+    }
+
+    fn failed(self) -> Run {
+        assert_eq!(self.code, Some(1), "the command should have failed: {self:#?}");
+        self
+    }
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        let _ = tx.send(text);
+    });
+    rx
+}
+
+/// Runs the tool with `args`, killing it if it outlives [`DEADLINE`].
+fn run(args: &[&str]) -> Run {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start the tool");
+    let stdout = drain(child.stdout.take().unwrap());
+    let stderr = drain(child.stderr.take().unwrap());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("shm-disruptor {args:?} did not finish within {DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let text = |rx: mpsc::Receiver<String>| rx.recv_timeout(DEADLINE).unwrap_or_default();
+    Run { code: status.code(), stdout: text(stdout), stderr: text(stderr) }
+}
+
+/// A helper process (see the module docs), killed and reaped on drop.
+struct Helper {
+    child: Child,
+}
+
+impl Helper {
+    /// Starts `helper_process` in `role` on ring `name` and waits for its `READY` line.
+    fn start(role: &str, name: &str) -> Helper {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--ignored", "--exact", "helper_process", "--nocapture", "--test-threads=1"])
+            .env("SD_CLI_HELPER", role)
+            .env("SD_CLI_RING", name)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cannot start the helper");
+        let stdout = child.stdout.take().unwrap();
+        let helper = Helper { child };
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                // libtest may print `test helper_process ... ` before it on the same line.
+                if line.ends_with("READY") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        rx.recv_timeout(DEADLINE).unwrap_or_else(|_| panic!("helper {role} never got ready"));
+        helper
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILLs it and reaps it.
+    fn kill(mut self) -> u32 {
+        let pid = self.pid();
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        pid
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Not a test: the participant that [`Helper`] runs in a separate process.
+#[test]
+#[ignore = "a helper process that the other tests start; does nothing on its own"]
+fn helper_process() {
+    let (Ok(role), Ok(name)) = (std::env::var("SD_CLI_HELPER"), std::env::var("SD_CLI_RING"))
+    else {
+        return;
+    };
+    let ring = Disruptor::<Tick>::open(&name).unwrap();
+    let ready_then_hang = || -> ! {
+        println!("READY");
+        std::io::stdout().flush().unwrap();
+        // Long enough for any test, short enough not to outlive a harness that failed to kill it.
+        std::thread::sleep(Duration::from_secs(120));
+        std::process::exit(3)
+    };
+    match role.as_str() {
+        // Consumer 1 commits the first two messages, then hangs holding the index.
+        "consumer" => {
+            let mut consumer = ring.consumer(1).unwrap();
+            while consumer.sequence() < 2 {
+                let batch = consumer.consume_timeout(DEADLINE).unwrap();
+                let take = (2 - batch.start()).min(batch.len() as u64) as usize;
+                batch.commit_first(take);
+            }
+            ready_then_hang()
+        }
+        // A producer claims two slots, writes them, and hangs without committing.
+        "producer" => {
+            let mut producer = ring.producer().unwrap();
+            let mut claim = producer.claim_many_timeout(2, DEADLINE).unwrap();
+            claim.copy_from_slice(&[tick(100), tick(101)]);
+            ready_then_hang()
+        }
+        other => panic!("unknown helper role {other}"),
+    }
+}
+
+/// The lines of `text` from the one equal to `title` to the next blank line.
+fn section<'a>(text: &'a str, title: &str) -> Vec<&'a str> {
+    let mut lines = text.lines().skip_while(|l| *l != title);
+    assert!(lines.next().is_some(), "no section {title:?} in:\n{text}");
+    lines.take_while(|l| !l.is_empty()).collect()
+}
+
+/// The whitespace-separated cells of the row of `section` whose first cell is `first`.
+fn row<'a>(section: &[&'a str], first: &str) -> Vec<&'a str> {
+    section
+        .iter()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|cells| cells.first() == Some(&first))
+        .unwrap_or_else(|| panic!("no row {first:?} in {section:#?}"))
+}
+
+/// The value of `key   value` in the inspect header.
+fn field<'a>(text: &'a str, key: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("  {key}")).filter(|v| v.starts_with(' ')))
+        .unwrap_or_else(|| panic!("no {key:?} in:\n{text}"))
+        .trim()
+}
+
+fn entry<'a>(list: &'a Value, name: &str) -> &'a Value {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not listed in {list:#}"))
+}
+
+#[test]
+fn list_shows_rings_with_geometry_and_attached_processes() {
+    let name = Name::new();
+    let ring = Disruptor::<Tick>::builder(&name).capacity(8).consumers(2).create().unwrap();
+    publish(&ring, 0..3);
+    ring.set_status(7);
+    let me = std::process::id().to_string();
+
+    let text = run(&["list"]).ok().stdout;
+    let line = text.lines().find(|l| l.starts_with(&format!("{} ", &*name))).unwrap();
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(&cells[1..9], ["ring", "Tick", "8", "16", "2", "multi", "7", "3"], "{line}");
+    assert!(line.contains(&me), "this process maps the ring: {line}");
+    assert!(text.starts_with("NAME "), "{text}");
+
+    let list = run(&["list", "--json"]).ok().json();
+    let e = entry(&list, &name);
+    assert_eq!(e["kind"], "ring");
+    assert_eq!(e["type_name"], "Tick");
+    assert_eq!((e["capacity"].as_u64(), e["slot_size"].as_u64()), (Some(8), Some(16)));
+    assert_eq!((e["consumer_count"].as_u64(), e["dead_consumers"].as_u64()), (Some(2), Some(0)));
+    assert_eq!((e["producer_mode"].as_str(), e["status"].as_i64()), (Some("multi"), Some(7)));
+    assert_eq!((e["cursor"].as_u64(), e["claim_sequence"].as_u64()), (Some(3), Some(3)));
+    assert_eq!(e["attached"], true);
+    assert!(e["mapped_by"].as_array().unwrap().contains(&Value::from(std::process::id())));
+    assert_eq!(e["live_users"], Value::Array(vec![]), "no handle is held now");
+}
+
+#[test]
+fn inspect_shows_header_consumers_in_flight_claim_and_graph() {
+    let name = Name::new();
+    let ring = Disruptor::<Tick>::builder(&name)
+        .capacity(8)
+        .consumers(3)
+        .depends_on(2, &[0, 1])
+        .create()
+        .unwrap();
+    publish(&ring, 0..5);
+    let mut consumer = ring.consumer(0).unwrap();
+    consumer.consume_timeout(DEADLINE).unwrap().commit_first(3);
+    let mut producer = ring.producer().unwrap();
+    let claim = producer.claim_many(2).unwrap(); // held: a live producer's in-flight claim
+    let me = std::process::id().to_string();
+
+    let text = run(&["inspect", &name]).ok().stdout;
+    assert_eq!(text.lines().next(), Some(format!("ring {}", &*name).as_str()));
+    assert_eq!(field(&text, "type"), "Tick");
+    assert_eq!(field(&text, "schema"), Tick::SCHEMA.to_string());
+    assert_eq!(field(&text, "schema hash"), format!("{:#018x}", Tick::SCHEMA.hash));
+    assert_eq!(field(&text, "layout"), "version 1");
+    assert_eq!(field(&text, "slots"), "8 x 16 bytes, align 8");
+    assert_eq!(field(&text, "producers"), "multi-producer");
+    assert!(field(&text, "created").ends_with(&format!("by pid {me}")), "{text}");
+    assert_eq!(field(&text, "cursor"), "5 (published)");
+    assert_eq!(field(&text, "claim sequence"), "7 (2 claimed, not yet published)");
+    assert!(field(&text, "attached").contains(&me));
+
+    let fields = section(&text, "fields:");
+    assert_eq!(row(&fields, "0"), ["0", "8", "price", "f64"]);
+    assert_eq!(row(&fields, "8"), ["8", "4", "qty", "u32"]);
+    assert_eq!(row(&fields, "13"), ["13", "3", "_pad", "[u8;", "3]"]);
+
+    let consumers = section(&text, "consumers:");
+    assert_eq!(row(&consumers, "0"), ["0", "3", "2", "live", &me, "1", "cursor"]);
+    assert_eq!(row(&consumers, "1"), ["1", "0", "5", "gone", "-", "0", "cursor"]);
+    assert_eq!(row(&consumers, "2"), ["2", "0", "5", "gone", "-", "0", "consumers", "0,", "1"]);
+
+    let producers = section(&text, "producers:");
+    assert_eq!(row(&producers, "0"), ["0", &me, "alive", "5..7", "(2", "slots)"]);
+    assert!(producers.contains(&"  orphaned claim: none"), "{producers:#?}");
+
+    let graph = section(&text, "dependency graph:");
+    assert_eq!(
+        graph,
+        [
+            "  cursor -> consumer 0",
+            "  cursor -> consumer 1",
+            "  consumers 0, 1 -> consumer 2",
+            "  producers wait for consumer(s) 2"
+        ]
+    );
+
+    let json = run(&["inspect", &name, "--json"]).ok().json();
+    assert_eq!(json["name"], &*name);
+    assert_eq!(json["type_name"], "Tick");
+    assert_eq!(json["layout_version"], 1);
+    assert_eq!(json["schema"]["text"], Tick::SCHEMA.to_string());
+    assert_eq!(json["schema"]["hash"], format!("{:#018x}", Tick::SCHEMA.hash));
+    let offsets: Vec<(&str, u64, u64)> = json["schema"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap(),
+                f["offset"].as_u64().unwrap(),
+                f["size"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(offsets, [("price", 0, 8), ("qty", 8, 4), ("side", 12, 1), ("_pad", 13, 3)]);
+    assert_eq!((json["capacity"].as_u64(), json["slot_size"].as_u64()), (Some(8), Some(16)));
+    assert_eq!((json["cursor"].as_u64(), json["claim_sequence"].as_u64()), (Some(5), Some(7)));
+    assert_eq!(json["in_flight"], 2);
+    assert_eq!(json["creator_pid"], std::process::id());
+    let c = &json["consumers"];
+    assert_eq!((c[0]["sequence"].as_u64(), c[0]["lag"].as_u64()), (Some(3), Some(2)));
+    assert_eq!(
+        (c[0]["state"].as_str(), c[0]["owner_pid"].as_u64()),
+        (Some("live"), Some(std::process::id().into()))
+    );
+    assert_eq!((c[1]["state"].as_str(), c[1]["owner_pid"].is_null()), (Some("gone"), true));
+    assert_eq!(c[2]["dependencies"], serde_json::json!([0, 1]));
+    assert_eq!(json["gating"], serde_json::json!([2]));
+    let p = &json["producers"][0];
+    assert_eq!(
+        (p["state"].as_str(), p["pid"].as_u64()),
+        (Some("alive"), Some(std::process::id().into()))
+    );
+    assert_eq!(p["pending"], serde_json::json!({"start": 5, "end": 7}));
+    assert!(json["orphaned_claim"].is_null());
+    assert_eq!(json["live_users"], serde_json::json!([std::process::id()]));
+
+    // Inspecting took nothing: the claim still commits, the consumers still attach.
+    claim.commit();
+    assert_eq!(ring.consumer_sequence(0), Some(3));
+    drop(consumer);
+    for index in 0..3 {
+        ring.consumer(index).unwrap();
+    }
+}
+
+#[test]
+fn a_claim_left_pending_is_reported_as_orphaned() {
+    let name = Name::new();
+    let ring = Disruptor::<Tick>::builder(&name).capacity(8).consumers(1).create().unwrap();
+    publish(&ring, 0..2);
+    let mut producer = ring.producer().unwrap();
+    assert_eq!(producer.claim_many(3).unwrap().leave_pending(), 2..5);
+
+    let text = run(&["inspect", &name]).ok().stdout;
+    assert_eq!(field(&text, "claim sequence"), "5 (3 claimed, not yet published)");
+    let producers = section(&text, "producers:");
+    assert_eq!(row(&producers, "0")[2..], ["alive", "-"]);
+    assert!(
+        producers
+            .iter()
+            .any(|l| l.starts_with("  orphaned claim: 2..5 (3 slots) blocks the cursor")),
+        "{producers:#?}"
+    );
+
+    let json = run(&["inspect", &name, "--json"]).ok().json();
+    assert_eq!(json["orphaned_claim"], serde_json::json!({"start": 2, "end": 5}));
+    assert!(json["producers"][0]["pending"].is_null());
+    assert_eq!((json["cursor"].as_u64(), json["in_flight"].as_u64()), (Some(2), Some(3)));
+}
+
+#[test]
+fn dead_consumer_and_dead_producer_are_reported_with_their_pids() {
+    let name = Name::new();
+    let ring = Disruptor::<Tick>::builder(&name).capacity(8).consumers(2).create().unwrap();
+    publish(&ring, 0..4);
+    let consumer_pid = Helper::start("consumer", &name).kill();
+    let producer_pid = Helper::start("producer", &name).kill();
+    let (consumer_pid, producer_pid) = (consumer_pid.to_string(), producer_pid.to_string());
+
+    let text = run(&["inspect", &name]).ok().stdout;
+    let consumers = section(&text, "consumers:");
+    assert_eq!(row(&consumers, "1"), ["1", "2", "2", "dead", &consumer_pid, "1", "cursor"]);
+    assert_eq!(row(&consumers, "0")[3], "gone");
+    let producers = section(&text, "producers:");
+    assert_eq!(row(&producers, "0"), ["0", &producer_pid, "dead", "4..6", "(2", "slots)"]);
+    assert!(
+        producers.iter().any(|l| l.starts_with("  orphaned claim: 4..6 (2 slots)")),
+        "{producers:#?}"
+    );
+    assert_eq!(field(&text, "claim sequence"), "6 (2 claimed, not yet published)");
+
+    let json = run(&["inspect", &name, "--json"]).ok().json();
+    let c = &json["consumers"][1];
+    assert_eq!((c["state"].as_str(), c["owner_pid"].to_string()), (Some("dead"), consumer_pid));
+    assert_eq!(
+        (c["sequence"].as_u64(), c["lag"].as_u64(), c["commits"].as_u64()),
+        (Some(2), Some(2), Some(1))
+    );
+    let p = &json["producers"][0];
+    assert_eq!((p["state"].as_str(), p["pid"].to_string()), (Some("dead"), producer_pid));
+    assert_eq!(p["pending"], serde_json::json!({"start": 4, "end": 6}));
+    assert_eq!(json["orphaned_claim"], serde_json::json!({"start": 4, "end": 6}));
+    assert_eq!(json["live_users"], serde_json::json!([]));
+
+    let list = run(&["list"]).ok().stdout;
+    let line = list.lines().find(|l| l.starts_with(&format!("{} ", &*name))).unwrap();
+    assert!(line.contains(" 2 (1 dead) "), "{line}");
+    let list = run(&["list", "--json"]).ok().json();
+    assert_eq!(entry(&list, &name)["dead_consumers"], 1);
+
+    // Nothing was changed: the dead consumer is still there to be evicted or resumed.
+    assert_eq!(ring.evict_dead_consumers(), vec![1]);
+}
+
+#[test]
+fn peek_decodes_fields_and_hex_and_never_consumes() {
+    let name = Name::new();
+    let ring = Disruptor::<Tick>::builder(&name).capacity(8).consumers(1).create().unwrap();
+    assert!(run(&["peek", &name]).ok().stdout.contains("cursor 0: nothing published yet"));
+    publish(&ring, 0..5);
+
+    let text = run(&["peek", &name, "--last", "3"]).ok().stdout;
+    assert!(text.starts_with(&format!("ring {}: {}\n", &*name, Tick::SCHEMA)), "{text}");
+    assert!(text.contains("cursor 5: the last 3 published slots"), "{text}");
+    let slot = section(&text, "sequence 2");
+    assert_eq!(
+        slot,
+        [
+            "  price: f64 = 2.5",
+            "  qty: u32 = 20",
+            "  side: u8 = 0",
+            "  _pad: [u8; 3] = [0, 0, 0]",
+            "  0000  00 00 00 00 00 00 04 40 14 00 00 00 00 00 00 00  |.......@........|",
+        ]
+    );
+    assert!(text.contains("\nsequence 4\n  price: f64 = 4.5\n"), "{text}");
+    assert!(!text.contains("sequence 1\n"), "{text}");
+    let none = run(&["peek", &name, "--last", "0"]).ok().stdout;
+    assert!(none.ends_with("cursor 5: the last 0 published slots\n"), "{none}");
+
+    let json = run(&["peek", &name, "--last", "100", "--json"]).ok().json();
+    assert_eq!((json["cursor"].as_u64(), json["overwritten"].as_u64()), (Some(5), Some(0)));
+    let slots = json["slots"].as_array().unwrap();
+    assert_eq!(slots.len(), 5, "at most the cursor");
+    assert_eq!(slots[3]["sequence"], 3);
+    assert_eq!(
+        slots[3]["fields"][0],
+        serde_json::json!({"name": "price", "type": "f64", "offset": 0, "value": 3.5})
+    );
+    assert_eq!(slots[3]["fields"][1]["value"], 30);
+    assert_eq!(slots[3]["fields"][3]["value"], serde_json::json!([0, 0, 0]));
+    assert_eq!(slots[3]["hex"], "0000000000000c401e00000001000000");
+
+    // Nothing was consumed and no index was taken.
+    assert_eq!(ring.consumer_sequence(0), Some(0));
+    let mut consumer = ring.consumer(0).unwrap();
+    assert_eq!(consumer.try_consume().len(), 5);
+}
+
+#[test]
+fn peek_shows_only_what_the_ring_still_holds() {
+    let name = Name::new();
+    let ring = Disruptor::<u64>::builder(&name).capacity(4).consumers(1).create().unwrap();
+    let mut producer = ring.producer().unwrap();
+    let mut consumer = ring.consumer(0).unwrap();
+    for i in 0..10u64 {
+        let mut claim = producer.claim_timeout(DEADLINE).unwrap();
+        *claim = i * 3;
+        claim.commit();
+        consumer.try_consume().commit();
+    }
+    let json = run(&["peek", &name, "--last", "10", "--json"]).ok().json();
+    let seen: Vec<(u64, u64)> = json["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["sequence"].as_u64().unwrap(), s["fields"][0]["value"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(seen, [(6, 18), (7, 21), (8, 24), (9, 27)]);
+    assert_eq!(json["slots"][0]["fields"][0]["name"], "value");
+    let text = run(&["peek", &name, "--last", "1"]).ok().stdout;
+    assert!(text.contains("sequence 9\n  value: u64 = 27\n"), "{text}");
+}
+
+#[test]
+fn foreign_segment_is_reported_not_crashed_on() {
+    let name = Name::new();
+    std::fs::write(name.path(), vec![0xab; 8192]).unwrap();
+
+    for args in [vec!["inspect", &name], vec!["peek", &name], vec!["watch", &name, "--count", "1"]]
+    {
+        let run = run(&args).failed();
+        assert!(run.stderr.contains("is not a shm-disruptor ring (bad magic [ab, ab"), "{run:#?}");
+    }
+    let json = run(&["inspect", &name, "--json"]).failed().json();
+    assert_eq!(json["error"]["kind"], "foreign");
+    assert_eq!(json["name"], &*name);
+
+    assert!(!run(&["list"]).ok().stdout.contains(&*name), "foreign segments only with --all");
+    let line = run(&["list", "--all"]).ok().stdout;
+    let line = line.lines().find(|l| l.starts_with(&format!("{} ", &*name))).unwrap().to_owned();
+    assert!(
+        line.contains(" foreign ") && line.ends_with("not a ring (first bytes abababababababab)"),
+        "{line}"
+    );
+    let list = run(&["list", "--all", "--json"]).ok().json();
+    assert_eq!(entry(&list, &name)["kind"], "foreign");
+    assert_eq!(entry(&list, &name)["size"], 8192);
+
+    // Too short for a header: still foreign, not a ring waiting for its creator.
+    let tiny = Name::new();
+    std::fs::write(tiny.path(), b"abc").unwrap();
+    let run_ = run(&["inspect", &tiny]).failed();
+    assert!(run_.stderr.contains("bad magic [61, 62, 63, 00"), "{run_:#?}");
+    let list = run(&["list", "--all", "--json"]).ok().json();
+    assert_eq!(entry(&list, &tiny)["first_bytes"], "616263");
+
+    let refused = run(&["rm", &name]).failed();
+    assert!(refused.stderr.contains("is not a shm-disruptor ring; use --force"), "{refused:#?}");
+    assert!(name.path().exists());
+    run(&["rm", &name, "--force"]).ok();
+    assert!(!name.path().exists());
+}
+
+#[test]
+fn corrupt_headers_are_reported_with_the_typed_error() {
+    // Offsets in the header: layout_version at 8, producer_mode at 60 (see `shm::Header`).
+    for (offset, value, message, kind) in [
+        (60u64, 7u32, "is corrupt: producer mode 7 is not 1 or 2", "corrupt"),
+        (8, 99, "has layout version 99, this build supports 1", "unsupported_version"),
+    ] {
+        let name = Name::new();
+        drop(Disruptor::<Tick>::builder(&name).capacity(8).consumers(1).create().unwrap());
+        let mut file = std::fs::OpenOptions::new().write(true).open(name.path()).unwrap();
+        file.seek(SeekFrom::Start(offset)).unwrap();
+        file.write_all(&value.to_ne_bytes()).unwrap();
+
+        for args in [vec!["inspect", &name], vec!["peek", &name]] {
+            let run = run(&args).failed();
+            assert!(run.stderr.contains(message), "{run:#?}");
+            assert!(run.stdout.is_empty(), "{run:#?}");
+        }
+        let json = run(&["peek", &name, "--json"]).failed().json();
+        assert_eq!(json["error"]["kind"], kind);
+        assert!(json["error"]["message"].as_str().unwrap().contains(message));
+
+        let list = run(&["list"]).ok().stdout;
+        let line = list.lines().find(|l| l.starts_with(&format!("{} ", &*name))).unwrap();
+        assert!(line.contains(" corrupt ") && line.contains(message), "{line}");
+        let list = run(&["list", "--json"]).ok().json();
+        let e = entry(&list, &name);
+        assert_eq!((e["kind"].as_str(), e["error_kind"].as_str()), (Some("corrupt"), Some(kind)));
+
+        let removed = run(&["rm", &name]).ok();
+        assert_eq!(removed.stdout, format!("removed corrupt ring {}\n", &*name));
+    }
+}
+
+#[test]
+fn an_uninitialised_segment_is_reported_as_such() {
+    let name = Name::new();
+    std::fs::write(name.path(), vec![0u8; 8192]).unwrap();
+    let list = run(&["list", "--json"]).ok().json();
+    assert_eq!(entry(&list, &name)["kind"], "uninitialised");
+    let run_ = run(&["inspect", &name]).failed();
+    assert!(run_.stderr.contains("was not initialised"), "{run_:#?}");
+    let json = run(&["inspect", &name, "--json"]).failed().json();
+    assert_eq!(json["error"]["kind"], "not_initialised");
+    let removed = run(&["rm", &name]).ok();
+    assert_eq!(removed.stdout, format!("removed uninitialised segment {}\n", &*name));
+}
+
+#[test]
+fn rm_refuses_a_ring_in_use_unless_forced() {
+    let name = Name::new();
+    let ring = Disruptor::<Tick>::builder(&name).capacity(8).consumers(1).create().unwrap();
+    let consumer = ring.consumer(0).unwrap();
+    let me = std::process::id().to_string();
+
+    let refused = run(&["rm", &name]).failed();
+    assert!(
+        refused.stderr.contains(&format!("ring {} is in use by live process(es) {me}", &*name)),
+        "{refused:#?}"
+    );
+    assert!(name.path().exists());
+
+    // Without a handle, the process still maps the ring: still in use.
+    drop(consumer);
+    assert!(run(&["rm", &name]).failed().stderr.contains(&me));
+
+    let forced = run(&["rm", &name, "--force"]).ok();
+    assert_eq!(
+        forced.stdout,
+        format!("removed ring {} (still mapped by process(es) {me})\n", &*name)
+    );
+    assert!(!name.path().exists());
+    drop(ring);
+
+    // A ring nobody uses goes without --force.
+    let idle = Name::new();
+    drop(Disruptor::<Tick>::builder(&idle).capacity(8).consumers(1).create().unwrap());
+    assert_eq!(run(&["rm", &idle]).ok().stdout, format!("removed ring {}\n", &*idle));
+    let gone = run(&["inspect", &idle]).failed();
+    assert!(gone.stderr.contains("does not exist"), "{gone:#?}");
+    assert!(run(&["rm", &idle]).failed().stderr.contains("does not exist"));
+}
+
+#[test]
+fn watch_refreshes_with_rates_until_its_count() {
+    let name = Name::new();
+    let ring = Disruptor::<u64>::builder(&name).capacity(1024).consumers(2).create().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let worker = {
+        let (ring, stop) = (ring.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut producer = ring.producer().unwrap();
+            let mut consumer = ring.consumer(0).unwrap();
+            let released = ring.consumer(1).unwrap();
+            released.release();
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(mut claim) = producer.try_claim() {
+                    *claim = i;
+                    claim.commit();
+                    i += 1;
+                }
+                consumer.try_consume().commit();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    let out = run(&["watch", &name, "--interval", "300", "--count", "3"]).ok().stdout;
+    stop.store(true, Ordering::Relaxed);
+    worker.join().unwrap();
+
+    let blocks: Vec<&str> = out.split("\n\n").collect();
+    assert_eq!(blocks.len(), 3, "{out}");
+    let mut published = Vec::new();
+    for block in &blocks {
+        let head: Vec<&str> = block.lines().next().unwrap().split_whitespace().collect();
+        assert_eq!((head[0], head[1]), (&*name.0, "u64"), "{block}");
+        let rate = head.iter().position(|c| *c == "published/s").map(|i| head[i + 1]).unwrap();
+        published.push(rate.to_owned());
+        let rows: Vec<&str> = block.lines().skip(1).collect();
+        assert_eq!(rows[0].split_whitespace().collect::<Vec<_>>()[..3], ["#", "SEQUENCE", "LAG"]);
+        assert_eq!(row(&rows, "1")[1..4], ["-", "-", "released"], "{block}");
+        assert_eq!(row(&rows, "0")[3], "live", "{block}");
+    }
+    assert_eq!(published[0], "-", "no rate before the second refresh");
+    assert!(
+        published[1..].iter().any(|r| r.parse::<f64>().is_ok_and(|r| r > 0.0)),
+        "messages were published meanwhile: {published:?}\n{out}"
+    );
+}
+
+#[test]
+fn missing_rings_and_bad_arguments_fail_cleanly() {
+    let name = Name::new();
+    for args in
+        [vec!["inspect", &name], vec!["peek", &name], vec!["watch", &name], vec!["rm", &name]]
+    {
+        let run = run(&args).failed();
+        assert!(run.stderr.contains("does not exist"), "{run:#?}");
+    }
+    let bad = run(&["inspect", "/a/b"]).failed();
+    assert!(bad.stderr.contains("invalid segment name"), "{bad:#?}");
+    assert_eq!(run(&["peek", &name, "--last", "x"]).code, Some(2));
+    assert_eq!(run(&["watch", &name, "--interval", "1"]).code, Some(2));
+    assert_eq!(run(&["frobnicate"]).code, Some(2));
+    // A name without the slash, or as a path, means the same ring.
+    let ring = Disruptor::<Tick>::builder(&name).capacity(2).consumers(1).create().unwrap();
+    for alias in [&name[1..], &format!("/dev/shm{}", &*name)] {
+        assert_eq!(run(&["inspect", alias, "--json"]).ok().json()["name"], &*name);
+    }
+    drop(ring);
+}
