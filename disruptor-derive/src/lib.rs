@@ -1,7 +1,7 @@
 //! `#[derive(Slot)]` for `shm-disruptor`: see the `Slot` trait there for the rules it checks.
 //!
-//! Three stages, one per file: [`ast`] borrows the `syn` input, [`valid`] reports every rule
-//! broken on the syntax alone, and [`expand`] emits the impls with the trait bounds and const
+//! Three stages, one per file: `ast` borrows the `syn` input, `valid` reports every rule
+//! broken on the syntax alone, and `expand` emits the impls with the trait bounds and const
 //! asserts that check the rest (field types, padding, size) where types are known.
 
 mod ast;

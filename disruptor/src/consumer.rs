@@ -28,6 +28,10 @@ pub struct Consumer<T: Slot> {
     sequence: u64,
     token: u64,
     wait: WaitStrategy,
+    /// Producers wait for this consumer (it is a last stage): commits wake the room line.
+    gates_producers: bool,
+    /// Other stages follow this one: commits wake the data line.
+    has_followers: bool,
 }
 
 impl<T: Slot> fmt::Debug for Consumer<T> {
@@ -68,7 +72,9 @@ impl<T: Slot> Consumer<T> {
             return Err(AttachError::ConsumerReleased { index });
         }
         let wait = ring.wait;
-        Ok(Consumer { ring, index, sequence, token, wait })
+        let gates_producers = ring.shared.gating.contains(&index);
+        let has_followers = ring.shared.dependencies.iter().any(|deps| deps.contains(&index));
+        Ok(Consumer { ring, index, sequence, token, wait, gates_producers, has_followers })
     }
 
     /// The ring this consumer reads.
@@ -180,7 +186,14 @@ impl<T: Slot> Consumer<T> {
         entry
             .commits
             .store(entry.commits.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
-        notify(&segment.control().room_wake);
+        // Wake who may wait for this commit: producers (if they gate on us) and the stages that
+        // follow us (their visible bound is our sequence).
+        if self.gates_producers {
+            notify(&segment.control().room_wake);
+        }
+        if self.has_followers {
+            notify(&segment.control().data_wake);
+        }
     }
 
     /// The seed's `release(true)`: marks this consumer as ignored. Producers no longer wait for it;
@@ -192,6 +205,7 @@ impl<T: Slot> Consumer<T> {
         // Release: pairs with the Acquire loads in `Producer::refresh_bound`.
         segment.consumer_sequence(self.index).store(u64::MAX, Ordering::Release);
         notify(&segment.control().room_wake);
+        notify(&segment.control().data_wake);
         // The owner word is cleared by Drop.
     }
 }
