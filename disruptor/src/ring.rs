@@ -403,7 +403,8 @@ impl<T: Slot> Builder<T> {
     }
 
     /// The seed's `init = true`: removes any segment of this name, then creates a new one.
-    /// Refuses with [`OpenError::InUse`] when live processes still use the old one, unless
+    /// Refuses with [`OpenError::InUse`] when live processes still use the old one (own a consumer
+    /// or producer handle, or merely map it), unless
     /// [`force`](Self::force) was called. A segment that is not a valid ring (corrupt, foreign,
     /// or left half-initialised by a creator that died) is replaced.
     pub fn replace_existing(self) -> Result<Disruptor<T>, OpenError> {
@@ -433,10 +434,18 @@ impl<T: Slot> Builder<T> {
     }
 }
 
-/// The live users of an existing, valid ring of any type; `None` if it is absent or unreadable.
+/// The live users of an existing, valid ring of any type: the owners of its consumer indices and
+/// producer entries, and any other process that maps it; `None` if it is absent or not a valid
+/// ring.
 fn live_users_of(name: &str) -> Option<Vec<u32>> {
     let segment = Segment::open_any(name, Duration::from_millis(0)).ok()?;
-    Some(segment.live_users())
+    let mut pids = segment.live_users();
+    for pid in crate::inspect::processes_mapping(name) {
+        if !pids.contains(&pid) {
+            pids.push(pid);
+        }
+    }
+    Some(pids)
 }
 
 /// Whether the process that recorded `token` is alive.

@@ -273,3 +273,19 @@ fn a_dead_single_producer_is_replaced_and_its_unpublished_claim_discarded() {
         "the new producer's messages follow the committed ones"
     );
 }
+
+#[test]
+fn replace_existing_refuses_a_ring_another_process_merely_maps() {
+    let guard = SegmentGuard::new("crash-mapped");
+    drop(create(&guard, 8, 1));
+    let mut actor =
+        Actor::start(env!("CARGO_BIN_EXE_crash_actor"), &["open-then-hang", guard.name()]);
+    actor.expect("OPENED");
+    let builder = || Disruptor::<u64>::builder(guard.name()).capacity(8).consumers(1);
+    match builder().replace_existing() {
+        Err(OpenError::InUse { pids, .. }) => assert_eq!(pids, vec![actor.pid()]),
+        other => panic!("expected InUse, got {:?}", other.map(|_| ())),
+    }
+    actor.kill();
+    builder().replace_existing().expect("nobody maps it any more");
+}

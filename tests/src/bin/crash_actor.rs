@@ -10,6 +10,7 @@
 //!   `CLAIM_K` slots, writes them, and does not commit: prints `CLAIMED <start> <end>`.
 //! - `sleep-consume NAME INDEX`: consumer `INDEX` with the `Block` strategy waits for data:
 //!   prints `WAITING` and sleeps in the kernel.
+//! - `open-then-hang NAME`: opens the ring and holds it mapped, with no handle: prints `OPENED`.
 //! - `create-then-hang NAME`: does what a creator does up to sizing the segment, then stops
 //!   before writing the header: prints `CREATED`.
 
@@ -77,6 +78,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             say("WAITING");
             let batch = consumer.consume_timeout(LIMIT)?;
             say(&format!("GOT {}", batch.len()));
+            hang()
+        }
+        Some("open-then-hang") => {
+            let _ring = Disruptor::<u64>::open(name)?;
+            say("OPENED");
             hang()
         }
         Some("create-then-hang") => {
