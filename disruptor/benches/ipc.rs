@@ -1,0 +1,1803 @@
+//! Multi-process benchmarks: throughput and latency of the ring between real processes, with
+//! its baselines measured in the same run, interleaved.
+//!
+//! ```sh
+//! cargo bench --bench ipc                    # every scenario
+//! cargo bench --bench ipc -- seed pingpong   # the named scenarios (a name matches by substring)
+//! BENCH_SCALE=0.05 BENCH_RUNS=1 cargo bench --bench ipc   # a quick look
+//! ```
+//!
+//! Scenarios (message counts are multiplied by `BENCH_SCALE`):
+//! - `seed`: 10,000,000 `u32` through a 65,536-slot ring, one claim and one commit per message;
+//!   the consumer checks every value in order.
+//! - `spsc-batch`: 100,000,000 `u64`, claims of up to 256 (`claim_available`).
+//! - `spsc-64B`: 100,000,000 64-byte messages (`[u64; 8]`), claims of up to 256.
+//! - `pingpong`: 1,000,000 round trips over two rings; one-way latency = round trip / 2.
+//! - `mpsc-2`, `mpsc-4`, `mpmc-2x2`: 10,000,000 `u64` in all through a multi-producer ring, one
+//!   claim per message; each consumer index reads every message (Disruptor semantics).
+//!
+//! Implementations (`impl=`):
+//! - `ours`: this crate, producer and consumer(s) in separate processes, `WaitStrategy::BusySpin`.
+//! - `raw`: a minimal single-producer single-consumer ring over a POSIX shared-memory segment
+//!   between two processes (head and tail on their own 128-byte lines, cached opposite index,
+//!   batch publish): the practical limit. In `seed` it publishes once per message, like `ours`.
+//! - `disruptor-crate` / `disruptor-crate-batch`: the `disruptor` crate (nicholassm/disruptor-rs),
+//!   threads in one process, `BusySpin`, `publish` / `batch_publish` (256 at a time).
+//! - `channel`: a bounded crossbeam channel between threads, both sides spinning on
+//!   `try_send`/`try_recv` (one message per call: channels have no batch).
+//!
+//! Before every measured run the harness times a cross-core probe: two threads ping-pong an
+//! atomic (100,000 round trips, at most 250 ms); `probe_ns` is the one-way handoff. vCPU
+//! placement on shared machines changes throughput several-fold from minute to minute; compare
+//! figures only alongside their probes, and ratios only within one run.
+//!
+//! Output: one line per run while it goes (`# run ...`), then per result the medians over the
+//! runs, one machine-readable line each:
+//! `scenario=<name> impl=<impl> msg_bytes=<n> msgs=<n> msgs_per_s=<n> ns_per_msg=<x> probe_ns=<x>
+//! ratio_vs_<baseline>=<x>...` (throughput ratio: above 1 is faster), plus
+//! `p50_ns= p99_ns= p999_ns= max_ns=` and `p50_vs_raw= p99_vs_raw=` (latency ratio: below 1 is
+//! faster) for `pingpong`; then a human-readable table. `segment` lines give the segment size
+//! against `capacity * size_of::<T>()`; `producer_hwm_kb` is the producer process's peak RSS
+//! (`VmHWM`, which counts the shared mapping pages it touched).
+//!
+//! Environment: `BENCH_SCALE` (default 1), `BENCH_RUNS` (default 5), `BENCH_TIMEOUT_S` (per run,
+//! default 120), `BENCH_PIN=a,b,...` (pin the processes, and the probe's threads, to these CPUs in
+//! turn; nothing is pinned by default), `BENCH_IMPLS=ours,raw,...` (run only these),
+//! `BENCH_WAIT=busy-spin|yield|backoff|block` (the wait strategy of `ours`, default busy-spin).
+//!
+//! Processes: the binary re-executes itself (`__child <role> key=value...`) for each producer and
+//! consumer. A child dies with its parent (`PR_SET_PDEATHSIG`) and exits on its own after the
+//! per-run timeout, so no orphan is left spinning. Run without `--bench` (as `cargo test
+//! --benches` does), it makes a tiny smoke run of every scenario.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{self, BufRead, BufReader, Write};
+use std::marker::PhantomData;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use memmap2::MmapRaw;
+use shm_disruptor::{Disruptor, Slot, WaitStrategy};
+
+/// Slots of every throughput ring (ours, raw, the disruptor crate, the channel bound).
+const RING_SLOTS: usize = 65_536;
+/// Slots of each of the two `pingpong` rings (one message is in flight at a time).
+const PINGPONG_SLOTS: usize = 1024;
+/// The batch size of `*-batch` and `spsc-*` claims.
+const BATCH: usize = 256;
+/// Round trips of the cross-core probe, and its time cap.
+const PROBE_ROUNDS: u64 = 100_000;
+const PROBE_CAP: Duration = Duration::from_millis(250);
+/// Spins before a spin loop of the harness itself (not of a measured ring) starts yielding, so
+/// that two spinners sharing one core still make progress.
+const SPINS_BEFORE_YIELD: u32 = 1 << 16;
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+
+/// A benchmark message: `make(producer, seq)` is what producer `producer` writes as its message
+/// number `seq`; consumers check every message against it.
+trait Msg: Slot + PartialEq + std::fmt::Debug {
+    /// The `kind=` argument naming this type to a child.
+    const KIND: &'static str;
+    fn make(producer: u64, seq: u64) -> Self;
+    /// The producer tag of a message made by `make`.
+    fn producer(&self) -> usize;
+}
+
+impl Msg for u32 {
+    const KIND: &'static str = "u32";
+    #[inline(always)]
+    fn make(producer: u64, seq: u64) -> u32 {
+        ((producer as u32) << 28) | (seq as u32 & 0x0fff_ffff)
+    }
+    #[inline(always)]
+    fn producer(&self) -> usize {
+        (*self >> 28) as usize
+    }
+}
+
+impl Msg for u64 {
+    const KIND: &'static str = "u64";
+    #[inline(always)]
+    fn make(producer: u64, seq: u64) -> u64 {
+        (producer << 56) | (seq & ((1 << 56) - 1))
+    }
+    #[inline(always)]
+    fn producer(&self) -> usize {
+        (*self >> 56) as usize
+    }
+}
+
+/// The 64-byte message of `spsc-64B`.
+type Msg64 = [u64; 8];
+
+impl Msg for Msg64 {
+    const KIND: &'static str = "64B";
+    #[inline(always)]
+    fn make(producer: u64, seq: u64) -> Msg64 {
+        [u64::make(producer, seq); 8]
+    }
+    #[inline(always)]
+    fn producer(&self) -> usize {
+        self[0].producer()
+    }
+}
+
+/// Writes consecutive messages of `producer` into `slots`, starting at `*seq`.
+#[inline(always)]
+fn fill<M: Msg>(slots: &mut [M], producer: u64, seq: &mut u64) {
+    let start = *seq;
+    for (i, slot) in slots.iter_mut().enumerate() {
+        *slot = M::make(producer, start + i as u64);
+    }
+    *seq += slots.len() as u64;
+}
+
+/// Checks that `msgs` are producer 0's messages `*expected..`, in order; advances `*expected`.
+/// Branch-free over the slice so that the check does not limit the ring's throughput.
+#[inline(always)]
+fn check_in_order<M: Msg>(msgs: &[M], expected: &mut u64) -> Result<(), String> {
+    let start = *expected;
+    let mut ok = true;
+    for (i, m) in msgs.iter().enumerate() {
+        ok &= *m == M::make(0, start + i as u64);
+    }
+    if !ok {
+        let (i, m) =
+            msgs.iter().enumerate().find(|(i, m)| **m != M::make(0, start + *i as u64)).unwrap();
+        return Err(format!(
+            "message {} is {m:?}, expected {:?}",
+            start + i as u64,
+            M::make(0, start + i as u64)
+        ));
+    }
+    *expected += msgs.len() as u64;
+    Ok(())
+}
+
+/// Checks that each of `msgs` is the next message of the producer it names.
+#[inline(always)]
+fn check_tagged<M: Msg>(msgs: &[M], next: &mut [u64]) -> Result<(), String> {
+    for m in msgs {
+        let p = m.producer();
+        let ok = next.get(p).is_some_and(|&seq| *m == M::make(p as u64, seq));
+        if !ok {
+            return Err(format!("unexpected message {m:?} (next per producer: {next:?})"));
+        }
+        next[p] += 1;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Impl {
+    Ours,
+    Raw,
+    DisruptorCrate,
+    DisruptorCrateBatch,
+    Channel,
+}
+
+impl Impl {
+    fn name(self) -> &'static str {
+        match self {
+            Impl::Ours => "ours",
+            Impl::Raw => "raw",
+            Impl::DisruptorCrate => "disruptor-crate",
+            Impl::DisruptorCrateBatch => "disruptor-crate-batch",
+            Impl::Channel => "channel",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Shape {
+    /// One producer, one consumer; claims of up to `batch` messages.
+    Spsc { batch: usize },
+    /// Round trips over two rings.
+    PingPong,
+    /// A multi-producer ring; every consumer index reads every message.
+    Multi { producers: usize, consumers: usize },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Scenario {
+    name: &'static str,
+    kind: &'static str,
+    msg_bytes: usize,
+    /// Messages (round trips for `pingpong`) at `BENCH_SCALE=1`.
+    msgs: u64,
+    shape: Shape,
+    impls: &'static [Impl],
+}
+
+const SPSC_IMPLS: &[Impl] =
+    &[Impl::Ours, Impl::Raw, Impl::DisruptorCrate, Impl::DisruptorCrateBatch, Impl::Channel];
+
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "seed",
+        kind: "u32",
+        msg_bytes: 4,
+        msgs: 10_000_000,
+        shape: Shape::Spsc { batch: 1 },
+        impls: SPSC_IMPLS,
+    },
+    Scenario {
+        name: "spsc-batch",
+        kind: "u64",
+        msg_bytes: 8,
+        msgs: 100_000_000,
+        shape: Shape::Spsc { batch: BATCH },
+        impls: SPSC_IMPLS,
+    },
+    Scenario {
+        name: "spsc-64B",
+        kind: "64B",
+        msg_bytes: 64,
+        msgs: 100_000_000,
+        shape: Shape::Spsc { batch: BATCH },
+        impls: SPSC_IMPLS,
+    },
+    Scenario {
+        name: "pingpong",
+        kind: "u64",
+        msg_bytes: 8,
+        msgs: 1_000_000,
+        shape: Shape::PingPong,
+        impls: &[Impl::Ours, Impl::Raw],
+    },
+    Scenario {
+        name: "mpsc-2",
+        kind: "u64",
+        msg_bytes: 8,
+        msgs: 10_000_000,
+        shape: Shape::Multi { producers: 2, consumers: 1 },
+        impls: &[Impl::Ours, Impl::DisruptorCrate, Impl::Channel],
+    },
+    Scenario {
+        name: "mpsc-4",
+        kind: "u64",
+        msg_bytes: 8,
+        msgs: 10_000_000,
+        shape: Shape::Multi { producers: 4, consumers: 1 },
+        impls: &[Impl::Ours, Impl::DisruptorCrate, Impl::Channel],
+    },
+    Scenario {
+        name: "mpmc-2x2",
+        kind: "u64",
+        msg_bytes: 8,
+        msgs: 10_000_000,
+        shape: Shape::Multi { producers: 2, consumers: 2 },
+        impls: &[Impl::Ours, Impl::DisruptorCrate],
+    },
+];
+
+// ---------------------------------------------------------------------------------------------
+// Configuration and small utilities
+
+#[derive(Clone, Debug)]
+struct Config {
+    scale: f64,
+    runs: usize,
+    timeout: Duration,
+    pin: Vec<usize>,
+    impls: Option<Vec<String>>,
+}
+
+fn env_parse<T: FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) => v.trim().parse().unwrap_or_else(|_| {
+            eprintln!("ipc: ignoring {name}={v:?} (not a number)");
+            default
+        }),
+        Err(_) => default,
+    }
+}
+
+impl Config {
+    fn from_env(smoke: bool) -> Config {
+        let list = |name: &str| {
+            std::env::var(name).ok().map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+            })
+        };
+        let pin =
+            list("BENCH_PIN").unwrap_or_default().iter().filter_map(|s| s.parse().ok()).collect();
+        Config {
+            // The smoke run (no `--bench`) only checks that every part works: tiny counts.
+            scale: env_parse("BENCH_SCALE", if smoke { 0.0001 } else { 1.0 }),
+            runs: if smoke { 1 } else { env_parse("BENCH_RUNS", 5usize).max(1) },
+            timeout: Duration::from_secs_f64(env_parse(
+                "BENCH_TIMEOUT_S",
+                if smoke { 30.0 } else { 120.0 },
+            )),
+            pin,
+            impls: list("BENCH_IMPLS"),
+        }
+    }
+
+    fn scaled(&self, msgs: u64) -> u64 {
+        ((msgs as f64 * self.scale).round() as u64).max(1000)
+    }
+
+    fn wants(&self, imp: Impl) -> bool {
+        self.impls.as_ref().map_or(true, |l| l.iter().any(|n| n == imp.name()))
+    }
+
+    /// The CPU for the `i`-th process or thread of a run, if pinning.
+    fn cpu(&self, i: usize) -> Option<usize> {
+        (!self.pin.is_empty()).then(|| self.pin[i % self.pin.len()])
+    }
+}
+
+/// The wait strategy of our handles: `BusySpin` unless `BENCH_WAIT` names another
+/// (`busy-spin`, `yield`, `backoff`, `block`); children inherit the variable.
+fn wait_strategy() -> WaitStrategy {
+    match std::env::var("BENCH_WAIT").as_deref().map(str::trim) {
+        Ok("yield") => WaitStrategy::Yield,
+        Ok("backoff") => WaitStrategy::Backoff,
+        Ok("block") => WaitStrategy::Block,
+        _ => WaitStrategy::BusySpin,
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: comparable between processes of one machine.
+fn now_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
+
+/// Pins the calling thread (and the threads it starts later) to `cpus`.
+fn pin_to(cpus: &[usize]) {
+    if cpus.is_empty() {
+        return;
+    }
+    let mut set = rustix::thread::CpuSet::new();
+    for &cpu in cpus {
+        set.set(cpu);
+    }
+    if let Err(e) = rustix::thread::sched_setaffinity(None, &set) {
+        eprintln!("ipc: cannot pin to {cpus:?}: {e}");
+    }
+}
+
+/// A value of `key` from `/proc/self/status`, in kB.
+fn proc_status_kb(key: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The peak-RSS fields a producer child reports.
+fn memory_report() -> String {
+    format!(
+        "hwm_kb={} rss_anon_kb={} rss_shmem_kb={}",
+        proc_status_kb("VmHWM"),
+        proc_status_kb("RssAnon"),
+        proc_status_kb("RssShmem")
+    )
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    // Relaxed: only uniqueness within this process matters.
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("/{prefix}-{}-{n}", std::process::id())
+}
+
+/// Spins (then yields, for the harness's own waits) until `ready()`.
+#[inline]
+fn spin_until(mut ready: impl FnMut() -> bool) {
+    let mut spins = 0u32;
+    while !ready() {
+        spins = spins.wrapping_add(1);
+        if spins < SPINS_BEFORE_YIELD {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cross-core probe
+
+/// An atomic alone on a 128-byte line (adjacent-line prefetch pairs 64-byte lines).
+#[repr(C, align(128))]
+struct PaddedAtomic(AtomicU64);
+
+/// One-way handoff time between two threads ping-ponging an atomic, in ns.
+fn probe(cfg: &Config) -> f64 {
+    let ping = PaddedAtomic(AtomicU64::new(0));
+    let pong = PaddedAtomic(AtomicU64::new(0));
+    let (ping, pong) = (&ping.0, &pong.0);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            pin_to(cfg.cpu(1).as_slice());
+            let mut seen = 0;
+            loop {
+                let mut v = 0;
+                // Acquire: pairs with the Release store of `ping` by the other thread (a handoff
+                // like a ring's, though the value is all that is read).
+                spin_until(|| {
+                    v = ping.load(Ordering::Acquire);
+                    v != seen
+                });
+                if v == u64::MAX {
+                    break;
+                }
+                seen = v;
+                // Release: pairs with the Acquire load of `pong` below.
+                pong.store(v, Ordering::Release);
+            }
+        });
+        let pinger = s.spawn(|| {
+            pin_to(cfg.cpu(0).as_slice());
+            let start = Instant::now();
+            let mut rounds = 0;
+            while rounds < PROBE_ROUNDS {
+                rounds += 1;
+                // Release: pairs with the Acquire load of `ping` by the ponger.
+                ping.store(rounds, Ordering::Release);
+                // Acquire: pairs with the Release store of `pong` by the ponger.
+                spin_until(|| pong.load(Ordering::Acquire) == rounds);
+                if rounds % 256 == 0 && start.elapsed() > PROBE_CAP {
+                    break;
+                }
+            }
+            let elapsed = start.elapsed();
+            // Release: pairs with the ponger's Acquire load; tells it to stop.
+            ping.store(u64::MAX, Ordering::Release);
+            elapsed.as_nanos() as f64 / rounds as f64 / 2.0
+        });
+        pinger.join().expect("probe thread panicked")
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The raw baseline: a minimal SPSC ring over POSIX shared memory
+
+/// The raw ring's control block: the producer's `head` and the consumer's `tail`, each alone on a
+/// 128-byte line; the slots follow at `RAW_SLOTS_OFFSET`.
+#[repr(C)]
+struct RawHeader {
+    /// Written only by the producer: every sequence below it is published.
+    head: AtomicU64,
+    _pad0: [u8; 120],
+    /// Written only by the consumer: every sequence below it has been read.
+    tail: AtomicU64,
+    _pad1: [u8; 120],
+}
+
+const RAW_SLOTS_OFFSET: usize = 256;
+const _: () = assert!(std::mem::size_of::<RawHeader>() == RAW_SLOTS_OFFSET);
+const _: () = assert!(std::mem::offset_of!(RawHeader, tail) == 128);
+
+/// One process's mapping of a raw ring of `capacity` (a power of two) slots of `M`.
+struct RawRing<M> {
+    map: MmapRaw,
+    capacity: u64,
+    _type: PhantomData<M>,
+}
+
+impl<M: Msg> RawRing<M> {
+    fn bytes(capacity: u64) -> u64 {
+        RAW_SLOTS_OFFSET as u64 + capacity * std::mem::size_of::<M>() as u64
+    }
+
+    /// Creates the segment `name` (zero-filled by the kernel: head = tail = 0).
+    fn create(name: &str, capacity: u64) -> io::Result<RawRing<M>> {
+        use rustix::fs::Mode;
+        use rustix::shm::OFlags;
+        assert!(capacity.is_power_of_two());
+        let fd = rustix::shm::open(
+            name,
+            OFlags::CREATE | OFlags::EXCL | OFlags::RDWR,
+            Mode::from(0o600),
+        )?;
+        rustix::fs::ftruncate(&fd, Self::bytes(capacity))?;
+        Self::map(std::fs::File::from(fd), capacity)
+    }
+
+    fn open(name: &str, capacity: u64) -> io::Result<RawRing<M>> {
+        let fd = rustix::shm::open(name, rustix::shm::OFlags::RDWR, rustix::fs::Mode::empty())?;
+        Self::map(std::fs::File::from(fd), capacity)
+    }
+
+    fn map(file: std::fs::File, capacity: u64) -> io::Result<RawRing<M>> {
+        let map = MmapRaw::map_raw(&file)?;
+        if (map.len() as u64) < Self::bytes(capacity) {
+            return Err(io::Error::other("raw segment is smaller than its capacity needs"));
+        }
+        Ok(RawRing { map, capacity, _type: PhantomData })
+    }
+
+    fn header(&self) -> &RawHeader {
+        // SAFETY: the mapping is page-aligned and at least `RAW_SLOTS_OFFSET` bytes long
+        // (checked in `map`); the kernel zero-filled it, a valid `RawHeader` (atomics and bytes);
+        // every process touches the header only through these atomics.
+        unsafe { &*self.map.as_ptr().cast::<RawHeader>() }
+    }
+
+    fn slots(&self) -> *mut M {
+        // SAFETY: `RAW_SLOTS_OFFSET` is inside the mapping (checked in `map`), and 128-aligned
+        // from a page-aligned base, which suits every `M` used here.
+        unsafe { self.map.as_mut_ptr().add(RAW_SLOTS_OFFSET).cast::<M>() }
+    }
+
+    fn producer(&self) -> RawProducer<'_, M> {
+        RawProducer { ring: self, head: 0, tail_cache: 0 }
+    }
+
+    fn consumer(&self) -> RawConsumer<'_, M> {
+        RawConsumer { ring: self, tail: 0, head_cache: 0 }
+    }
+}
+
+/// The producer side: claims contiguous free slots, then publishes them with one store.
+struct RawProducer<'a, M> {
+    ring: &'a RawRing<M>,
+    head: u64,
+    /// The consumer's tail as last read: there is room up to `tail_cache + capacity`.
+    tail_cache: u64,
+}
+
+impl<M: Msg> RawProducer<'_, M> {
+    /// Up to `max` free contiguous slots (at least one: spins until there is room). Write them,
+    /// then [`publish`](Self::publish) how many were written.
+    #[inline(always)]
+    fn claim(&mut self, max: usize) -> &mut [M] {
+        let capacity = self.ring.capacity;
+        if capacity - (self.head - self.tail_cache) < max as u64 {
+            let tail = &self.ring.header().tail;
+            // Acquire: pairs with the Release store of `tail` in `RawConsumer::release`: the
+            // consumer's reads of the slots below `tail` happen-before we overwrite them.
+            self.tail_cache = tail.load(Ordering::Acquire);
+            while self.head - self.tail_cache == capacity {
+                std::hint::spin_loop();
+                // Acquire: as above.
+                self.tail_cache = tail.load(Ordering::Acquire);
+            }
+        }
+        let free = capacity - (self.head - self.tail_cache);
+        let index = self.head & (capacity - 1);
+        let n = (max as u64).min(free).min(capacity - index) as usize;
+        // SAFETY: `index + n <= capacity`, so the slice lies in the slot region; the slots
+        // `[head, head + n)` are free (the consumer's tail is past their previous use) and
+        // unpublished, so this producer is their only user until `publish`.
+        unsafe { std::slice::from_raw_parts_mut(self.ring.slots().add(index as usize), n) }
+    }
+
+    #[inline(always)]
+    fn publish(&mut self, n: usize) {
+        self.head += n as u64;
+        // Release: pairs with the Acquire load of `head` in `RawConsumer::poll`: our slot writes
+        // happen-before the consumer reads them.
+        self.ring.header().head.store(self.head, Ordering::Release);
+    }
+}
+
+/// The consumer side: reads everything published up to the end of the ring, then releases it.
+struct RawConsumer<'a, M> {
+    ring: &'a RawRing<M>,
+    tail: u64,
+    /// The producer's head as last read.
+    head_cache: u64,
+}
+
+impl<M: Msg> RawConsumer<'_, M> {
+    /// The published, unread messages up to the end of the ring (spins until there is one).
+    #[inline(always)]
+    fn poll(&mut self) -> &[M] {
+        if self.tail == self.head_cache {
+            let head = &self.ring.header().head;
+            loop {
+                // Acquire: pairs with the Release store of `head` in `RawProducer::publish`.
+                self.head_cache = head.load(Ordering::Acquire);
+                if self.head_cache != self.tail {
+                    break;
+                }
+                std::hint::spin_loop();
+            }
+        }
+        let capacity = self.ring.capacity;
+        let index = self.tail & (capacity - 1);
+        let n = (self.head_cache - self.tail).min(capacity - index) as usize;
+        // SAFETY: `index + n <= capacity`; the slots `[tail, tail + n)` are published (below
+        // `head`, acquired above) and the producer does not overwrite them before `release`.
+        unsafe { std::slice::from_raw_parts(self.ring.slots().add(index as usize), n) }
+    }
+
+    #[inline(always)]
+    fn release(&mut self, n: usize) {
+        self.tail += n as u64;
+        // Release: pairs with the Acquire loads of `tail` in `RawProducer::claim`.
+        self.ring.header().tail.store(self.tail, Ordering::Release);
+    }
+}
+
+/// Unlinks a POSIX shared-memory name when dropped.
+struct Unlink(Vec<String>);
+
+impl Drop for Unlink {
+    fn drop(&mut self) {
+        for name in &self.0 {
+            let _ = rustix::shm::unlink(name.as_str());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Children: the processes that produce and consume
+
+type Args = BTreeMap<String, String>;
+
+fn arg<T: FromStr>(args: &Args, key: &str) -> Result<T, String> {
+    let v = args.get(key).ok_or_else(|| format!("missing argument {key}="))?;
+    v.parse().map_err(|_| format!("bad argument {key}={v}"))
+}
+
+/// Tells the parent this child is set up, then waits for its go.
+fn ready_then_go() -> Result<(), String> {
+    println!("READY");
+    let mut line = String::new();
+    io::stdin().read_line(&mut line).map_err(|e| e.to_string())?;
+    if line.trim() != "GO" {
+        return Err("the parent called the run off".into());
+    }
+    Ok(())
+}
+
+fn child_main(role: &str, raw_args: &[String]) -> ! {
+    // 1. Die with the parent. The parent may already be gone before the prctl: then our parent
+    //    is no longer the pid it gave us.
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    if let Ok(parent) = std::env::var("BENCH_PARENT_PID") {
+        let ppid = rustix::process::getppid().map(|p| p.as_raw_nonzero().get().to_string());
+        if ppid.as_deref() != Some(parent.as_str()) {
+            std::process::exit(2);
+        }
+    }
+    // 2. Leave by the deadline whatever happens (a peer that died leaves us spinning).
+    if let Ok(seconds) = std::env::var("BENCH_DEADLINE_S") {
+        let seconds: f64 = seconds.parse().unwrap_or(120.0);
+        let role = role.to_owned();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs_f64(seconds));
+            eprintln!("ipc child {role}: deadline of {seconds} s passed, exiting");
+            std::process::exit(3);
+        });
+    }
+    // 3. Pin, if asked.
+    if let Ok(cpus) = std::env::var("BENCH_CPUS") {
+        let cpus: Vec<usize> = cpus.split(',').filter_map(|c| c.parse().ok()).collect();
+        pin_to(&cpus);
+    }
+    let args: Args = raw_args
+        .iter()
+        .filter_map(|a| a.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let kind = args.get("kind").map(String::as_str).unwrap_or("u64");
+    let result = match kind {
+        "u32" => run_role::<u32>(role, &args),
+        "u64" => run_role::<u64>(role, &args),
+        "64B" => run_role::<Msg64>(role, &args),
+        other => Err(format!("unknown kind {other}")),
+    };
+    match result {
+        Ok(line) => {
+            println!("RESULT {line}");
+            std::process::exit(0)
+        }
+        Err(e) => {
+            eprintln!("ipc child {role}: {e}");
+            std::process::exit(1)
+        }
+    }
+}
+
+fn run_role<M: Msg>(role: &str, args: &Args) -> Result<String, String> {
+    match role {
+        "ours-producer" => ours_producer::<M>(args),
+        "ours-consumer" => ours_consumer::<M>(args),
+        "ours-pinger" => ours_pingpong::<M>(args, true),
+        "ours-ponger" => ours_pingpong::<M>(args, false),
+        "raw-producer" => raw_producer::<M>(args),
+        "raw-consumer" => raw_consumer::<M>(args),
+        "raw-pinger" => raw_pingpong::<M>(args, true),
+        "raw-ponger" => raw_pingpong::<M>(args, false),
+        "threads" => threads::<M>(args),
+        "inproc" => inproc::<M>(args),
+        other => Err(format!("unknown role {other}")),
+    }
+}
+
+fn ours_producer<M: Msg>(args: &Args) -> Result<String, String> {
+    let ring = Disruptor::<M>::open(&arg::<String>(args, "ring")?).map_err(|e| e.to_string())?;
+    let msgs: u64 = arg(args, "msgs")?;
+    let id: u64 = arg(args, "id")?;
+    let batch: usize = arg(args, "batch")?;
+    let mut producer = ring.producer().map_err(|e| e.to_string())?;
+    producer.set_wait_strategy(wait_strategy());
+    ready_then_go()?;
+    let start = now_ns();
+    if batch <= 1 {
+        for seq in 0..msgs {
+            let mut claim = producer.claim().map_err(|e| e.to_string())?;
+            *claim = M::make(id, seq);
+            claim.commit();
+        }
+    } else {
+        let mut seq = 0;
+        while seq < msgs {
+            let want = (msgs - seq).min(batch as u64) as usize;
+            let mut claim = producer.claim_available(want).map_err(|e| e.to_string())?;
+            let (a, b) = claim.slices_mut();
+            fill(a, id, &mut seq);
+            fill(b, id, &mut seq);
+            claim.commit();
+        }
+    }
+    let end = now_ns();
+    Ok(format!("start_ns={start} end_ns={end} {}", memory_report()))
+}
+
+fn ours_consumer<M: Msg>(args: &Args) -> Result<String, String> {
+    let ring = Disruptor::<M>::open(&arg::<String>(args, "ring")?).map_err(|e| e.to_string())?;
+    let total: u64 = arg(args, "msgs")?;
+    let producers: usize = arg(args, "producers")?;
+    let mut consumer = ring.consumer(arg(args, "index")?).map_err(|e| e.to_string())?;
+    consumer.set_wait_strategy(wait_strategy());
+    ready_then_go()?;
+    let mut received = 0u64;
+    let mut expected = 0u64;
+    let mut next = vec![0u64; producers];
+    while received < total {
+        let batch = consumer.consume().map_err(|e| e.to_string())?;
+        let (a, b) = batch.slices();
+        if producers == 1 {
+            check_in_order(a, &mut expected)?;
+            check_in_order(b, &mut expected)?;
+        } else {
+            check_tagged(a, &mut next)?;
+            check_tagged(b, &mut next)?;
+        }
+        received += batch.len() as u64;
+        batch.commit();
+    }
+    Ok(format!("end_ns={} received={received}", now_ns()))
+}
+
+/// Histogram of round-trip times, reported as one-way (halved) percentiles.
+fn latency_report(hist: &hdrhistogram::Histogram<u64>, rounds: u64, elapsed_ns: u64) -> String {
+    let one_way = |q: f64| hist.value_at_quantile(q) as f64 / 2.0;
+    format!(
+        "rounds={rounds} elapsed_ns={elapsed_ns} p50_ns={} p99_ns={} p999_ns={} max_ns={} mean_ns={:.1}",
+        one_way(0.5),
+        one_way(0.99),
+        one_way(0.999),
+        hist.max() as f64 / 2.0,
+        hist.mean() / 2.0
+    )
+}
+
+fn new_histogram() -> Result<hdrhistogram::Histogram<u64>, String> {
+    hdrhistogram::Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| e.to_string())
+}
+
+/// Warm-up round trips before recording.
+fn warmup(rounds: u64) -> u64 {
+    (rounds / 10).min(10_000)
+}
+
+fn ours_pingpong<M: Msg>(args: &Args, pinger: bool) -> Result<String, String> {
+    let ping = Disruptor::<M>::open(&arg::<String>(args, "ping")?).map_err(|e| e.to_string())?;
+    let pong = Disruptor::<M>::open(&arg::<String>(args, "pong")?).map_err(|e| e.to_string())?;
+    let rounds: u64 = arg(args, "msgs")?;
+    let (out, inp) = if pinger { (&ping, &pong) } else { (&pong, &ping) };
+    let mut producer = out.producer().map_err(|e| e.to_string())?;
+    let mut consumer = inp.consumer(0).map_err(|e| e.to_string())?;
+    producer.set_wait_strategy(wait_strategy());
+    consumer.set_wait_strategy(wait_strategy());
+    let mut hist = new_histogram()?;
+    let warm = warmup(rounds);
+    ready_then_go()?;
+    let mut started = Instant::now();
+    for i in 0..warm + rounds {
+        if i == warm {
+            started = Instant::now();
+        }
+        let t0 = Instant::now();
+        if pinger {
+            let mut claim = producer.claim().map_err(|e| e.to_string())?;
+            *claim = M::make(0, i);
+            claim.commit();
+        }
+        let batch = consumer.consume().map_err(|e| e.to_string())?;
+        let mut expected = i;
+        check_in_order(batch.slices().0, &mut expected)?;
+        if batch.len() != 1 {
+            return Err(format!("round {i}: {} messages in flight", batch.len()));
+        }
+        batch.commit();
+        if pinger {
+            if i >= warm {
+                hist.record(t0.elapsed().as_nanos() as u64).map_err(|e| e.to_string())?;
+            }
+        } else {
+            let mut claim = producer.claim().map_err(|e| e.to_string())?;
+            *claim = M::make(0, i);
+            claim.commit();
+        }
+    }
+    let elapsed = started.elapsed().as_nanos() as u64;
+    Ok(if pinger { latency_report(&hist, rounds, elapsed) } else { memory_report() })
+}
+
+fn raw_producer<M: Msg>(args: &Args) -> Result<String, String> {
+    let msgs: u64 = arg(args, "msgs")?;
+    let batch: usize = arg(args, "batch")?;
+    let ring = RawRing::<M>::open(&arg::<String>(args, "ring")?, arg(args, "capacity")?)
+        .map_err(|e| e.to_string())?;
+    let mut producer = ring.producer();
+    ready_then_go()?;
+    let start = now_ns();
+    let mut seq = 0;
+    while seq < msgs {
+        let slots = producer.claim((msgs - seq).min(batch as u64) as usize);
+        fill(slots, 0, &mut seq);
+        let n = slots.len();
+        producer.publish(n);
+    }
+    let end = now_ns();
+    Ok(format!("start_ns={start} end_ns={end} {}", memory_report()))
+}
+
+fn raw_consumer<M: Msg>(args: &Args) -> Result<String, String> {
+    let total: u64 = arg(args, "msgs")?;
+    let ring = RawRing::<M>::open(&arg::<String>(args, "ring")?, arg(args, "capacity")?)
+        .map_err(|e| e.to_string())?;
+    let mut consumer = ring.consumer();
+    ready_then_go()?;
+    let mut expected = 0u64;
+    while expected < total {
+        let msgs = consumer.poll();
+        check_in_order(msgs, &mut expected)?;
+        let n = msgs.len();
+        consumer.release(n);
+    }
+    Ok(format!("end_ns={} received={expected}", now_ns()))
+}
+
+fn raw_pingpong<M: Msg>(args: &Args, pinger: bool) -> Result<String, String> {
+    let capacity: u64 = arg(args, "capacity")?;
+    let ping =
+        RawRing::<M>::open(&arg::<String>(args, "ping")?, capacity).map_err(|e| e.to_string())?;
+    let pong =
+        RawRing::<M>::open(&arg::<String>(args, "pong")?, capacity).map_err(|e| e.to_string())?;
+    let rounds: u64 = arg(args, "msgs")?;
+    let (out, inp) = if pinger { (&ping, &pong) } else { (&pong, &ping) };
+    let mut producer = out.producer();
+    let mut consumer = inp.consumer();
+    let mut hist = new_histogram()?;
+    let warm = warmup(rounds);
+    ready_then_go()?;
+    let mut started = Instant::now();
+    for i in 0..warm + rounds {
+        if i == warm {
+            started = Instant::now();
+        }
+        let t0 = Instant::now();
+        if pinger {
+            producer.claim(1)[0] = M::make(0, i);
+            producer.publish(1);
+        }
+        let msgs = consumer.poll();
+        let mut expected = i;
+        check_in_order(msgs, &mut expected)?;
+        if msgs.len() != 1 {
+            return Err(format!("round {i}: {} messages in flight", msgs.len()));
+        }
+        consumer.release(1);
+        if pinger {
+            if i >= warm {
+                hist.record(t0.elapsed().as_nanos() as u64).map_err(|e| e.to_string())?;
+            }
+        } else {
+            producer.claim(1)[0] = M::make(0, i);
+            producer.publish(1);
+        }
+    }
+    let elapsed = started.elapsed().as_nanos() as u64;
+    Ok(if pinger { latency_report(&hist, rounds, elapsed) } else { memory_report() })
+}
+
+/// The thread baselines, all in this one child process.
+fn threads<M: Msg>(args: &Args) -> Result<String, String> {
+    let imp: String = arg(args, "impl")?;
+    let producers: usize = arg(args, "producers")?;
+    let consumers: usize = arg(args, "consumers")?;
+    let per_producer: u64 = arg(args, "msgs")?;
+    let batch: usize = arg(args, "batch")?;
+    let total = per_producer * producers as u64;
+    let (start, end) = match imp.as_str() {
+        "disruptor-crate" => crate_run::<M>(producers, consumers, per_producer, 1)?,
+        "disruptor-crate-batch" => crate_run::<M>(producers, consumers, per_producer, batch)?,
+        "channel" => channel_run::<M>(producers, per_producer)?,
+        other => return Err(format!("unknown thread impl {other}")),
+    };
+    Ok(format!("start_ns={start} end_ns={end} received={total} {}", memory_report()))
+}
+
+/// What a handler thread of the baselines records: the end time, or a failed check.
+#[derive(Default)]
+struct Outcome {
+    end_ns: AtomicU64,
+    failed: AtomicBool,
+}
+
+impl Outcome {
+    fn result(&self, start: u64) -> Result<(u64, u64), String> {
+        // Relaxed: the handler threads have been joined, which orders their stores before us.
+        if self.failed.load(Ordering::Relaxed) {
+            return Err("a consumer saw a message out of order".into());
+        }
+        Ok((start, self.end_ns.load(Ordering::Relaxed)))
+    }
+}
+
+/// A disruptor-crate event handler checking every message and recording when all `total` came.
+fn crate_handler<M: Msg>(
+    producers: usize,
+    total: u64,
+    outcome: &Arc<Outcome>,
+) -> impl FnMut(&M, i64, bool) + Send + 'static {
+    let outcome = Arc::clone(outcome);
+    let mut next = vec![0u64; producers];
+    let mut seen = 0u64;
+    move |m: &M, _sequence: i64, _end_of_batch: bool| {
+        let p = if producers == 1 { 0 } else { m.producer() };
+        if next.get(p).map_or(true, |&seq| *m != M::make(p as u64, seq)) {
+            // Relaxed: read after the thread is joined.
+            outcome.failed.store(true, Ordering::Relaxed);
+        } else {
+            next[p] += 1;
+        }
+        seen += 1;
+        if seen == total {
+            // Relaxed: read after the thread is joined.
+            outcome.end_ns.fetch_max(now_ns(), Ordering::Relaxed);
+        }
+    }
+}
+
+fn crate_publish<M: Msg, P: disruptor::Producer<M>>(
+    producer: &mut P,
+    id: u64,
+    msgs: u64,
+    batch: usize,
+) {
+    if batch <= 1 {
+        for seq in 0..msgs {
+            producer.publish(|e| *e = M::make(id, seq));
+        }
+    } else {
+        let mut seq = 0;
+        while seq < msgs {
+            let n = (msgs - seq).min(batch as u64) as usize;
+            producer.batch_publish(n, |events| {
+                for e in events {
+                    *e = M::make(id, seq);
+                    seq += 1;
+                }
+            });
+        }
+    }
+}
+
+fn crate_run<M: Msg>(
+    producers: usize,
+    consumers: usize,
+    per_producer: u64,
+    batch: usize,
+) -> Result<(u64, u64), String> {
+    use disruptor::BusySpin;
+    let total = per_producer * producers as u64;
+    let outcome = Arc::new(Outcome::default());
+    let factory = || M::make(0, 0);
+    let handler = || crate_handler::<M>(producers, total, &outcome);
+    let start;
+    if producers == 1 && consumers == 1 {
+        let mut producer = disruptor::build_single_producer(RING_SLOTS, factory, BusySpin)
+            .handle_events_with(handler())
+            .build();
+        ready_then_go()?;
+        start = now_ns();
+        crate_publish(&mut producer, 0, per_producer, batch);
+        drop(producer); // joins the handler thread once it has processed everything
+    } else {
+        let builder = disruptor::build_multi_producer(RING_SLOTS, factory, BusySpin);
+        start = match consumers {
+            1 => crate_multi_publish(
+                builder.handle_events_with(handler()).build(),
+                per_producer,
+                batch,
+                producers,
+            )?,
+            2 => crate_multi_publish(
+                builder.handle_events_with(handler()).handle_events_with(handler()).build(),
+                per_producer,
+                batch,
+                producers,
+            )?,
+            n => return Err(format!("{n} consumers are not set up for the disruptor crate")),
+        };
+    }
+    outcome.result(start)
+}
+
+/// Publishes from `producers` threads, each with a clone of `producer`; returns the start time.
+fn crate_multi_publish<M: Msg, P: disruptor::Producer<M> + Clone + Send>(
+    producer: P,
+    per_producer: u64,
+    batch: usize,
+    producers: usize,
+) -> Result<u64, String> {
+    ready_then_go()?;
+    let start = now_ns();
+    std::thread::scope(|s| {
+        for id in 0..producers {
+            let mut producer = producer.clone();
+            s.spawn(move || crate_publish(&mut producer, id as u64, per_producer, batch));
+        }
+    });
+    drop(producer); // the last handle: joins the handler threads once they have seen everything
+    Ok(start)
+}
+
+fn channel_run<M: Msg>(producers: usize, per_producer: u64) -> Result<(u64, u64), String> {
+    use crossbeam_channel::{TryRecvError, TrySendError};
+    let total = per_producer * producers as u64;
+    let (tx, rx) = crossbeam_channel::bounded::<M>(RING_SLOTS);
+    let outcome = Arc::new(Outcome::default());
+    let receiver = {
+        let outcome = Arc::clone(&outcome);
+        std::thread::spawn(move || {
+            let mut next = vec![0u64; producers];
+            let mut seen = 0;
+            while seen < total {
+                match rx.try_recv() {
+                    Ok(m) => {
+                        let p = if producers == 1 { 0 } else { m.producer() };
+                        if next.get(p).map_or(true, |&seq| m != M::make(p as u64, seq)) {
+                            // Relaxed: read after the thread is joined.
+                            outcome.failed.store(true, Ordering::Relaxed);
+                        } else {
+                            next[p] += 1;
+                        }
+                        seen += 1;
+                    }
+                    Err(TryRecvError::Empty) => std::hint::spin_loop(),
+                    Err(TryRecvError::Disconnected) => break,
+                }
+            }
+            // Relaxed: read after the thread is joined.
+            outcome.end_ns.store(now_ns(), Ordering::Relaxed);
+        })
+    };
+    ready_then_go()?;
+    let start = now_ns();
+    std::thread::scope(|s| {
+        for id in 0..producers {
+            let tx = tx.clone();
+            s.spawn(move || {
+                for seq in 0..per_producer {
+                    let mut m = M::make(id as u64, seq);
+                    loop {
+                        match tx.try_send(m) {
+                            Ok(()) => break,
+                            Err(TrySendError::Full(back)) => {
+                                m = back;
+                                std::hint::spin_loop();
+                            }
+                            Err(TrySendError::Disconnected(_)) => return,
+                        }
+                    }
+                }
+            });
+        }
+    });
+    drop(tx);
+    receiver.join().map_err(|_| "the receiver thread panicked".to_string())?;
+    outcome.result(start)
+}
+
+/// One thread claims, commits, consumes and commits `msgs` messages through a ring of ours (or
+/// the raw ring): the loop to run under `valgrind --tool=callgrind` for instruction counts.
+/// `__child inproc impl=ours|raw kind=u32 msgs=1000000 batch=1`.
+fn inproc<M: Msg>(args: &Args) -> Result<String, String> {
+    let msgs: u64 = arg(args, "msgs")?;
+    let batch: usize = arg(args, "batch")?;
+    let imp: String = arg(args, "impl")?;
+    let name = unique_name("shmd-inproc");
+    let _unlink = Unlink(vec![name.clone()]);
+    let start = Instant::now();
+    let (mut sent, mut expected) = (0u64, 0u64);
+    if imp == "raw" {
+        let ring = RawRing::<M>::create(&name, RING_SLOTS as u64).map_err(|e| e.to_string())?;
+        let (mut producer, mut consumer) = (ring.producer(), ring.consumer());
+        while sent < msgs {
+            let slots = producer.claim((msgs - sent).min(batch as u64) as usize);
+            fill(slots, 0, &mut sent);
+            let n = slots.len();
+            producer.publish(n);
+            let got = consumer.poll();
+            check_in_order(got, &mut expected)?;
+            let n = got.len();
+            consumer.release(n);
+        }
+    } else {
+        let ring = Disruptor::<M>::builder(&name)
+            .capacity(RING_SLOTS)
+            .consumers(1)
+            .single_producer()
+            .create()
+            .map_err(|e| e.to_string())?;
+        let mut producer = ring.producer().map_err(|e| e.to_string())?;
+        let mut consumer = ring.consumer(0).map_err(|e| e.to_string())?;
+        producer.set_wait_strategy(wait_strategy());
+        consumer.set_wait_strategy(wait_strategy());
+        while sent < msgs {
+            if batch <= 1 {
+                let mut claim = producer.claim().map_err(|e| e.to_string())?;
+                *claim = M::make(0, sent);
+                sent += 1;
+                claim.commit();
+            } else {
+                let want = (msgs - sent).min(batch as u64) as usize;
+                let mut claim = producer.claim_available(want).map_err(|e| e.to_string())?;
+                let (a, b) = claim.slices_mut();
+                fill(a, 0, &mut sent);
+                fill(b, 0, &mut sent);
+                claim.commit();
+            }
+            let got = consumer.consume().map_err(|e| e.to_string())?;
+            let (a, b) = got.slices();
+            check_in_order(a, &mut expected)?;
+            check_in_order(b, &mut expected)?;
+            got.commit();
+        }
+    }
+    let elapsed = start.elapsed();
+    Ok(format!("msgs={msgs} ns_per_msg={:.2}", elapsed.as_nanos() as f64 / msgs as f64))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The parent: runs scenarios, collects, reports
+
+/// A running child, with its pipes.
+struct Kid {
+    role: String,
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Kid {
+    fn spawn(
+        cfg: &Config,
+        role: &str,
+        kind: &str,
+        args: &[(&str, String)],
+        cpus: Vec<usize>,
+    ) -> Result<Kid, String> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut command = Command::new(exe);
+        command
+            .arg("__child")
+            .arg(role)
+            .arg(format!("kind={kind}"))
+            .args(args.iter().map(|(k, v)| format!("{k}={v}")))
+            .env("BENCH_PARENT_PID", std::process::id().to_string())
+            .env("BENCH_DEADLINE_S", cfg.timeout.as_secs_f64().to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if cpus.is_empty() {
+            command.env_remove("BENCH_CPUS");
+        } else {
+            let list: Vec<String> = cpus.iter().map(usize::to_string).collect();
+            command.env("BENCH_CPUS", list.join(","));
+        }
+        let mut child = command.spawn().map_err(|e| format!("cannot start {role}: {e}"))?;
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        Ok(Kid { role: role.to_owned(), child, stdin, stdout })
+    }
+
+    fn read_line(&mut self) -> Result<String, String> {
+        let mut line = String::new();
+        match self.stdout.read_line(&mut line) {
+            Ok(0) => {
+                let status = self.child.wait().map(|s| match s.code() {
+                    Some(3) => "exit status 3: it passed the BENCH_TIMEOUT_S deadline".to_owned(),
+                    _ => s.to_string(),
+                });
+                Err(format!(
+                    "{} exited early ({})",
+                    self.role,
+                    status.unwrap_or_else(|e| e.to_string())
+                ))
+            }
+            Ok(_) => Ok(line.trim_end().to_owned()),
+            Err(e) => Err(format!("{}: {e}", self.role)),
+        }
+    }
+}
+
+/// Starts the children together (all set up, then all told to go, in the order given: consumers
+/// first) and returns each child's `RESULT` fields. The segment names in `unlink` are removed as
+/// soon as every child has mapped them, so that nothing is left behind even if we are killed.
+fn run_children(mut kids: Vec<Kid>, unlink: Unlink) -> Result<Vec<Args>, String> {
+    let outcome = (|| {
+        for kid in &mut kids {
+            let line = kid.read_line()?;
+            if line != "READY" {
+                return Err(format!("{}: expected READY, got {line:?}", kid.role));
+            }
+        }
+        drop(unlink);
+        for kid in &mut kids {
+            writeln!(kid.stdin, "GO").map_err(|e| format!("{}: {e}", kid.role))?;
+        }
+        let mut results = Vec::new();
+        for kid in &mut kids {
+            let line = kid.read_line()?;
+            let fields = line
+                .strip_prefix("RESULT ")
+                .ok_or_else(|| format!("{}: expected RESULT, got {line:?}", kid.role))?;
+            results.push(
+                fields
+                    .split_whitespace()
+                    .filter_map(|f| f.split_once('='))
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+            );
+        }
+        Ok(results)
+    })();
+    for kid in &mut kids {
+        if outcome.is_err() {
+            // Only our own children, by their handles.
+            let _ = kid.child.kill();
+        }
+        let _ = kid.child.wait();
+    }
+    outcome
+}
+
+/// One measured run.
+#[derive(Clone, Debug, Default)]
+struct Sample {
+    msgs: u64,
+    elapsed_ns: u64,
+    probe_ns: f64,
+    /// One-way latency percentiles (p50, p99, p999, max), for pingpong.
+    latency: Option<[f64; 4]>,
+    producer_hwm_kb: Option<u64>,
+}
+
+impl Sample {
+    fn msgs_per_s(&self) -> f64 {
+        self.msgs as f64 * 1e9 / self.elapsed_ns.max(1) as f64
+    }
+}
+
+fn get<T: FromStr>(fields: &Args, key: &str) -> Result<T, String> {
+    arg(fields, key)
+}
+
+/// Builds a throughput sample from the children's fields: from the earliest start to the latest end.
+fn throughput_sample(results: &[Args], msgs: u64) -> Result<Sample, String> {
+    let start =
+        results.iter().filter_map(|r| get::<u64>(r, "start_ns").ok()).min().ok_or("no start")?;
+    let end = results.iter().filter_map(|r| get::<u64>(r, "end_ns").ok()).max().ok_or("no end")?;
+    let hwm = results
+        .iter()
+        .filter(|r| r.contains_key("start_ns"))
+        .filter_map(|r| get(r, "hwm_kb").ok())
+        .max();
+    Ok(Sample {
+        msgs,
+        elapsed_ns: end.saturating_sub(start),
+        producer_hwm_kb: hwm,
+        ..Sample::default()
+    })
+}
+
+fn latency_sample(results: &[Args]) -> Result<Sample, String> {
+    let r = results.iter().find(|r| r.contains_key("p50_ns")).ok_or("no latency result")?;
+    let rounds: u64 = get(r, "rounds")?;
+    Ok(Sample {
+        msgs: 2 * rounds,
+        elapsed_ns: get(r, "elapsed_ns")?,
+        latency: Some([
+            get(r, "p50_ns")?,
+            get(r, "p99_ns")?,
+            get(r, "p999_ns")?,
+            get(r, "max_ns")?,
+        ]),
+        producer_hwm_kb: results.iter().filter_map(|r| get(r, "hwm_kb").ok()).max(),
+        ..Sample::default()
+    })
+}
+
+/// Prints a `segment` line the first time a scenario creates a ring of ours.
+fn report_segment<M: Msg>(scenario: &Scenario, name: &str, slots: usize, printed: &mut bool) {
+    if std::mem::replace(printed, true) {
+        return;
+    }
+    let segment = std::fs::metadata(format!("/dev/shm{name}")).map(|m| m.len()).unwrap_or(0);
+    let payload = (slots * std::mem::size_of::<M>()) as u64;
+    let overhead = segment.saturating_sub(payload);
+    println!(
+        "segment scenario={} slots={slots} slot_bytes={} payload_bytes={payload} segment_bytes={segment} overhead_bytes={overhead} overhead_pages={:.2}",
+        scenario.name,
+        std::mem::size_of::<M>(),
+        overhead as f64 / 4096.0
+    );
+}
+
+fn run_ours<M: Msg>(
+    cfg: &Config,
+    sc: &Scenario,
+    msgs: u64,
+    printed: &mut bool,
+) -> Result<Sample, String> {
+    let create =
+        |slots: usize, consumers: usize, multi: bool| -> Result<(String, Disruptor<M>), String> {
+            let name = unique_name("shmd-bench");
+            let builder = Disruptor::<M>::builder(&name).capacity(slots).consumers(consumers);
+            let builder = if multi { builder.multi_producer() } else { builder.single_producer() };
+            Ok((name, builder.create().map_err(|e| e.to_string())?))
+        };
+    match sc.shape {
+        Shape::Spsc { batch } => {
+            let (name, _ring) = create(RING_SLOTS, 1, false)?;
+            let unlink = Unlink(vec![name.clone()]);
+            report_segment::<M>(sc, &name, RING_SLOTS, printed);
+            let ring = ("ring", name);
+            let kids = vec![
+                Kid::spawn(
+                    cfg,
+                    "ours-consumer",
+                    M::KIND,
+                    &[
+                        ring.clone(),
+                        ("index", "0".into()),
+                        ("msgs", msgs.to_string()),
+                        ("producers", "1".into()),
+                    ],
+                    cfg.cpu(1).into_iter().collect(),
+                )?,
+                Kid::spawn(
+                    cfg,
+                    "ours-producer",
+                    M::KIND,
+                    &[
+                        ring,
+                        ("id", "0".into()),
+                        ("msgs", msgs.to_string()),
+                        ("batch", batch.to_string()),
+                    ],
+                    cfg.cpu(0).into_iter().collect(),
+                )?,
+            ];
+            throughput_sample(&run_children(kids, unlink)?, msgs)
+        }
+        Shape::PingPong => {
+            let (ping, _a) = create(PINGPONG_SLOTS, 1, false)?;
+            let (pong, _b) = create(PINGPONG_SLOTS, 1, false)?;
+            let unlink = Unlink(vec![ping.clone(), pong.clone()]);
+            report_segment::<M>(sc, &ping, PINGPONG_SLOTS, printed);
+            let rings = [("ping", ping), ("pong", pong), ("msgs", msgs.to_string())];
+            let kids = vec![
+                Kid::spawn(cfg, "ours-ponger", M::KIND, &rings, cfg.cpu(1).into_iter().collect())?,
+                Kid::spawn(cfg, "ours-pinger", M::KIND, &rings, cfg.cpu(0).into_iter().collect())?,
+            ];
+            latency_sample(&run_children(kids, unlink)?)
+        }
+        Shape::Multi { producers, consumers } => {
+            let (name, _ring) = create(RING_SLOTS, consumers, true)?;
+            let unlink = Unlink(vec![name.clone()]);
+            report_segment::<M>(sc, &name, RING_SLOTS, printed);
+            let per_producer = msgs / producers as u64;
+            let total = per_producer * producers as u64;
+            let mut kids = Vec::new();
+            for index in 0..consumers {
+                kids.push(Kid::spawn(
+                    cfg,
+                    "ours-consumer",
+                    M::KIND,
+                    &[
+                        ("ring", name.clone()),
+                        ("index", index.to_string()),
+                        ("msgs", total.to_string()),
+                        ("producers", producers.to_string()),
+                    ],
+                    cfg.cpu(producers + index).into_iter().collect(),
+                )?);
+            }
+            for id in 0..producers {
+                kids.push(Kid::spawn(
+                    cfg,
+                    "ours-producer",
+                    M::KIND,
+                    &[
+                        ("ring", name.clone()),
+                        ("id", id.to_string()),
+                        ("msgs", per_producer.to_string()),
+                        ("batch", "1".into()),
+                    ],
+                    cfg.cpu(id).into_iter().collect(),
+                )?);
+            }
+            throughput_sample(&run_children(kids, unlink)?, total)
+        }
+    }
+}
+
+fn run_raw<M: Msg>(cfg: &Config, sc: &Scenario, msgs: u64) -> Result<Sample, String> {
+    match sc.shape {
+        Shape::Spsc { batch } => {
+            let name = unique_name("shmd-raw");
+            let _ring =
+                RawRing::<M>::create(&name, RING_SLOTS as u64).map_err(|e| e.to_string())?;
+            let unlink = Unlink(vec![name.clone()]);
+            let args = [
+                ("ring", name),
+                ("capacity", RING_SLOTS.to_string()),
+                ("msgs", msgs.to_string()),
+                ("batch", batch.to_string()),
+            ];
+            let kids = vec![
+                Kid::spawn(cfg, "raw-consumer", M::KIND, &args, cfg.cpu(1).into_iter().collect())?,
+                Kid::spawn(cfg, "raw-producer", M::KIND, &args, cfg.cpu(0).into_iter().collect())?,
+            ];
+            throughput_sample(&run_children(kids, unlink)?, msgs)
+        }
+        Shape::PingPong => {
+            let (ping, pong) = (unique_name("shmd-raw"), unique_name("shmd-raw"));
+            let _a =
+                RawRing::<M>::create(&ping, PINGPONG_SLOTS as u64).map_err(|e| e.to_string())?;
+            let _b =
+                RawRing::<M>::create(&pong, PINGPONG_SLOTS as u64).map_err(|e| e.to_string())?;
+            let unlink = Unlink(vec![ping.clone(), pong.clone()]);
+            let args = [
+                ("ping", ping),
+                ("pong", pong),
+                ("capacity", PINGPONG_SLOTS.to_string()),
+                ("msgs", msgs.to_string()),
+            ];
+            let kids = vec![
+                Kid::spawn(cfg, "raw-ponger", M::KIND, &args, cfg.cpu(1).into_iter().collect())?,
+                Kid::spawn(cfg, "raw-pinger", M::KIND, &args, cfg.cpu(0).into_iter().collect())?,
+            ];
+            latency_sample(&run_children(kids, unlink)?)
+        }
+        Shape::Multi { .. } => Err("the raw ring is single-producer single-consumer".into()),
+    }
+}
+
+fn run_threads(cfg: &Config, sc: &Scenario, imp: Impl, msgs: u64) -> Result<Sample, String> {
+    let (producers, consumers, batch) = match sc.shape {
+        Shape::Spsc { .. } => (1, 1, BATCH),
+        Shape::Multi { producers, consumers } => (producers, consumers, BATCH),
+        Shape::PingPong => return Err("no thread baseline for pingpong".into()),
+    };
+    let per_producer = msgs / producers as u64;
+    let args = [
+        ("impl", imp.name().to_owned()),
+        ("producers", producers.to_string()),
+        ("consumers", consumers.to_string()),
+        ("msgs", per_producer.to_string()),
+        ("batch", batch.to_string()),
+    ];
+    // The threads of this child share every CPU of the pin list.
+    let kid = Kid::spawn(cfg, "threads", sc.kind, &args, cfg.pin.clone())?;
+    throughput_sample(
+        &run_children(vec![kid], Unlink(Vec::new()))?,
+        per_producer * producers as u64,
+    )
+}
+
+fn run_once(
+    cfg: &Config,
+    sc: &Scenario,
+    imp: Impl,
+    msgs: u64,
+    printed: &mut bool,
+) -> Result<Sample, String> {
+    match imp {
+        Impl::Ours => match sc.kind {
+            "u32" => run_ours::<u32>(cfg, sc, msgs, printed),
+            "u64" => run_ours::<u64>(cfg, sc, msgs, printed),
+            _ => run_ours::<Msg64>(cfg, sc, msgs, printed),
+        },
+        Impl::Raw => match sc.kind {
+            "u32" => run_raw::<u32>(cfg, sc, msgs),
+            "u64" => run_raw::<u64>(cfg, sc, msgs),
+            _ => run_raw::<Msg64>(cfg, sc, msgs),
+        },
+        Impl::DisruptorCrate | Impl::DisruptorCrateBatch | Impl::Channel => {
+            run_threads(cfg, sc, imp, msgs)
+        }
+    }
+}
+
+/// The medians of one implementation in one scenario.
+#[derive(Clone, Debug)]
+struct Summary {
+    scenario: &'static str,
+    imp: Impl,
+    msg_bytes: usize,
+    msgs: u64,
+    runs: usize,
+    failures: Vec<String>,
+    msgs_per_s: f64,
+    probe_ns: f64,
+    latency: Option<[f64; 4]>,
+    producer_hwm_kb: Option<u64>,
+    ratios: Vec<(&'static str, f64)>,
+    latency_ratios: Vec<(&'static str, f64, f64)>,
+}
+
+fn summarize(sc: &Scenario, imp: Impl, samples: &[Sample], failures: Vec<String>) -> Summary {
+    let col = |f: &dyn Fn(&Sample) -> f64| median(&mut samples.iter().map(f).collect::<Vec<_>>());
+    let latency = samples.first().and_then(|s| s.latency).map(|_| {
+        let q = |i: usize| col(&|s: &Sample| s.latency.map_or(f64::NAN, |l| l[i]));
+        [q(0), q(1), q(2), q(3)]
+    });
+    let mut hwm: Vec<u64> = samples.iter().filter_map(|s| s.producer_hwm_kb).collect();
+    hwm.sort_unstable();
+    Summary {
+        scenario: sc.name,
+        imp,
+        msg_bytes: sc.msg_bytes,
+        msgs: samples.first().map_or(0, |s| s.msgs),
+        runs: samples.len(),
+        failures,
+        msgs_per_s: col(&|s: &Sample| s.msgs_per_s()),
+        probe_ns: col(&|s: &Sample| s.probe_ns),
+        latency,
+        producer_hwm_kb: hwm.get(hwm.len() / 2).copied(),
+        ratios: Vec::new(),
+        latency_ratios: Vec::new(),
+    }
+}
+
+/// Fills in the ratios: `ours` against every baseline; every other impl against `raw`.
+fn add_ratios(summaries: &mut [Summary]) {
+    let snapshot = summaries.to_vec();
+    for s in summaries.iter_mut().filter(|s| s.runs > 0) {
+        for b in snapshot.iter().filter(|b| b.imp != s.imp && b.runs > 0) {
+            if s.imp == Impl::Ours || b.imp == Impl::Raw {
+                s.ratios.push((b.imp.name(), s.msgs_per_s / b.msgs_per_s));
+                if let (Some(l), Some(bl)) = (s.latency, b.latency) {
+                    s.latency_ratios.push((b.imp.name(), l[0] / bl[0], l[1] / bl[1]));
+                }
+            }
+        }
+    }
+}
+
+fn result_line(s: &Summary) -> String {
+    let mut line = format!(
+        "scenario={} impl={} msg_bytes={} msgs={}",
+        s.scenario,
+        s.imp.name(),
+        s.msg_bytes,
+        s.msgs
+    );
+    if s.runs == 0 {
+        let _ = write!(line, " failed=\"{}\"", s.failures.join("; ").replace('"', "'"));
+        return line;
+    }
+    let _ = write!(
+        line,
+        " msgs_per_s={:.0} ns_per_msg={:.3} probe_ns={:.1}",
+        s.msgs_per_s,
+        1e9 / s.msgs_per_s,
+        s.probe_ns
+    );
+    if let Some([p50, p99, p999, max]) = s.latency {
+        let _ = write!(line, " p50_ns={p50:.0} p99_ns={p99:.0} p999_ns={p999:.0} max_ns={max:.0}");
+    }
+    for (b, r) in &s.ratios {
+        let _ = write!(line, " ratio_vs_{b}={r:.3}");
+    }
+    for (b, p50, p99) in &s.latency_ratios {
+        let _ = write!(line, " p50_vs_{b}={p50:.3} p99_vs_{b}={p99:.3}");
+    }
+    if let Some(kb) = s.producer_hwm_kb {
+        let _ = write!(line, " producer_hwm_kb={kb}");
+    }
+    let _ = write!(line, " runs={}", s.runs);
+    if !s.failures.is_empty() {
+        let _ = write!(line, " failed_runs={}", s.failures.len());
+    }
+    line
+}
+
+fn run_scenario(cfg: &Config, sc: &Scenario) -> Vec<Summary> {
+    let impls: Vec<Impl> = sc.impls.iter().copied().filter(|&i| cfg.wants(i)).collect();
+    let msgs = cfg.scaled(sc.msgs);
+    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); impls.len()];
+    let mut failures: Vec<Vec<String>> = vec![Vec::new(); impls.len()];
+    let mut printed = false;
+    for run in 0..cfg.runs {
+        // Interleaved, and the order rotates so that no impl always runs first.
+        for k in 0..impls.len() {
+            let i = (k + run) % impls.len();
+            let imp = impls[i];
+            let probe_ns = probe(cfg);
+            match run_once(cfg, sc, imp, msgs, &mut printed) {
+                Ok(mut sample) => {
+                    sample.probe_ns = probe_ns;
+                    let mut line = format!(
+                        "# run={}/{} scenario={} impl={} msgs_per_s={:.0} probe_ns={probe_ns:.1}",
+                        run + 1,
+                        cfg.runs,
+                        sc.name,
+                        imp.name(),
+                        sample.msgs_per_s()
+                    );
+                    if let Some([p50, p99, _, _]) = sample.latency {
+                        let _ = write!(line, " p50_ns={p50:.0} p99_ns={p99:.0}");
+                    }
+                    println!("{line}");
+                    samples[i].push(sample);
+                }
+                Err(e) => {
+                    println!(
+                        "# run={}/{} scenario={} impl={} failed: {e}",
+                        run + 1,
+                        cfg.runs,
+                        sc.name,
+                        imp.name()
+                    );
+                    failures[i].push(e);
+                }
+            }
+        }
+    }
+    let mut summaries: Vec<Summary> = impls
+        .iter()
+        .enumerate()
+        .map(|(i, &imp)| summarize(sc, imp, &samples[i], std::mem::take(&mut failures[i])))
+        .collect();
+    add_ratios(&mut summaries);
+    for s in &summaries {
+        println!("{}", result_line(s));
+    }
+    summaries
+}
+
+fn print_table(summaries: &[Summary]) {
+    println!();
+    println!(
+        "| scenario | impl | msg bytes | Mmsg/s | ns/msg | one-way p50 / p99 ns | probe ns | ratios (throughput; latency p50/p99) |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---|");
+    for s in summaries {
+        if s.runs == 0 {
+            println!(
+                "| {} | {} | {} | failed | | | | {} |",
+                s.scenario,
+                s.imp.name(),
+                s.msg_bytes,
+                s.failures.join("; ")
+            );
+            continue;
+        }
+        let latency = s.latency.map_or(String::new(), |l| format!("{:.0} / {:.0}", l[0], l[1]));
+        let mut ratios: Vec<String> =
+            s.ratios.iter().map(|(b, r)| format!("{r:.2}x {b}")).collect();
+        ratios.extend(
+            s.latency_ratios
+                .iter()
+                .map(|(b, p50, p99)| format!("p50 {p50:.2}x / p99 {p99:.2}x {b}")),
+        );
+        println!(
+            "| {} | {} | {} | {:.1} | {:.2} | {} | {:.0} | {} |",
+            s.scenario,
+            s.imp.name(),
+            s.msg_bytes,
+            s.msgs_per_s / 1e6,
+            1e9 / s.msgs_per_s,
+            latency,
+            s.probe_ns,
+            ratios.join(", ")
+        );
+    }
+}
+
+fn machine_description() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")?.split_once(':').map(|(_, m)| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("cpus={cpus} model=\"{model}\"")
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("__child") {
+        let role = args.get(2).cloned().unwrap_or_default();
+        child_main(&role, &args[3.min(args.len())..]);
+    }
+    // `cargo bench` passes `--bench`; without it (`cargo test --benches`) make a smoke run.
+    let smoke = !args.iter().any(|a| a == "--bench");
+    let filters: Vec<&str> =
+        args[1..].iter().map(String::as_str).filter(|a| !a.starts_with('-')).collect();
+    let cfg = Config::from_env(smoke);
+    let scenarios: Vec<&Scenario> = SCENARIOS
+        .iter()
+        .filter(|s| filters.is_empty() || filters.iter().any(|f| s.name.contains(f)))
+        .collect();
+    if scenarios.is_empty() {
+        let names: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
+        eprintln!("ipc: no scenario matches {filters:?}; scenarios: {}", names.join(", "));
+        std::process::exit(2);
+    }
+    println!(
+        "# ipc bench: {} scale={} runs={} timeout_s={} pin={:?} ours_wait={:?}{}",
+        machine_description(),
+        cfg.scale,
+        cfg.runs,
+        cfg.timeout.as_secs_f64(),
+        cfg.pin,
+        wait_strategy(),
+        if smoke { " (smoke run: no --bench argument)" } else { "" }
+    );
+    let mut summaries = Vec::new();
+    for sc in scenarios {
+        summaries.extend(run_scenario(&cfg, sc));
+    }
+    print_table(&summaries);
+    if summaries.iter().any(|s| s.runs == 0) {
+        std::process::exit(1);
+    }
+}
