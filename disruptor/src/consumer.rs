@@ -2,14 +2,15 @@
 
 use std::fmt;
 use std::ops::Range;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::asynch::{poll_with, Line};
 use crate::error::{AttachError, ConsumeError};
 use crate::liveness;
-use crate::ring::token_alive;
+use crate::ring::{token_alive, Hot};
+use crate::shm::ConsumerEntry;
 use crate::wait::{notify, Waiter};
 use crate::{Disruptor, Slot, WaitStrategy};
 
@@ -32,7 +33,20 @@ pub struct Consumer<T: Slot> {
     gates_producers: bool,
     /// Other stages follow this one: commits wake the data line.
     has_followers: bool,
+    /// This consumer follows other stages (its bound is not just the cursor).
+    has_dependencies: bool,
+    /// This consumer's sequence in the segment.
+    own_sequence: *const AtomicU64,
+    /// This consumer's registry entry (for its commit counter).
+    entry: *const ConsumerEntry,
+    hot: Hot,
 }
+
+// SAFETY: the raw pointers address atomics in the mapping kept alive by `ring` (an `Arc`);
+// everything else is `Send`.
+unsafe impl<T: Slot> Send for Consumer<T> {}
+// SAFETY: as above; shared access to a `Consumer` only reads plain fields and atomics.
+unsafe impl<T: Slot> Sync for Consumer<T> {}
 
 impl<T: Slot> fmt::Debug for Consumer<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -74,7 +88,23 @@ impl<T: Slot> Consumer<T> {
         let wait = ring.wait;
         let gates_producers = ring.shared.gating.contains(&index);
         let has_followers = ring.shared.dependencies.iter().any(|deps| deps.contains(&index));
-        Ok(Consumer { ring, index, sequence, token, wait, gates_producers, has_followers })
+        let has_dependencies = !ring.shared.dependencies[index].is_empty();
+        let own_sequence: *const AtomicU64 = segment.consumer_sequence(index);
+        let entry: *const ConsumerEntry = segment.consumer_entry(index);
+        let hot = ring.shared.hot;
+        Ok(Consumer {
+            ring,
+            index,
+            sequence,
+            token,
+            wait,
+            gates_producers,
+            has_followers,
+            has_dependencies,
+            own_sequence,
+            entry,
+            hot,
+        })
     }
 
     /// The ring this consumer reads.
@@ -103,13 +133,16 @@ impl<T: Slot> Consumer<T> {
     }
 
     /// Number of messages readable now, at most the capacity (whatever a corrupt peer wrote).
-    #[inline]
+    #[inline(always)]
     fn available(&self) -> u64 {
-        self.ring
-            .shared
-            .visible_bound(self.index)
-            .saturating_sub(self.sequence)
-            .min(self.ring.shared.capacity)
+        let bound = if self.has_dependencies {
+            self.ring.shared.visible_bound(self.index)
+        } else {
+            // SYNC POINT. Acquire pairs with the Release store of the cursor in
+            // `Producer::publish`: slot writes below it happen-before our reads.
+            self.hot.cursor().load(Ordering::Acquire)
+        };
+        bound.saturating_sub(self.sequence).min(self.hot.capacity)
     }
 
     fn batch(&mut self, available: u64) -> Batch<'_, T> {
@@ -137,22 +170,29 @@ impl<T: Slot> Consumer<T> {
         self.consume_until(Some(Instant::now() + timeout))
     }
 
+    #[inline(always)]
     fn consume_until(&mut self, deadline: Option<Instant>) -> Result<Batch<'_, T>, ConsumeError> {
         let mut available = self.available();
         if available == 0 {
-            let mut waiter = Waiter::new(self.wait, deadline);
-            let line = &self.ring.segment().control().data_wake;
-            loop {
-                if !waiter.wait(line, || self.available() > 0) {
-                    return Err(ConsumeError::Timeout);
-                }
-                available = self.available();
-                if available > 0 {
-                    break;
-                }
-            }
+            available = self.wait_for_data(deadline)?;
         }
         Ok(self.batch(available))
+    }
+
+    /// The slow path of a blocking consume: wait per the strategy until something is visible.
+    #[cold]
+    #[inline(never)]
+    fn wait_for_data(&self, deadline: Option<Instant>) -> Result<u64, ConsumeError> {
+        let mut waiter = Waiter::new(self.wait, deadline);
+        loop {
+            if !waiter.wait(self.hot.data_wake(), || self.available() > 0) {
+                return Err(ConsumeError::Timeout);
+            }
+            let available = self.available();
+            if available > 0 {
+                return Ok(available);
+            }
+        }
     }
 
     /// Everything published and not yet consumed, as a future that completes when there is at
@@ -175,24 +215,26 @@ impl<T: Slot> Consumer<T> {
         self.batch(available)
     }
 
+    #[inline(always)]
     fn commit_to(&mut self, end: u64) {
         self.sequence = end;
-        let segment = self.ring.segment();
+        // SAFETY: `own_sequence` and `entry` point into the mapping that `self.ring` keeps alive.
+        let (own_sequence, entry) = unsafe { (&*self.own_sequence, &*self.entry) };
         // SYNC POINT. Release: pairs with the Acquire loads of consumer sequences in
         // `Producer::refresh_bound` (and of stages that depend on us): our reads of the slots
         // below `end` happen-before a producer overwrites them.
-        segment.consumer_sequence(self.index).store(end, Ordering::Release);
-        let entry = segment.consumer_entry(self.index);
+        own_sequence.store(end, Ordering::Release);
+        // Only this owner writes its counter (for the inspector's rates): no RMW needed.
         entry
             .commits
             .store(entry.commits.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
         // Wake who may wait for this commit: producers (if they gate on us) and the stages that
         // follow us (their visible bound is our sequence).
         if self.gates_producers {
-            notify(&segment.control().room_wake);
+            notify(self.hot.room_wake());
         }
         if self.has_followers {
-            notify(&segment.control().data_wake);
+            notify(self.hot.data_wake());
         }
     }
 
@@ -260,11 +302,11 @@ impl<'a, T: Slot> Batch<'a, T> {
     /// unless the batch wraps).
     #[inline]
     pub fn slices(&self) -> (&[T], &[T]) {
-        let shared = &self.consumer.ring.shared;
+        let hot = &self.consumer.hot;
         let len = self.len();
-        let index = shared.index(self.start);
-        let first = len.min(shared.capacity as usize - index);
-        let slots = shared.segment.slots().cast::<T>().cast_const();
+        let index = hot.index(self.start);
+        let first = len.min(hot.capacity as usize - index);
+        let slots = hot.slot::<T>(0).cast_const();
         // SAFETY: `index < capacity`, `first <= capacity - index`, and `len <= capacity`
         // (`available` clamps it), so `len - first <= index`: both slices lie inside the slot
         // region of `capacity` aligned `T` values; every bit pattern is a valid `T` (`Slot`).
@@ -294,7 +336,7 @@ impl<'a, T: Slot> Batch<'a, T> {
     }
 
     /// Marks every message of the batch as consumed.
-    #[inline]
+    #[inline(always)]
     pub fn commit(self) {
         if self.end != self.start {
             self.consumer.commit_to(self.end);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::asynch::{poll_with, slowest_gating, Line};
 use crate::error::{AttachError, ClaimError};
-use crate::ring::{token_alive, Shared};
+use crate::ring::{token_alive, Hot, Shared};
 use crate::shm::{ProducerEntry, ProducerMode, MAX_PRODUCERS};
 use crate::wait::{notify, Waiter};
 use crate::{liveness, registry};
@@ -29,6 +29,11 @@ pub struct Producer<T: Slot> {
     /// Claims may end at most here: the slowest gating consumer's sequence + capacity (cached).
     bound: u64,
     single: bool,
+    /// Single-producer mode: the cursor as this handle last published it. A commit starting
+    /// here needs no load of the cursor (which consumers keep reading); anything else takes
+    /// the general path, which reads it.
+    published: u64,
+    hot: Hot,
     wait: WaitStrategy,
     policy: DeadPeerPolicy,
 }
@@ -107,8 +112,19 @@ impl<T: Slot> Producer<T> {
         let next = control.next.value.load(Ordering::Acquire);
         e.claim_start.store(next, Ordering::Relaxed);
         e.claim_end.store(next, Ordering::Relaxed);
-        let wait = ring.wait;
-        Ok(Producer { ring, entry, next, bound: 0, single, wait, policy: DeadPeerPolicy::Wait })
+        let (wait, hot) = (ring.wait, ring.shared.hot);
+        let published = control.cursor.value.load(Ordering::Acquire);
+        Ok(Producer {
+            ring,
+            entry,
+            next,
+            bound: 0,
+            single,
+            published,
+            hot,
+            wait,
+            policy: DeadPeerPolicy::Wait,
+        })
     }
 
     /// The ring this producer writes to.
@@ -134,7 +150,7 @@ impl<T: Slot> Producer<T> {
     /// When the policy says so and `blocked_since` is long enough ago, fixes what dead peers
     /// left behind; returns the next time to check.
     #[cold]
-    fn apply_policy(&self, check_at: &mut Option<Instant>, started: Instant) {
+    fn apply_policy(&mut self, check_at: &mut Option<Instant>, started: Instant) {
         let DeadPeerPolicy::Recover { after } = self.policy else { return };
         let now = Instant::now();
         let due = *check_at.get_or_insert(started + after);
@@ -151,7 +167,7 @@ impl<T: Slot> Producer<T> {
 
     /// Zero-fills `range`, records it as abandoned and publishes it (its predecessors must be
     /// published: the range starts at the cursor).
-    fn publish_abandoned(&self, range: Range<u64>) {
+    fn publish_abandoned(&mut self, range: Range<u64>) {
         let shared = &*self.ring.shared;
         for seq in range.clone() {
             // SAFETY: `index < capacity` (`Shared::index`); the range is claimed and unpublished,
@@ -191,8 +207,25 @@ impl<T: Slot> Producer<T> {
     }
 
     /// Claims `[start, start + n)` (exact) or up to `n` slots (`!exact`), without waiting.
-    #[inline]
+    #[inline(always)]
     fn try_claim_range(&mut self, n: u64, exact: bool) -> Result<Range<u64>, ClaimError> {
+        // Fast path: a single producer with room under its cached bound.
+        if self.single {
+            let start = self.next;
+            let end = start.wrapping_add(n);
+            if n != 0 && n <= self.hot.capacity && end <= self.bound && end > start {
+                self.next = end;
+                // Relaxed: the shared claim sequence is for inspection and recovery only (it
+                // orders nothing); the cursor's Release store publishes.
+                self.hot.next().store(end, Ordering::Relaxed);
+                return Ok(start..end);
+            }
+        }
+        self.try_claim_range_slow(n, exact)
+    }
+
+    #[inline(never)]
+    fn try_claim_range_slow(&mut self, n: u64, exact: bool) -> Result<Range<u64>, ClaimError> {
         let shared = &*self.ring.shared;
         let capacity = shared.capacity;
         if n == 0 {
@@ -221,9 +254,9 @@ impl<T: Slot> Producer<T> {
             if self.single {
                 // The only producer: its claim in flight is always [cursor, next), so the
                 // registry needs no per-claim record. The shared `next` is for inspection and
-                // recovery; Release orders nothing on the hot path but costs nothing on x86.
+                // recovery (Relaxed: it orders nothing).
                 self.next = end;
-                control.next.value.store(end, Ordering::Release);
+                control.next.value.store(end, Ordering::Relaxed);
                 return Ok(start..end);
             }
             // Record the claim before taking it, so that a process killed right after the CAS
@@ -242,7 +275,23 @@ impl<T: Slot> Producer<T> {
         }
     }
 
+    #[inline(always)]
     fn claim_range(
+        &mut self,
+        n: u64,
+        exact: bool,
+        deadline: Option<Instant>,
+    ) -> Result<Range<u64>, ClaimError> {
+        match self.try_claim_range(n, exact) {
+            Err(ClaimError::Full) => self.wait_for_room(n, exact, deadline),
+            other => other,
+        }
+    }
+
+    /// The slow path of a blocking claim: wait for room per the strategy and the policy.
+    #[cold]
+    #[inline(never)]
+    fn wait_for_room(
         &mut self,
         n: u64,
         exact: bool,
@@ -397,13 +446,28 @@ impl<T: Slot> Producer<T> {
     /// Publishes `[start, end)` once every earlier sequence is published. `wait` is `None` to
     /// never wait, `Some(None)` to wait as long as it takes, `Some(Some(deadline))` to wait until
     /// `deadline`. Returns whether the range was published.
-    #[inline]
-    fn publish(&self, start: u64, end: u64, wait: Option<Option<Instant>>) -> bool {
-        let control = self.ring.segment().control();
-        let cursor = &control.cursor.value;
+    #[inline(always)]
+    fn publish(&mut self, start: u64, end: u64, wait: Option<Option<Instant>>) -> bool {
+        if self.single && start == self.published {
+            // SYNC POINT. Release: pairs with the Acquire load of the cursor in
+            // `Shared::visible_bound`: our slot writes happen-before the consumer reads them.
+            // (Single producer: nobody else moves the cursor, so it is still `start`.)
+            self.hot.cursor().store(end, Ordering::Release);
+            self.published = end;
+            notify(self.hot.data_wake());
+            return true;
+        }
+        self.publish_slow(start, end, wait)
+    }
+
+    /// The general path of `publish`: reads the cursor, and waits for earlier claims.
+    #[inline(never)]
+    fn publish_slow(&mut self, start: u64, end: u64, wait: Option<Option<Instant>>) -> bool {
+        let hot = self.hot;
+        let cursor = hot.cursor();
         let mut waiter: Option<Waiter> = None;
         let mut check_at = None;
-        let started = Instant::now();
+        let mut started = None;
         loop {
             // Acquire pairs with the Release store below by the producer of the previous range,
             // so its slot writes happen-before ours are published (and a consumer that
@@ -424,14 +488,17 @@ impl<T: Slot> Producer<T> {
             }
             let Some(deadline) = wait else { return false };
             if self.policy != DeadPeerPolicy::Wait {
-                self.apply_policy(&mut check_at, started);
+                let since = *started.get_or_insert_with(Instant::now);
+                self.apply_policy(&mut check_at, since);
             }
             let waiter = waiter.get_or_insert_with(|| Waiter::new(self.wait, deadline));
-            if !waiter.wait(&control.data_wake, || cursor.load(Ordering::Acquire) >= start) {
+            if !waiter.wait(hot.data_wake(), || cursor.load(Ordering::Acquire) >= start) {
                 return false;
             }
         }
-        notify(&control.data_wake);
+        // Acquire: as above.
+        self.published = self.hot.cursor().load(Ordering::Acquire);
+        notify(self.hot.data_wake());
         true
     }
 
@@ -448,6 +515,8 @@ impl<T: Slot> Producer<T> {
 
     /// Gives back an uncommitted claim: rolls it back if nothing was claimed after it, else
     /// publishes it zero-filled (commits are in order, so later producers wait for it).
+    #[cold]
+    #[inline(never)]
     fn abandon(&mut self, start: u64, end: u64) {
         let control = self.ring.segment().control();
         let rolled_back = if self.single {
@@ -560,12 +629,13 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
     /// (empty unless the claim wraps).
     #[inline]
     pub fn slices_mut(&mut self) -> (&mut [T], &mut [T]) {
-        let shared = &self.producer.ring.shared;
-        let len = ((self.end - self.start) as usize).min(shared.capacity as usize);
-        let index = shared.index(self.start);
-        let first = len.min(shared.capacity as usize - index);
-        let slots = shared.segment.slots().cast::<T>();
-        // SAFETY: `index < capacity` (`Shared::index`), `first <= capacity - index` and
+        let hot = &self.producer.hot;
+        let capacity = hot.capacity as usize;
+        let len = ((self.end - self.start) as usize).min(capacity);
+        let index = hot.index(self.start);
+        let first = len.min(capacity - index);
+        let slots = hot.slot::<T>(0);
+        // SAFETY: `index < capacity` (`Hot::index`), `first <= capacity - index` and
         // `len - first <= index` (as `len <= capacity`), so both slices lie inside the slot
         // region and do not overlap; the slot region holds `capacity` values of `T`, aligned
         // for `T` (validated at create/open), and every bit pattern is a valid `T` (`Slot`).
@@ -598,7 +668,7 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
     }
 
     /// Publishes the slots, waiting first for earlier claims to be committed (in-order commit).
-    #[inline]
+    #[inline(always)]
     pub fn commit(mut self) {
         self.done = true;
         self.producer.publish(self.start, self.end, Some(None));
@@ -682,6 +752,7 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
 }
 
 impl<T: Slot> Drop for ClaimBatch<'_, T> {
+    #[inline(always)]
     fn drop(&mut self) {
         if !self.done && !self.recovered {
             self.producer.abandon(self.start, self.end);
@@ -734,22 +805,21 @@ impl<'a, T: Slot> Claim<'a, T> {
 
 impl<T: Slot> Deref for Claim<'_, T> {
     type Target = T;
-    #[inline]
+    #[inline(always)]
     fn deref(&self) -> &T {
-        let shared = &self.0.producer.ring.shared;
-        let index = shared.index(self.0.start);
-        // SAFETY: `index < capacity` (`Shared::index`); the slot is claimed by this guard, so no
-        // producer writes it and no consumer reads it until it is published.
-        unsafe { &*shared.segment.slots().cast::<T>().add(index) }
+        let hot = &self.0.producer.hot;
+        // SAFETY: `Hot::slot` points at a slot of the ring (`Hot::index` is `< capacity`); the
+        // slot is claimed by this guard, so no producer writes it and no consumer reads it
+        // until it is published.
+        unsafe { &*hot.slot::<T>(hot.index(self.0.start)) }
     }
 }
 
 impl<T: Slot> DerefMut for Claim<'_, T> {
-    #[inline]
+    #[inline(always)]
     fn deref_mut(&mut self) -> &mut T {
-        let shared = &self.0.producer.ring.shared;
-        let index = shared.index(self.0.start);
+        let hot = &self.0.producer.hot;
         // SAFETY: as in `deref`; `&mut self` makes this the only reference through the guard.
-        unsafe { &mut *shared.segment.slots().cast::<T>().add(index) }
+        unsafe { &mut *hot.slot::<T>(hot.index(self.0.start)) }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -11,14 +11,99 @@ use crate::consumer::Consumer;
 use crate::error::{AttachError, OpenError};
 use crate::liveness::{self, Liveness};
 use crate::producer::Producer;
-use crate::shm::{self, Expectations, NewRing, ProducerMode, Segment};
+use crate::shm::{self, Expectations, NewRing, ProducerMode, Segment, WakeLine};
 use crate::{graph, Schema, Slot, WaitStrategy};
+
+/// The addresses and geometry the hot paths use, copied into each handle so that a claim or a
+/// consume needs no pointer chasing or bounds checks to find them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Hot {
+    cursor: *const AtomicU64,
+    next: *const AtomicU64,
+    data_wake: *const WakeLine,
+    room_wake: *const WakeLine,
+    slots: *mut u8,
+    pub(crate) capacity: u64,
+    /// `capacity - 1` when the capacity is a power of two (index = seq & mask).
+    mask: u64,
+    pow2: bool,
+}
+
+// SAFETY: the pointers address atomics and slots in a shared mapping that outlives every handle
+// holding a `Hot` (each handle also holds the `Arc<Shared>` that owns the mapping); atomics are
+// shared by design, and slot access follows the claim/consume protocol.
+unsafe impl Send for Hot {}
+// SAFETY: as above.
+unsafe impl Sync for Hot {}
+
+impl Hot {
+    fn new(segment: &Segment) -> Hot {
+        let capacity = segment.geometry().capacity;
+        let control = segment.control();
+        Hot {
+            cursor: &control.cursor.value,
+            next: &control.next.value,
+            data_wake: &control.data_wake,
+            room_wake: &control.room_wake,
+            slots: segment.slots(),
+            capacity,
+            mask: capacity.wrapping_sub(1),
+            pow2: capacity.is_power_of_two(),
+        }
+    }
+
+    /// The published cursor.
+    #[inline(always)]
+    pub(crate) fn cursor(&self) -> &AtomicU64 {
+        // SAFETY: points into the mapping kept alive by the handle's `Arc<Shared>` (see above).
+        unsafe { &*self.cursor }
+    }
+
+    /// The claim sequence.
+    #[inline(always)]
+    pub(crate) fn next(&self) -> &AtomicU64 {
+        // SAFETY: as in `cursor`.
+        unsafe { &*self.next }
+    }
+
+    /// The line consumers (and committing producers) wait on.
+    #[inline(always)]
+    pub(crate) fn data_wake(&self) -> &WakeLine {
+        // SAFETY: as in `cursor`.
+        unsafe { &*self.data_wake }
+    }
+
+    /// The line claiming producers wait on.
+    #[inline(always)]
+    pub(crate) fn room_wake(&self) -> &WakeLine {
+        // SAFETY: as in `cursor`.
+        unsafe { &*self.room_wake }
+    }
+
+    /// The slot index of a sequence; always `< capacity`, whatever the sequence.
+    #[inline(always)]
+    pub(crate) fn index(&self, seq: u64) -> usize {
+        if self.pow2 {
+            (seq & self.mask) as usize
+        } else {
+            (seq % self.capacity) as usize
+        }
+    }
+
+    /// A pointer to slot `index` (which must be `< capacity`) as a `T`.
+    #[inline(always)]
+    pub(crate) fn slot<T>(&self, index: usize) -> *mut T {
+        debug_assert!((index as u64) < self.capacity);
+        // SAFETY: `index < capacity` and the slot region holds `capacity` values of `T` (the
+        // geometry was validated against the segment size at create/open).
+        unsafe { self.slots.cast::<T>().add(index) }
+    }
+}
 
 /// What every handle of one process shares about one mapped ring.
 pub(crate) struct Shared {
     pub(crate) segment: Segment,
-    /// `capacity - 1` when the capacity is a power of two (index = seq & mask), else 0.
-    pub(crate) mask: u64,
+    pub(crate) hot: Hot,
     pub(crate) capacity: u64,
     /// The consumers producers must not overtake (those no other consumer depends on).
     pub(crate) gating: Box<[usize]>,
@@ -38,11 +123,10 @@ impl Shared {
             .iter()
             .map(|&m| (0..g.consumer_count).filter(|&c| m & (1 << c) != 0).collect())
             .collect();
-        let mask = if g.capacity.is_power_of_two() { g.capacity - 1 } else { 0 };
         crate::wait::register_process();
         Shared {
+            hot: Hot::new(&segment),
             segment,
-            mask,
             capacity: g.capacity,
             gating,
             dependencies,
@@ -69,11 +153,7 @@ impl Shared {
     /// The slot index of a sequence; always `< capacity`, whatever the sequence.
     #[inline(always)]
     pub(crate) fn index(&self, seq: u64) -> usize {
-        if self.mask != 0 || self.capacity == 1 {
-            (seq & self.mask) as usize
-        } else {
-            (seq % self.capacity) as usize
-        }
+        self.hot.index(seq)
     }
 }
 

@@ -36,7 +36,7 @@
 //! The futex waits are also bounded (at most [`MAX_SLEEP`]) so that a waiter notices released
 //! consumers or dead peers without anyone waking it.
 
-use std::sync::atomic::{compiler_fence, fence, AtomicBool, Ordering};
+use std::sync::atomic::{compiler_fence, fence, AtomicU8, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -66,17 +66,35 @@ pub const MAX_SLEEP: Duration = Duration::from_millis(100);
 const SPIN_LIMIT: u32 = 64;
 const YIELD_LIMIT: u32 = SPIN_LIMIT + 64;
 
-/// Whether waiters can rely on `membarrier`; decided once per process, identically on a kernel.
+/// How notifiers order their condition store before their load of `waiters`: not yet decided,
+/// with a compiler fence (waiters use `membarrier`), or with a `SeqCst` fence (no `membarrier`).
+/// Decided once per process; every process on one kernel decides alike.
+static FENCE_MODE: AtomicU8 = AtomicU8::new(MODE_UNKNOWN);
+const MODE_UNKNOWN: u8 = 0;
+const MODE_MEMBARRIER: u8 = 1;
+const MODE_FENCE: u8 = 2;
+
+/// Whether waiters can rely on `membarrier` (registering this process for it on first use).
 fn membarrier_ready() -> bool {
-    static READY: OnceLock<bool> = OnceLock::new();
-    *READY.get_or_init(|| {
-        rustix::thread::membarrier(rustix::thread::MembarrierCommand::RegisterGlobalExpedited)
-            .is_ok()
-    })
+    match FENCE_MODE.load(Ordering::Relaxed) {
+        MODE_MEMBARRIER => true,
+        MODE_FENCE => false,
+        _ => decide_fence_mode(),
+    }
 }
 
-/// Set when this process failed to use `membarrier` after registering (then it fences).
-static FENCE_FALLBACK: AtomicBool = AtomicBool::new(false);
+#[cold]
+fn decide_fence_mode() -> bool {
+    static DECIDED: OnceLock<bool> = OnceLock::new();
+    let ready = *DECIDED.get_or_init(|| {
+        let ready =
+            rustix::thread::membarrier(rustix::thread::MembarrierCommand::RegisterGlobalExpedited)
+                .is_ok();
+        FENCE_MODE.store(if ready { MODE_MEMBARRIER } else { MODE_FENCE }, Ordering::Relaxed);
+        ready
+    });
+    ready
+}
 
 /// Registers this process for expedited membarriers. Every handle calls it when created, so
 /// that a waiter in another process can make our notifying threads pass a barrier.
@@ -85,14 +103,15 @@ pub fn register_process() {
 }
 
 /// Called by a notifier after the store that a waiter may wait for (cursor or consumer sequence).
-#[inline]
+#[inline(always)]
 pub fn notify(line: &WakeLine) {
-    if membarrier_ready() && !FENCE_FALLBACK.load(Ordering::Relaxed) {
+    if FENCE_MODE.load(Ordering::Relaxed) == MODE_MEMBARRIER {
         // The waiter's membarrier supplies the full barrier (see the module docs); this only
         // keeps the compiler from moving the `waiters` load above the condition store.
         compiler_fence(Ordering::SeqCst);
     } else {
-        // Pairs with the fence after `waiters.fetch_add` in `sleep_on`.
+        // Pairs with the fence after `waiters.fetch_add` in `sleep_on`. (Handles register the
+        // process when they are created, so the mode is decided before any notify.)
         fence(Ordering::SeqCst);
     }
     if line.waiters.load(Ordering::Relaxed) != 0 {
@@ -188,8 +207,9 @@ fn sleep_on(line: &WakeLine, mut ready: impl FnMut() -> bool, timeout: Duration)
     let fenced = membarrier_ready()
         && rustix::thread::membarrier(rustix::thread::MembarrierCommand::GlobalExpedited).is_ok();
     if !fenced {
-        FENCE_FALLBACK.store(true, Ordering::Relaxed);
-        // Pairs with the fence in `notify`.
+        // Pairs with the fence in `notify`. (A kernel that accepted the registration but
+        // refuses the barrier would make notifiers of this process fence from now on.)
+        FENCE_MODE.store(MODE_FENCE, Ordering::Relaxed);
         fence(Ordering::SeqCst);
     }
     // Step 3: read the futex word, re-check, then sleep only while the word is unchanged.
