@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::ops::{Deref, DerefMut, Range};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -440,6 +440,13 @@ impl<T: Slot> Producer<T> {
         if range.start >= range.end || range.start < cursor || range.end > next {
             return None;
         }
+        // In multi-producer mode a range after the cursor may be committed already (its commit
+        // did not wait for earlier claims): such slots are not pending.
+        if !self.single
+            && range.clone().any(|seq| self.hot.flag(seq).load(Ordering::Acquire) == seq + 1)
+        {
+            return None;
+        }
         Some(self.batch(range, true))
     }
 
@@ -448,6 +455,11 @@ impl<T: Slot> Producer<T> {
     /// `deadline`. Returns whether the range was published.
     #[inline(always)]
     fn publish(&mut self, start: u64, end: u64, wait: Option<Option<Instant>>) -> bool {
+        if !self.single && wait == Some(None) {
+            // Multi-producer `commit`: never waits for earlier claims.
+            self.commit_multi(start, end);
+            return true;
+        }
         if self.single && start == self.published {
             // SYNC POINT. Release: pairs with the Acquire load of the cursor in
             // `Shared::visible_bound`: our slot writes happen-before the consumer reads them.
@@ -458,6 +470,24 @@ impl<T: Slot> Producer<T> {
             return true;
         }
         self.publish_slow(start, end, wait)
+    }
+
+    /// Multi-producer commit: marks each slot committed, then advances the cursor over every
+    /// committed run that follows it (ours, and those of later producers that committed first).
+    /// The range becomes visible once every earlier claim is committed, without waiting here.
+    #[inline]
+    fn commit_multi(&mut self, start: u64, end: u64) {
+        let hot = self.hot;
+        for seq in start..end.min(start.saturating_add(hot.capacity)) {
+            // Release: pairs with the SeqCst (so Acquire) load of the flag in
+            // `Hot::advance_cursor`: our slot writes happen-before whoever advances the cursor
+            // over them, and so before the consumers that acquire the cursor.
+            hot.flag(seq).store(seq + 1, Ordering::Release);
+        }
+        // Orders the flag stores before the cursor load in `advance_cursor` (see there).
+        fence(Ordering::SeqCst);
+        hot.advance_cursor();
+        notify(hot.data_wake());
     }
 
     /// The general path of `publish`: reads the cursor, and waits for earlier claims.
@@ -473,6 +503,11 @@ impl<T: Slot> Producer<T> {
             // so its slot writes happen-before ours are published (and a consumer that
             // acquires our cursor value sees both).
             let current = cursor.load(Ordering::Acquire);
+            if current >= start && !self.single {
+                // Every earlier claim is visible: commit (marks and advances the cursor).
+                self.commit_multi(start, end);
+                return true;
+            }
             if current == start {
                 // SYNC POINT. Release: pairs with the Acquire load of the cursor in
                 // `Consumer::visible_bound`: our slot writes happen-before the consumer reads.
@@ -667,7 +702,13 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
         b.copy_from_slice(second);
     }
 
-    /// Publishes the slots, waiting first for earlier claims to be committed (in-order commit).
+    /// Commits the slots. Consumers see them once every earlier claim is committed too
+    /// (sequences become visible in order).
+    ///
+    /// In multi-producer mode this never waits: it marks the slots committed and advances the
+    /// cursor over every committed run that follows it, so a producer descheduled between claim
+    /// and commit delays visibility but never blocks another producer. In single-producer mode
+    /// it waits only for ranges this handle left pending ([`leave_pending`](Self::leave_pending)).
     #[inline(always)]
     pub fn commit(mut self) {
         self.done = true;
@@ -678,6 +719,9 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
     /// Publishes the slots once earlier claims are committed, as a future (the seed's
     /// `produceCommit` promise).
     pub async fn commit_async(mut self) {
+        if !self.producer.single {
+            return self.commit(); // never waits in multi-producer mode
+        }
         let shared = Arc::clone(&self.producer.ring.shared);
         let (start, end) = (self.start, self.end);
         std::future::poll_fn(|cx| {
@@ -695,8 +739,9 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
         self.producer.finish_claim();
     }
 
-    /// Publishes the slots, waiting at most `timeout` for earlier claims; hands the claim back
-    /// if they are still pending then.
+    /// Commits the slots once every earlier claim is committed (so that they become visible at
+    /// once), waiting at most `timeout` for that; hands the claim back if they are still pending
+    /// then.
     pub fn commit_timeout(mut self, timeout: Duration) -> Result<(), Self> {
         if self.producer.publish(self.start, self.end, Some(Some(Instant::now() + timeout))) {
             self.done = true;

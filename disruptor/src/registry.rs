@@ -153,6 +153,24 @@ pub(crate) fn orphaned_claim(segment: &Segment) -> Option<Range<u64>> {
             orphan_end = orphan_end.min(start);
         }
     }
+    // Sequences after the cursor that live producers already committed (multi-producer commits
+    // do not wait for earlier claims) are not orphaned: the orphan ends at the first of them.
+    let flags = segment.flags();
+    if !flags.is_null() {
+        let capacity = segment.geometry().capacity;
+        let mut seq = cursor;
+        while seq < orphan_end && seq < cursor.saturating_add(capacity) {
+            // SAFETY: `seq % capacity < capacity`, and a multi-producer segment holds `capacity`
+            // flags at `flags` (validated geometry).
+            let flag = unsafe { &*flags.add((seq % capacity) as usize) };
+            // Acquire pairs with the committer's Release store of the flag.
+            if flag.load(Ordering::Acquire) == seq.wrapping_add(1) {
+                break;
+            }
+            seq += 1;
+        }
+        orphan_end = seq;
+    }
     (cursor < orphan_end).then_some(cursor..orphan_end)
 }
 

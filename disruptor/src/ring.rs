@@ -22,6 +22,8 @@ pub(crate) struct Hot {
     next: *const AtomicU64,
     data_wake: *const WakeLine,
     room_wake: *const WakeLine,
+    /// Per-slot commit flags (multi-producer rings); null otherwise.
+    flags: *const AtomicU64,
     slots: *mut u8,
     pub(crate) capacity: u64,
     /// `capacity - 1` when the capacity is a power of two (index = seq & mask).
@@ -45,6 +47,7 @@ impl Hot {
             next: &control.next.value,
             data_wake: &control.data_wake,
             room_wake: &control.room_wake,
+            flags: segment.flags(),
             slots: segment.slots(),
             capacity,
             mask: capacity.wrapping_sub(1),
@@ -87,6 +90,46 @@ impl Hot {
             (seq & self.mask) as usize
         } else {
             (seq % self.capacity) as usize
+        }
+    }
+
+    /// The commit flag of the slot of `seq` (multi-producer rings only): it holds `seq + 1`
+    /// once `seq` is committed.
+    #[inline(always)]
+    pub(crate) fn flag(&self, seq: u64) -> &AtomicU64 {
+        assert!(!self.flags.is_null(), "commit flags exist in multi-producer rings only");
+        // SAFETY: `Hot::index` is `< capacity`, and a multi-producer segment holds `capacity`
+        // flags at `flags` (validated geometry), kept alive by the handle's `Arc<Shared>`.
+        unsafe { &*self.flags.add(self.index(seq)) }
+    }
+
+    /// Multi-producer commit, step 2: moves the cursor over every committed (flagged) sequence
+    /// that follows it. Whichever committer completes a run of commits advances the cursor over
+    /// it, so no commit waits for an earlier producer.
+    pub(crate) fn advance_cursor(&self) {
+        let cursor = self.cursor();
+        // SeqCst (with the SeqCst fence after marking in `Producer::commit_multi`): of two
+        // committers of adjacent ranges, either the later one's marks are visible to the earlier
+        // one's scan below, or the earlier one's CAS is visible to the later one's load here; so
+        // one of them always advances over both (the store-load pattern needs SeqCst).
+        let mut current = cursor.load(Ordering::SeqCst);
+        loop {
+            let limit = current.saturating_add(self.capacity);
+            let mut end = current;
+            // SeqCst: see above. It also acquires the committer's slot writes (its flag store
+            // is Release), which our Release CAS then passes on to consumers.
+            while end < limit && self.flag(end).load(Ordering::SeqCst) == end.wrapping_add(1) {
+                end += 1;
+            }
+            if end == current {
+                return;
+            }
+            // SYNC POINT. Release (in SeqCst): pairs with the consumers' Acquire load of the
+            // cursor.
+            match cursor.compare_exchange(current, end, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => current = end,
+                Err(actual) => current = actual,
+            }
         }
     }
 

@@ -10,6 +10,7 @@
 //! | then | one [`ConsumerEntry`] per consumer (owner registry) |
 //! | then | [`MAX_PRODUCERS`] [`ProducerEntry`] lines (producer registry and in-flight claims) |
 //! | then | [`AbandonedLog`]: the last ranges published without valid contents |
+//! | then | multi-producer rings only: one `u64` commit flag per slot (`sequence + 1` once committed) |
 //! | then | `capacity` slots of `T`, aligned to at least 128 bytes |
 
 use std::fs::File;
@@ -231,6 +232,8 @@ pub struct Geometry {
     pub producers_offset: usize,
     /// Offset of the abandoned-range log.
     pub abandoned_offset: usize,
+    /// Offset of the per-slot commit flags (multi-producer rings only; 0 when there are none).
+    pub flags_offset: usize,
     /// Offset of the first slot.
     pub slots_offset: usize,
     /// Total size in bytes.
@@ -244,6 +247,7 @@ impl Geometry {
         consumer_count: usize,
         slot_size: u64,
         slot_align: u64,
+        mode: ProducerMode,
     ) -> Result<Geometry, String> {
         if capacity == 0 {
             return Err("capacity must be at least 1".into());
@@ -273,10 +277,22 @@ impl Geometry {
         let producers_offset = consumers_offset + consumer_count * LINE;
         let abandoned_offset = producers_offset + MAX_PRODUCERS * LINE;
         let after_registry = abandoned_offset + std::mem::size_of::<AbandonedLog>();
-        let slot_align = slot_align.max(LINE as u64) as usize;
-        let slots_offset = after_registry.next_multiple_of(slot_align);
         let too_large =
             || format!("{capacity} slots of {slot_size} bytes do not fit in the address space");
+        // Multi-producer rings keep one commit flag (a u64) per slot.
+        let (flags_offset, after_flags) = match mode {
+            ProducerMode::Single => (0, after_registry),
+            ProducerMode::Multi => {
+                let flag_bytes = usize::try_from(capacity)
+                    .ok()
+                    .and_then(|c| c.checked_mul(8))
+                    .filter(|&b| b <= isize::MAX as usize / 4)
+                    .ok_or_else(too_large)?;
+                (after_registry, after_registry + flag_bytes)
+            }
+        };
+        let slot_align = slot_align.max(LINE as u64) as usize;
+        let slots_offset = after_flags.next_multiple_of(slot_align);
         let slot_bytes = capacity.checked_mul(slot_size).ok_or_else(too_large)?;
         let segment_size = (slots_offset as u64).checked_add(slot_bytes).ok_or_else(too_large)?;
         // Keep sizes well inside isize::MAX so pointer arithmetic on the mapping cannot overflow.
@@ -292,6 +308,7 @@ impl Geometry {
             consumers_offset,
             producers_offset,
             abandoned_offset,
+            flags_offset,
             slots_offset,
             segment_size: segment_size as usize,
         })
@@ -393,6 +410,7 @@ impl Segment {
             ring.consumer_count,
             ring.schema.size as u64,
             ring.schema.align as u64,
+            ring.mode,
         )
         .map_err(OpenError::InvalidConfig)?;
         // Step 1: create the object exclusively; it starts zero-filled (init state INIT_ZERO).
@@ -627,6 +645,16 @@ impl Segment {
         unsafe { &*self.map.as_ptr().add(self.geometry.abandoned_offset).cast::<AbandonedLog>() }
     }
 
+    /// Pointer to the first per-slot commit flag; null in single-producer rings.
+    pub fn flags(&self) -> *const AtomicU64 {
+        if self.geometry.flags_offset == 0 {
+            return std::ptr::null();
+        }
+        // SAFETY: the flags (`capacity` u64s, 8-aligned as the offset is a multiple of 128) lie
+        // at `flags_offset`, inside the validated segment size.
+        unsafe { self.map.as_ptr().add(self.geometry.flags_offset).cast::<AtomicU64>() }
+    }
+
     /// Pointer to the first slot.
     pub fn slots(&self) -> *mut u8 {
         // SAFETY: slots_offset + capacity * slot_size == segment_size <= mapping length.
@@ -730,6 +758,7 @@ pub fn validate_header(
         header.consumer_count as usize,
         header.slot_size,
         header.slot_align,
+        mode,
     )
     .map_err(corrupt)?;
     if header.segment_size != geometry.segment_size as u64
@@ -803,14 +832,17 @@ mod tests {
 
     #[test]
     fn geometry_puts_hot_words_on_their_own_lines() {
-        let g = Geometry::new(1000, 3, 256, 8).unwrap();
+        let g = Geometry::new(1000, 3, 256, 8, ProducerMode::Single).unwrap();
         assert_eq!(g.sequences_offset % LINE, 0);
         assert_eq!(g.slots_offset % LINE, 0);
         assert_eq!(g.segment_size, g.slots_offset + 1000 * 256);
-        assert!(Geometry::new(0, 1, 8, 8).is_err());
-        assert!(Geometry::new(8, 0, 8, 8).is_err());
-        assert!(Geometry::new(8, MAX_CONSUMERS + 1, 8, 8).is_err());
-        assert!(Geometry::new(u64::MAX / 2, 1, 8, 8).is_err());
+        assert_eq!(g.flags_offset, 0, "single-producer rings have no commit flags");
+        let m = Geometry::new(1000, 3, 256, 8, ProducerMode::Multi).unwrap();
+        assert!(m.flags_offset > 0 && m.slots_offset >= m.flags_offset + 8 * 1000);
+        assert!(Geometry::new(0, 1, 8, 8, ProducerMode::Multi).is_err());
+        assert!(Geometry::new(8, 0, 8, 8, ProducerMode::Multi).is_err());
+        assert!(Geometry::new(8, MAX_CONSUMERS + 1, 8, 8, ProducerMode::Multi).is_err());
+        assert!(Geometry::new(u64::MAX / 2, 1, 8, 8, ProducerMode::Multi).is_err());
     }
 
     #[test]

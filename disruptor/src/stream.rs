@@ -332,8 +332,10 @@ impl StreamReader {
         if available > 0 {
             return Some(Ok(available));
         }
-        if consumer.sequence() < consumer.ring().cursor() {
-            // Bytes remain that the stages this consumer follows have not passed on yet.
+        if consumer.sequence() < consumer.ring().claim_sequence() {
+            // Bytes remain that are claimed but not yet visible (a multi-producer commit after an
+            // earlier claim still pending), or that the stages this consumer follows have not
+            // passed on yet.
             return None;
         }
         self.ended = Some(status);
@@ -420,10 +422,10 @@ fn readable(shared: &Shared, index: usize, sequence: u64) -> bool {
         return true;
     }
     let control = shared.segment.control();
-    // Acquire pairs with the Release store in `Disruptor::set_status`, and the cursor's Acquire
-    // load after it with the writer's last publish, which happened before the status store.
+    // Acquire pairs with the Release store in `Disruptor::set_status`, which the writer makes
+    // after its last claim and commit; every byte claimed before the end must reach us.
     control.status.value.load(Ordering::Acquire) != STREAM_OPEN
-        && control.cursor.value.load(Ordering::Acquire) <= sequence
+        && control.next.value.load(Ordering::Acquire) <= sequence
 }
 
 /// What a read returns once the stream has ended with `status` and every byte was read.

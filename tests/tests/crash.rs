@@ -289,3 +289,28 @@ fn replace_existing_refuses_a_ring_another_process_merely_maps() {
     actor.kill();
     builder().replace_existing().expect("nobody maps it any more");
 }
+
+#[test]
+fn only_the_dead_producers_range_is_orphaned_when_later_ones_committed() {
+    let guard = SegmentGuard::new("crash-partial");
+    let ring = create(&guard, 64, 1);
+    let mut actor = Actor::start(
+        env!("CARGO_BIN_EXE_crash_actor"),
+        &["claim-then-hang", guard.name(), "2", "3"],
+    );
+    assert_eq!(actor.expect("CLAIMED"), vec![2, 5]);
+    let mut producer = ring.producer().unwrap();
+    let mut later = producer.claim_many(2).unwrap();
+    later.iter_mut().for_each(|v| *v = 99);
+    later.commit(); // does not wait: committed behind the dead claim
+    actor.kill();
+    assert_eq!(ring.cursor(), 2);
+    assert_eq!(ring.orphaned_claim(), Some(2..5), "the committed range after it is not orphaned");
+    let mut recovered = producer.recover_orphaned().unwrap();
+    recovered.iter_mut().enumerate().for_each(|(i, v)| *v = 2 + i as u64);
+    recovered.commit();
+    assert_eq!(ring.cursor(), 7, "recovery makes the later commit visible too");
+    let mut consumer = ring.consumer(0).unwrap();
+    let batch = consumer.consume_timeout(LIMIT).unwrap();
+    assert!(batch.iter().copied().eq([0, 1, 2, 3, 4, 99, 99]));
+}

@@ -439,3 +439,29 @@ fn non_power_of_two_capacity_wraps_correctly() {
     }
     assert_eq!(expected, 49);
 }
+
+/// Multi-producer `commit` never waits for an earlier claim: the later range is committed at
+/// once and becomes visible, in order, when the earlier one is committed.
+#[test]
+fn multi_producer_commit_does_not_wait_but_stays_in_order() {
+    let t = ring("nowait");
+    let mut a = t.ring.producer().unwrap();
+    let mut b = t.ring.producer().unwrap();
+    let mut c = t.ring.producer().unwrap();
+    let claim_a = a.claim().unwrap();
+    let mut claim_b = b.claim_many(3).unwrap();
+    claim_b.iter_mut().for_each(|v| *v = 2);
+    let mut claim_c = c.claim().unwrap();
+    *claim_c = 3;
+    claim_c.commit();
+    claim_b.commit();
+    assert_eq!(t.ring.cursor(), 0, "committed, but behind the pending claim");
+    let mut consumer = t.ring.consumer(0).unwrap();
+    assert!(consumer.try_consume().is_empty());
+    assert!(b.recover(1..4).is_none(), "a committed range is not pending any more");
+    let mut claim_a = claim_a;
+    *claim_a = 1;
+    claim_a.commit();
+    assert_eq!(t.ring.cursor(), 5, "the last committer advanced over every committed range");
+    assert!(consumer.try_consume().iter().copied().eq([1, 2, 2, 2, 3]));
+}

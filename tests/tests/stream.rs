@@ -360,9 +360,10 @@ fn a_full_ring_makes_the_writer_wait() {
 }
 
 #[test]
-fn a_commit_waits_for_an_earlier_claim() {
-    // The seed's "commit must be retried": another producer's earlier claim is pending, so the
-    // stream's commit waits for it (here a multi-producer ring, unlike a normal stream).
+fn bytes_after_an_earlier_pending_claim_wait_for_it() {
+    // The seed's "commit must be retried": another producer's earlier claim is pending. In a
+    // multi-producer ring the stream's commit does not wait, but its bytes become visible only
+    // after the earlier claim, and the reader does not report the end before them.
     let guard = SegmentGuard::new("stream-commit-wait");
     let ring = Disruptor::<u8>::builder(guard.name())
         .capacity(64)
@@ -375,17 +376,18 @@ fn a_commit_waits_for_an_earlier_claim() {
     let mut earlier = other.claim().unwrap();
     *earlier = b'<';
     let mut w = writer(&ring);
-    let writing = spawn(move || {
-        w.write_all(b"hello").unwrap();
-        w.finish();
-    });
-    wait_until("the writer has claimed", || ring.claim_sequence() == 6);
-    assert_eq!(ring.cursor(), 0, "nothing is published before the earlier claim");
-    assert!(!writing.is_finished(), "the writer's commit waits for the earlier claim");
+    w.write_all(b"hello").unwrap();
+    w.finish();
+    assert_eq!((ring.claim_sequence(), ring.cursor()), (6, 0), "committed, not yet visible");
+    // The stream has ended, but its bytes are not visible: the reader waits, it does not end.
+    let mut r = reader(&ring, 0);
+    r.set_read_timeout(Some(Duration::from_millis(30)));
+    let mut buf = [0u8; 8];
+    assert_eq!(r.read(&mut buf).unwrap_err().kind(), io::ErrorKind::TimedOut);
     earlier.commit();
-    writing.join();
     drop(other);
-    let (got, result) = read_all(&mut reader(&ring, 0));
+    r.set_read_timeout(Some(LIMIT));
+    let (got, result) = read_all(&mut r);
     assert_eq!(got, b"<hello");
     assert_eq!(result.unwrap(), 6);
 }
