@@ -303,18 +303,15 @@ impl<'a, T: Slot> Batch<'a, T> {
     #[inline]
     pub fn slices(&self) -> (&[T], &[T]) {
         let hot = &self.consumer.hot;
-        let len = self.len();
-        let index = hot.index(self.start);
-        let first = len.min(hot.capacity as usize - index);
+        let (index, first, wrapped) = hot.halves(self.start, self.end - self.start);
         let slots = hot.slot::<T>(0).cast_const();
-        // SAFETY: `index < capacity`, `first <= capacity - index`, and `len <= capacity`
-        // (`available` clamps it), so `len - first <= index`: both slices lie inside the slot
-        // region of `capacity` aligned `T` values; every bit pattern is a valid `T` (`Slot`).
-        // Producers do not write these slots until we commit past them (the gating protocol).
+        // SAFETY: `Hot::halves` keeps both parts inside the slot region of `capacity` aligned
+        // `T` values; every bit pattern is a valid `T` (`Slot`). Producers do not write these
+        // slots until we commit past them (the gating protocol).
         unsafe {
             (
                 std::slice::from_raw_parts(slots.add(index), first),
-                std::slice::from_raw_parts(slots, len - first),
+                std::slice::from_raw_parts(slots, wrapped),
             )
         }
     }

@@ -167,15 +167,12 @@ impl<T: Slot> Producer<T> {
 
     /// Zero-fills `range`, records it as abandoned and publishes it (its predecessors must be
     /// published: the range starts at the cursor).
+    /// (The range's claimer is dead or gave it up, so no one else writes or reads these slots;
+    /// this handle's own claim in flight, if it is waiting to commit one, keeps its record.)
     fn publish_abandoned(&mut self, range: Range<u64>) {
-        let shared = &*self.ring.shared;
-        for seq in range.clone() {
-            // SAFETY: `index < capacity` (`Shared::index`); the range is claimed and unpublished,
-            // and its claimer is dead or gave it up, so no one else writes or reads these slots.
-            unsafe { shared.segment.slots().cast::<T>().add(shared.index(seq)).write(T::zeroed()) };
-        }
-        registry::record_abandoned(shared.segment.abandoned_log(), range.clone());
-        self.publish(range.start, range.end, None);
+        let (start, end) = (range.start, range.end);
+        let mut orphan = ClaimBatch { producer: self, start, end, recovered: true, done: true };
+        orphan.commit_zeroed(None);
     }
 
     /// Recovers the claimed-but-unpublished range that blocks the cursor and that no live producer
@@ -572,6 +569,7 @@ impl<T: Slot> Producer<T> {
         } else {
             let mut batch = ClaimBatch { producer: self, start, end, recovered: true, done: true };
             batch.commit_zeroed(Some(None));
+            batch.producer.finish_claim();
         }
     }
 }
@@ -665,21 +663,16 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
     #[inline]
     pub fn slices_mut(&mut self) -> (&mut [T], &mut [T]) {
         let hot = &self.producer.hot;
-        let capacity = hot.capacity as usize;
-        let len = ((self.end - self.start) as usize).min(capacity);
-        let index = hot.index(self.start);
-        let first = len.min(capacity - index);
+        let (index, first, wrapped) = hot.halves(self.start, self.end - self.start);
         let slots = hot.slot::<T>(0);
-        // SAFETY: `index < capacity` (`Hot::index`), `first <= capacity - index` and
-        // `len - first <= index` (as `len <= capacity`), so both slices lie inside the slot
-        // region and do not overlap; the slot region holds `capacity` values of `T`, aligned
-        // for `T` (validated at create/open), and every bit pattern is a valid `T` (`Slot`).
-        // The claim protocol makes this producer the only writer of these slots, and no
-        // consumer reads them until they are published.
+        // SAFETY: `Hot::halves` keeps both parts inside the slot region, without overlap; the
+        // slots hold `capacity` values of `T`, aligned for `T` (validated at create/open), and
+        // every bit pattern is a valid `T` (`Slot`). The claim protocol makes this producer the
+        // only writer of these slots, and no consumer reads them until they are published.
         unsafe {
             (
                 std::slice::from_raw_parts_mut(slots.add(index), first),
-                std::slice::from_raw_parts_mut(slots, len - first),
+                std::slice::from_raw_parts_mut(slots, wrapped),
             )
         }
     }
@@ -771,8 +764,10 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
     pub fn commit_abandoned(mut self) {
         self.done = true;
         self.commit_zeroed(Some(None));
+        self.producer.finish_claim();
     }
 
+    /// Zero-fills the range, records it as abandoned and publishes it (see `publish` for `wait`).
     fn commit_zeroed(&mut self, wait: Option<Option<Instant>>) {
         let (a, b) = self.slices_mut();
         a.fill(T::zeroed());
@@ -780,7 +775,6 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
         let shared = &*self.producer.ring.shared;
         registry::record_abandoned(shared.segment.abandoned_log(), self.start..self.end);
         self.producer.publish(self.start, self.end, wait);
-        self.producer.finish_claim();
     }
 
     /// Gives up the guard but leaves the slots claimed and unpublished; returns their range,

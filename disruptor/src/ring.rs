@@ -133,6 +133,19 @@ impl Hot {
         }
     }
 
+    /// Where the run of `len` sequences from `start` lies, clamped to the capacity: its first
+    /// slot index and the lengths of the part up to the end of the ring and of the part that
+    /// wraps to its start. Always `index + first <= capacity` and `wrapped <= index`, so the two
+    /// parts lie inside the slots and do not overlap, whatever the (possibly corrupt) inputs.
+    #[inline(always)]
+    pub(crate) fn halves(&self, start: u64, len: u64) -> (usize, usize, usize) {
+        let capacity = self.capacity as usize;
+        let len = len.min(self.capacity) as usize;
+        let index = self.index(start);
+        let first = len.min(capacity - index);
+        (index, first, len - first)
+    }
+
     /// A pointer to slot `index` (which must be `< capacity`) as a `T`.
     #[inline(always)]
     pub(crate) fn slot<T>(&self, index: usize) -> *mut T {

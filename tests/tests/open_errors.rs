@@ -6,25 +6,12 @@ use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
 use shm_disruptor::{Disruptor, OpenError, ProducerMode, Slot};
+use shm_disruptor_tests::{unique_name, SegmentGuard};
 
-fn unique_name(tag: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    format!("/sd-open-{}-{}-{tag}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
-}
-
-/// Unlinks the segment when the test ends.
-struct Unlink(String);
-impl Drop for Unlink {
-    fn drop(&mut self) {
-        let _ = shm_disruptor::unlink(&self.0);
-    }
-}
-
-fn created<T: Slot>(tag: &str) -> (Disruptor<T>, Unlink) {
-    let name = unique_name(tag);
-    let ring = Disruptor::<T>::builder(&name).capacity(64).consumers(2).create().unwrap();
-    (ring, Unlink(name))
+fn created<T: Slot>(tag: &str) -> (Disruptor<T>, SegmentGuard) {
+    let guard = SegmentGuard::new(tag);
+    let ring = Disruptor::<T>::builder(guard.name()).capacity(64).consumers(2).create().unwrap();
+    (ring, guard)
 }
 
 /// The same layout as `shm_disruptor_examples::Tick`, declared in this crate.
@@ -208,8 +195,9 @@ fn invalid_configurations_are_refused() {
 }
 
 /// Writes a segment by hand, as a foreign or crashed process could.
-fn raw_segment(tag: &str, bytes: &[u8], len: u64) -> Unlink {
-    let name = unique_name(tag);
+fn raw_segment(tag: &str, bytes: &[u8], len: u64) -> SegmentGuard {
+    let guard = SegmentGuard::new(tag);
+    let name = guard.name();
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -218,7 +206,7 @@ fn raw_segment(tag: &str, bytes: &[u8], len: u64) -> Unlink {
         .expect("create raw segment");
     file.write_all_at(bytes, 0).unwrap();
     file.set_len(len).unwrap();
-    Unlink(name)
+    guard
 }
 
 fn open_fast(name: &str) -> OpenError {
@@ -233,7 +221,7 @@ fn open_fast(name: &str) -> OpenError {
 fn a_foreign_segment_is_reported_as_such() {
     let guard = raw_segment("foreign", b"not a ring at all, just bytes", 8192);
     // Its init word (bytes 20..24) is garbage, so the magic is checked and reported.
-    let err = open_fast(&guard.0);
+    let err = open_fast(guard.name());
     assert!(matches!(err, OpenError::BadMagic { .. } | OpenError::NotInitialised { .. }), "{err}");
 }
 
@@ -241,12 +229,15 @@ fn a_foreign_segment_is_reported_as_such() {
 fn a_segment_whose_creator_never_finished_times_out() {
     // Zero-filled, as a creator killed between ftruncate and READY leaves it.
     let guard = raw_segment("uninit", &[], 8192);
-    let err = open_fast(&guard.0);
+    let err = open_fast(guard.name());
     assert!(matches!(err, OpenError::NotInitialised { .. }), "{err}");
     assert!(err.to_string().contains("replace_existing"), "{err}");
     // replace_existing() cleans it up.
-    let ring =
-        Disruptor::<u64>::builder(&guard.0).capacity(4).consumers(1).replace_existing().unwrap();
+    let ring = Disruptor::<u64>::builder(guard.name())
+        .capacity(4)
+        .consumers(1)
+        .replace_existing()
+        .unwrap();
     assert_eq!(ring.capacity(), 4);
 }
 
@@ -255,7 +246,7 @@ fn corrupted(
     tag: &str,
     corrupt: impl FnOnce(&mut Vec<u8>),
     len: Option<u64>,
-) -> (Unlink, OpenError) {
+) -> (SegmentGuard, OpenError) {
     let (ring, guard) = created::<u64>(tag);
     let source = format!("/dev/shm{}", ring.name());
     let mut bytes = std::fs::read(&source).unwrap();
@@ -263,7 +254,7 @@ fn corrupted(
     corrupt(&mut bytes);
     drop(guard);
     let copy = raw_segment(tag, &bytes, len.unwrap_or(full));
-    let err = Disruptor::<u64>::builder(&copy.0)
+    let err = Disruptor::<u64>::builder(copy.name())
         .init_timeout(Duration::from_millis(50))
         .open()
         .map(|_| ())

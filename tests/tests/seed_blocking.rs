@@ -5,26 +5,18 @@
 use std::time::Duration;
 
 use shm_disruptor::{ClaimError, ConsumeError, Disruptor, WaitStrategy};
+use shm_disruptor_tests::SegmentGuard;
 
 const BLOCKED: Duration = Duration::from_millis(30);
 const LIMIT: Duration = Duration::from_secs(20);
 
-struct TestRing(Disruptor<u64>);
-impl Drop for TestRing {
-    fn drop(&mut self) {
-        let _ = shm_disruptor::unlink(self.0.name());
-    }
-}
+/// A ring, unlinked when the test ends (fields drop in order).
+struct TestRing(Disruptor<u64>, SegmentGuard);
 
 fn ring(tag: &str, capacity: usize) -> TestRing {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let name = format!(
-        "/sd-block-{}-{}-{tag}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
-    TestRing(Disruptor::builder(&name).capacity(capacity).consumers(1).create().unwrap())
+    let guard = SegmentGuard::new(tag);
+    let ring = Disruptor::builder(guard.name()).capacity(capacity).consumers(1).create().unwrap();
+    TestRing(ring, guard)
 }
 
 const STRATEGIES: [WaitStrategy; 4] =

@@ -4,31 +4,22 @@
 use std::time::Duration;
 
 use shm_disruptor::{AttachError, ClaimError, Disruptor, OpenError};
+use shm_disruptor_tests::{unique_name, SegmentGuard};
 
-/// A ring that is unlinked when the test ends, pass or fail.
+/// A ring that is unlinked when the test ends, pass or fail (fields drop in order).
 struct TestRing<T: shm_disruptor::Slot> {
     ring: Disruptor<T>,
-}
-
-impl<T: shm_disruptor::Slot> Drop for TestRing<T> {
-    fn drop(&mut self) {
-        let _ = shm_disruptor::unlink(self.ring.name());
-    }
-}
-
-fn unique_name(tag: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    format!("/sd-seed-{}-{}-{tag}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+    _guard: SegmentGuard,
 }
 
 fn ring_of<T: shm_disruptor::Slot>(tag: &str, capacity: usize, consumers: usize) -> TestRing<T> {
-    let ring = Disruptor::<T>::builder(&unique_name(tag))
+    let guard = SegmentGuard::new(tag);
+    let ring = Disruptor::<T>::builder(guard.name())
         .capacity(capacity)
         .consumers(consumers)
         .create()
         .expect("create ring");
-    TestRing { ring }
+    TestRing { ring, _guard: guard }
 }
 
 fn ring(tag: &str) -> TestRing<u64> {
