@@ -10,8 +10,8 @@ use shm_disruptor_tests::SegmentGuard;
 const BLOCKED: Duration = Duration::from_millis(30);
 const LIMIT: Duration = Duration::from_secs(20);
 
-/// A ring, unlinked when the test ends (fields drop in order).
-struct TestRing(Disruptor<u64>, SegmentGuard);
+/// A ring, unlinked when the test ends (fields drop in order; the guard only unlinks).
+struct TestRing(Disruptor<u64>, #[allow(dead_code)] SegmentGuard);
 
 fn ring(tag: &str, capacity: usize) -> TestRing {
     let guard = SegmentGuard::new(tag);
