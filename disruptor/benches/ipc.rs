@@ -3,7 +3,9 @@
 //!
 //! ```sh
 //! cargo bench --bench ipc                    # every scenario
-//! cargo bench --bench ipc -- seed pingpong   # the named scenarios (a name matches by substring)
+//! cargo bench --bench ipc -- seed pingpong   # the named scenarios (a name matches by substring,
+//!                                            # unless it is a scenario's exact name: `seed` is
+//!                                            # not `wait-seed`)
 //! BENCH_SCALE=0.05 BENCH_RUNS=1 cargo bench --bench ipc   # a quick look
 //! ```
 //!
@@ -15,12 +17,47 @@
 //! - `pingpong`: 1,000,000 round trips over two rings; one-way latency = round trip / 2.
 //! - `mpsc-2`, `mpsc-4`, `mpmc-2x2`: 10,000,000 `u64` in all through a multi-producer ring, one
 //!   claim per message; each consumer index reads every message (Disruptor semantics).
+//! - `wait-seed`: `seed` with each of our wait strategies on both sides (`ours-busyspin`,
+//!   `ours-yield`, `ours-backoff`, `ours-block`); ratios against `ours-busyspin`.
+//! - `wakeup`: wake-up latency. 20,000 messages, one at a time, into an *empty* ring whose
+//!   consumer process waits with the strategy under test; each message carries its
+//!   `CLOCK_MONOTONIC` stamp (taken just before the commit) and the consumer records
+//!   `now - stamp` (one-way, not halved). The producer waits for the consumer's commit (its
+//!   sequence, the ack), then spins on the clock for a pause before the next message: 50 µs for
+//!   `ours-busyspin` and `ours-yield`, 200 µs for `ours-backoff` and `ours-block` (long enough
+//!   for a `Block` waiter to get past its 64 spins and 64 yields into `FUTEX_WAIT`; the
+//!   consumer's voluntary context switches per message, `consumer_sleeps_per_msg`, show that it
+//!   did). Also reported: `pause_us`, and the consumer thread's CPU use, `consumer_cpu_pct`.
+//!   `raw` is the kernel's floor: a bare futex word in shared memory, the consumer in
+//!   `FUTEX_WAIT` at once, the producer calling `FUTEX_WAKE` for every message (200 µs pauses).
+//!   Latency ratios (`p50_vs_ours-busyspin=`, `p99_vs_...`, `p50_vs_raw=`, ...) against
+//!   `ours-busyspin` and `raw`; no throughput ratio (the pauses set the rate). About 5 s per
+//!   run of `ours-block`, `ours-backoff` or `raw` at `BENCH_SCALE=1`, 1 s for the others.
+//! - `pipeline3`, `diamond`: the LMAX paper's shapes across processes: one producer process and
+//!   three consumer processes on one ring of 100,000,000 `u64` (claims of up to 256); `pipeline3`
+//!   chains 0 -> 1 -> 2, `diamond` runs 0 and 1 in parallel and 2 after both. Every stage reads
+//!   and checks every message (value == sequence). Throughput is the last stage's (producer start
+//!   to last consumer end); `ratio_vs_single-stage=` compares with `single-stage`, one producer
+//!   and one consumer on the same ring size and count, run interleaved. All of them wait with
+//!   `Yield` (4 processes on a 2-core machine: `BusySpin` would starve whoever is descheduled);
+//!   an explicit `BENCH_WAIT` overrides it.
+//! - `stream`: 100,000,000 bytes through a 65,536-byte `Disruptor<u8>` between two processes:
+//!   `StreamWriter::write_all` of 64 KiB chunks, `StreamReader::fill_buf`/`consume` (zero copy);
+//!   both sides hash the bytes and the harness compares the hashes. `msgs_per_s` is bytes/s
+//!   (`msg_bytes=1`). `ours` uses `BENCH_WAIT` (busy-spin), `ours-block` uses `Block`; `raw`
+//!   copies the same chunks through the raw ring. `writer_sleeps_per_mb` and
+//!   `reader_sleeps_per_mb` count each side's sleeps (voluntary context switches).
 //!
 //! Implementations (`impl=`):
-//! - `ours`: this crate, producer and consumer(s) in separate processes, `WaitStrategy::BusySpin`.
+//! - `ours`: this crate, producer and consumer(s) in separate processes, `WaitStrategy::BusySpin`
+//!   (or `BENCH_WAIT`; `Yield` in `pipeline3` and `diamond`).
+//! - `ours-busyspin`, `ours-yield`, `ours-backoff`, `ours-block`: this crate with that wait
+//!   strategy on every handle, whatever `BENCH_WAIT` says.
+//! - `single-stage`: this crate, one producer and one consumer: the reference of the graphs.
 //! - `raw`: a minimal single-producer single-consumer ring over a POSIX shared-memory segment
 //!   between two processes (head and tail on their own 128-byte lines, cached opposite index,
 //!   batch publish): the practical limit. In `seed` it publishes once per message, like `ours`.
+//!   In `wakeup`, a bare futex word instead (see there).
 //! - `disruptor-crate` / `disruptor-crate-batch`: the `disruptor` crate (nicholassm/disruptor-rs),
 //!   threads in one process, `BusySpin`, `publish` / `batch_publish` (256 at a time).
 //! - `channel`: a bounded crossbeam channel between threads, both sides spinning on
@@ -36,14 +73,17 @@
 //! `scenario=<name> impl=<impl> msg_bytes=<n> msgs=<n> msgs_per_s=<n> ns_per_msg=<x> probe_ns=<x>
 //! ratio_vs_<baseline>=<x>...` (throughput ratio: above 1 is faster), plus
 //! `p50_ns= p99_ns= p999_ns= max_ns=` and `p50_vs_raw= p99_vs_raw=` (latency ratio: below 1 is
-//! faster) for `pingpong`; then a human-readable table. `segment` lines give the segment size
-//! against `capacity * size_of::<T>()`; `producer_hwm_kb` is the producer process's peak RSS
-//! (`VmHWM`, which counts the shared mapping pages it touched).
+//! faster) for `pingpong` and `wakeup`, `wait=` (the strategy of our handles) on the lines of
+//! this crate, and a few scenario-specific fields (see above); then a human-readable table.
+//! `segment` lines give the segment size against `capacity * size_of::<T>()`;
+//! `producer_hwm_kb` is the producer process's peak RSS (`VmHWM`, which counts the shared
+//! mapping pages it touched).
 //!
 //! Environment: `BENCH_SCALE` (default 1), `BENCH_RUNS` (default 5), `BENCH_TIMEOUT_S` (per run,
 //! default 120), `BENCH_PIN=a,b,...` (pin the processes, and the probe's threads, to these CPUs in
 //! turn; nothing is pinned by default), `BENCH_IMPLS=ours,raw,...` (run only these),
-//! `BENCH_WAIT=busy-spin|yield|backoff|block` (the wait strategy of `ours`, default busy-spin).
+//! `BENCH_WAIT=busy-spin|yield|backoff|block` (the wait strategy of `ours` and `single-stage`;
+//! default busy-spin, but yield in `pipeline3` and `diamond`).
 //!
 //! Processes: the binary re-executes itself (`__child <role> key=value...`) for each producer and
 //! consumer. A child dies with its parent (`PR_SET_PDEATHSIG`) and exits on its own after the
@@ -56,7 +96,7 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::marker::PhantomData;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -110,6 +150,19 @@ impl Msg for u64 {
     #[inline(always)]
     fn producer(&self) -> usize {
         (*self >> 56) as usize
+    }
+}
+
+/// The byte of `stream` (only the raw ring's claim and poll use it as a `Msg`).
+impl Msg for u8 {
+    const KIND: &'static str = "u8";
+    #[inline(always)]
+    fn make(_producer: u64, seq: u64) -> u8 {
+        seq as u8
+    }
+    #[inline(always)]
+    fn producer(&self) -> usize {
+        0
     }
 }
 
@@ -180,6 +233,10 @@ fn check_tagged<M: Msg>(msgs: &[M], next: &mut [u64]) -> Result<(), String> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Impl {
     Ours,
+    /// Ours with this wait strategy on every handle, whatever `BENCH_WAIT` says.
+    OursWait(WaitStrategy),
+    /// Ours with one producer and one consumer: the reference of the consumer graphs.
+    SingleStage,
     Raw,
     DisruptorCrate,
     DisruptorCrateBatch,
@@ -190,6 +247,12 @@ impl Impl {
     fn name(self) -> &'static str {
         match self {
             Impl::Ours => "ours",
+            Impl::OursWait(WaitStrategy::BusySpin) => "ours-busyspin",
+            Impl::OursWait(WaitStrategy::Yield) => "ours-yield",
+            Impl::OursWait(WaitStrategy::Backoff) => "ours-backoff",
+            Impl::OursWait(WaitStrategy::Block) => "ours-block",
+            Impl::OursWait(_) => "ours-other-wait",
+            Impl::SingleStage => "single-stage",
             Impl::Raw => "raw",
             Impl::DisruptorCrate => "disruptor-crate",
             Impl::DisruptorCrateBatch => "disruptor-crate-batch",
@@ -206,6 +269,13 @@ enum Shape {
     PingPong,
     /// A multi-producer ring; every consumer index reads every message.
     Multi { producers: usize, consumers: usize },
+    /// One message at a time into an empty ring whose consumer waits: wake-up latency.
+    Wakeup,
+    /// One producer (claims of up to `batch`) and a consumer graph on one ring: consumer `i`
+    /// follows the consumers `deps[i]`. `single-stage` runs `[[]]` instead.
+    Stages { deps: &'static [&'static [usize]], batch: usize },
+    /// A byte stream through a `Disruptor<u8>` (`msgs` counts bytes).
+    Stream,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -217,10 +287,37 @@ struct Scenario {
     msgs: u64,
     shape: Shape,
     impls: &'static [Impl],
+    /// When not empty, every impl's line carries its ratios against these impls (itself
+    /// included), and no other ratio; otherwise `ours` against every baseline, and every impl
+    /// against `raw`.
+    references: &'static [Impl],
+    /// The wait strategy of `ours` and `single-stage` here unless `BENCH_WAIT` is set
+    /// (busy-spin when `None`).
+    wait: Option<WaitStrategy>,
 }
 
 const SPSC_IMPLS: &[Impl] =
     &[Impl::Ours, Impl::Raw, Impl::DisruptorCrate, Impl::DisruptorCrateBatch, Impl::Channel];
+
+/// Each of our wait strategies; the first is the reference of `wait-seed` and `wakeup`.
+const WAIT_IMPLS: &[Impl] = &[
+    Impl::OursWait(WaitStrategy::BusySpin),
+    Impl::OursWait(WaitStrategy::Yield),
+    Impl::OursWait(WaitStrategy::Backoff),
+    Impl::OursWait(WaitStrategy::Block),
+];
+/// The same, and `raw`: a bare futex wake-up, the kernel's floor for `ours-block`.
+const WAKEUP_IMPLS: &[Impl] = &[
+    Impl::OursWait(WaitStrategy::BusySpin),
+    Impl::OursWait(WaitStrategy::Yield),
+    Impl::OursWait(WaitStrategy::Backoff),
+    Impl::OursWait(WaitStrategy::Block),
+    Impl::Raw,
+];
+
+/// The graphs of `pipeline3` (0 -> 1 -> 2) and `diamond` (0 and 1, then 2).
+const PIPELINE3: &[&[usize]] = &[&[], &[0], &[1]];
+const DIAMOND: &[&[usize]] = &[&[], &[], &[0, 1]];
 
 const SCENARIOS: &[Scenario] = &[
     Scenario {
@@ -230,6 +327,8 @@ const SCENARIOS: &[Scenario] = &[
         msgs: 10_000_000,
         shape: Shape::Spsc { batch: 1 },
         impls: SPSC_IMPLS,
+        references: &[],
+        wait: None,
     },
     Scenario {
         name: "spsc-batch",
@@ -238,6 +337,8 @@ const SCENARIOS: &[Scenario] = &[
         msgs: 100_000_000,
         shape: Shape::Spsc { batch: BATCH },
         impls: SPSC_IMPLS,
+        references: &[],
+        wait: None,
     },
     Scenario {
         name: "spsc-64B",
@@ -246,6 +347,8 @@ const SCENARIOS: &[Scenario] = &[
         msgs: 100_000_000,
         shape: Shape::Spsc { batch: BATCH },
         impls: SPSC_IMPLS,
+        references: &[],
+        wait: None,
     },
     Scenario {
         name: "pingpong",
@@ -254,6 +357,8 @@ const SCENARIOS: &[Scenario] = &[
         msgs: 1_000_000,
         shape: Shape::PingPong,
         impls: &[Impl::Ours, Impl::Raw],
+        references: &[],
+        wait: None,
     },
     Scenario {
         name: "mpsc-2",
@@ -262,6 +367,8 @@ const SCENARIOS: &[Scenario] = &[
         msgs: 10_000_000,
         shape: Shape::Multi { producers: 2, consumers: 1 },
         impls: &[Impl::Ours, Impl::DisruptorCrate, Impl::Channel],
+        references: &[],
+        wait: None,
     },
     Scenario {
         name: "mpsc-4",
@@ -270,6 +377,8 @@ const SCENARIOS: &[Scenario] = &[
         msgs: 10_000_000,
         shape: Shape::Multi { producers: 4, consumers: 1 },
         impls: &[Impl::Ours, Impl::DisruptorCrate, Impl::Channel],
+        references: &[],
+        wait: None,
     },
     Scenario {
         name: "mpmc-2x2",
@@ -278,6 +387,58 @@ const SCENARIOS: &[Scenario] = &[
         msgs: 10_000_000,
         shape: Shape::Multi { producers: 2, consumers: 2 },
         impls: &[Impl::Ours, Impl::DisruptorCrate],
+        references: &[],
+        wait: None,
+    },
+    Scenario {
+        name: "wait-seed",
+        kind: "u32",
+        msg_bytes: 4,
+        msgs: 10_000_000,
+        shape: Shape::Spsc { batch: 1 },
+        impls: WAIT_IMPLS,
+        references: &[Impl::OursWait(WaitStrategy::BusySpin)],
+        wait: None,
+    },
+    Scenario {
+        name: "wakeup",
+        kind: "u64",
+        msg_bytes: 8,
+        msgs: 20_000,
+        shape: Shape::Wakeup,
+        impls: WAKEUP_IMPLS,
+        references: &[Impl::OursWait(WaitStrategy::BusySpin), Impl::Raw],
+        wait: None,
+    },
+    Scenario {
+        name: "pipeline3",
+        kind: "u64",
+        msg_bytes: 8,
+        msgs: 100_000_000,
+        shape: Shape::Stages { deps: PIPELINE3, batch: BATCH },
+        impls: &[Impl::Ours, Impl::SingleStage],
+        references: &[Impl::SingleStage],
+        wait: Some(WaitStrategy::Yield),
+    },
+    Scenario {
+        name: "diamond",
+        kind: "u64",
+        msg_bytes: 8,
+        msgs: 100_000_000,
+        shape: Shape::Stages { deps: DIAMOND, batch: BATCH },
+        impls: &[Impl::Ours, Impl::SingleStage],
+        references: &[Impl::SingleStage],
+        wait: Some(WaitStrategy::Yield),
+    },
+    Scenario {
+        name: "stream",
+        kind: "u8",
+        msg_bytes: 1,
+        msgs: 100_000_000,
+        shape: Shape::Stream,
+        impls: &[Impl::Ours, Impl::OursWait(WaitStrategy::Block), Impl::Raw],
+        references: &[],
+        wait: None,
     },
 ];
 
@@ -291,6 +452,9 @@ struct Config {
     timeout: Duration,
     pin: Vec<usize>,
     impls: Option<Vec<String>>,
+    /// The wait strategy the children of a run are given (`BENCH_WAIT` in their environment);
+    /// `None`: they inherit ours.
+    wait: Option<WaitStrategy>,
 }
 
 fn env_parse<T: FromStr>(name: &str, default: T) -> T {
@@ -325,6 +489,7 @@ impl Config {
             )),
             pin,
             impls: list("BENCH_IMPLS"),
+            wait: None,
         }
     }
 
@@ -343,13 +508,36 @@ impl Config {
 }
 
 /// The wait strategy of our handles: `BusySpin` unless `BENCH_WAIT` names another
-/// (`busy-spin`, `yield`, `backoff`, `block`); children inherit the variable.
+/// (`busy-spin`, `yield`, `backoff`, `block`); children inherit the variable, or are given
+/// another value (`Config::wait`).
 fn wait_strategy() -> WaitStrategy {
     match std::env::var("BENCH_WAIT").as_deref().map(str::trim) {
         Ok("yield") => WaitStrategy::Yield,
         Ok("backoff") => WaitStrategy::Backoff,
         Ok("block") => WaitStrategy::Block,
         _ => WaitStrategy::BusySpin,
+    }
+}
+
+/// The `BENCH_WAIT` value that selects `strategy`.
+fn wait_env_name(strategy: WaitStrategy) -> &'static str {
+    match strategy {
+        WaitStrategy::Yield => "yield",
+        WaitStrategy::Backoff => "backoff",
+        WaitStrategy::Block => "block",
+        _ => "busy-spin",
+    }
+}
+
+/// The wait strategy of `imp`'s handles in `sc` (`None` for the baselines that are not ours).
+fn effective_wait(sc: &Scenario, imp: Impl) -> Option<WaitStrategy> {
+    match imp {
+        Impl::OursWait(strategy) => Some(strategy),
+        Impl::Ours | Impl::SingleStage => Some(match (std::env::var_os("BENCH_WAIT"), sc.wait) {
+            (None, Some(strategy)) => strategy,
+            _ => wait_strategy(),
+        }),
+        _ => None,
     }
 }
 
@@ -381,6 +569,12 @@ fn proc_status_kb(key: &str) -> u64 {
         .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
+}
+
+/// Voluntary context switches of the main thread (`/proc/self/status` shows the main
+/// thread's): how often it slept (a futex wait, a timed sleep), not counting yields.
+fn voluntary_switches() -> u64 {
+    proc_status_kb("voluntary_ctxt_switches")
 }
 
 /// The peak-RSS fields a producer child reports.
@@ -707,6 +901,7 @@ fn child_main(role: &str, raw_args: &[String]) -> ! {
         .collect();
     let kind = args.get("kind").map(String::as_str).unwrap_or("u64");
     let result = match kind {
+        "u8" => run_role::<u8>(role, &args),
         "u32" => run_role::<u32>(role, &args),
         "u64" => run_role::<u64>(role, &args),
         "64B" => run_role::<Msg64>(role, &args),
@@ -734,6 +929,14 @@ fn run_role<M: Msg>(role: &str, args: &Args) -> Result<String, String> {
         "raw-consumer" => raw_consumer::<M>(args),
         "raw-pinger" => raw_pingpong::<M>(args, true),
         "raw-ponger" => raw_pingpong::<M>(args, false),
+        "wake-producer" => wake_producer(args),
+        "wake-consumer" => wake_consumer(args),
+        "raw-wake-producer" => raw_wake_producer(args),
+        "raw-wake-consumer" => raw_wake_consumer(args),
+        "stream-writer" => stream_writer(args),
+        "stream-reader" => stream_reader(args),
+        "raw-stream-writer" => raw_stream_writer(args),
+        "raw-stream-reader" => raw_stream_reader(args),
         "threads" => threads::<M>(args),
         "inproc" => inproc::<M>(args),
         other => Err(format!("unknown role {other}")),
@@ -938,6 +1141,399 @@ fn raw_pingpong<M: Msg>(args: &Args, pinger: bool) -> Result<String, String> {
     }
     let elapsed = started.elapsed().as_nanos() as u64;
     Ok(if pinger { latency_report(&hist, rounds, elapsed) } else { memory_report() })
+}
+
+/// The pause between two `wakeup` messages: long enough for a `Block` or `Backoff` consumer to
+/// be asleep (past 64 spins and 64 yields, in `FUTEX_WAIT` or a timed sleep) when the next
+/// message comes.
+fn wakeup_pause(strategy: WaitStrategy) -> Duration {
+    match strategy {
+        WaitStrategy::BusySpin | WaitStrategy::Yield => Duration::from_micros(50),
+        _ => Duration::from_micros(200),
+    }
+}
+
+/// `wakeup`'s producer loop: `rounds` (plus warm-up) times, a pause spinning on the clock (the
+/// consumer, finding nothing, goes through its wait), then `send(i, stamp)` of message `i`
+/// with its `CLOCK_MONOTONIC` stamp, then a wait for `acked(i)` (the consumer has read it).
+fn wake_producer_loop(
+    args: &Args,
+    mut send: impl FnMut(u64, u64) -> Result<(), String>,
+    acked: impl Fn(u64) -> bool,
+) -> Result<String, String> {
+    let rounds: u64 = arg(args, "msgs")?;
+    let pause_ns: u64 = arg(args, "pause_ns")?;
+    ready_then_go()?;
+    let start = now_ns();
+    for i in 0..warmup(rounds) + rounds {
+        let until = now_ns() + pause_ns;
+        spin_until(|| now_ns() >= until);
+        send(i, now_ns())?;
+        spin_until(|| acked(i));
+    }
+    Ok(format!("start_ns={start} end_ns={} {}", now_ns(), memory_report()))
+}
+
+/// The calling thread's CPU time, in ns.
+fn thread_cpu_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
+
+/// `wakeup`'s consumer loop: `receive(i)` waits for message `i`, acks it and returns its stamp;
+/// records `now - stamp` (taken as soon as `receive` returns), and, over the measured rounds,
+/// this (main) thread's CPU use and voluntary context switches (its sleeps).
+fn wake_consumer_loop(
+    args: &Args,
+    mut receive: impl FnMut(u64) -> Result<(u64, u64), String>,
+) -> Result<String, String> {
+    let rounds: u64 = arg(args, "msgs")?;
+    let warm = warmup(rounds);
+    let mut hist = new_histogram()?;
+    let switches = voluntary_switches;
+    ready_then_go()?;
+    let (mut wall0, mut cpu0, mut switches0) = (now_ns(), thread_cpu_ns(), switches());
+    for i in 0..warm + rounds {
+        if i == warm {
+            (wall0, cpu0, switches0) = (now_ns(), thread_cpu_ns(), switches());
+        }
+        let (now, stamp) = receive(i)?;
+        if i >= warm {
+            hist.record(now.saturating_sub(stamp).max(1)).map_err(|e| e.to_string())?;
+        }
+    }
+    let (wall, cpu, slept) =
+        (now_ns() - wall0, thread_cpu_ns() - cpu0, switches().saturating_sub(switches0));
+    Ok(format!(
+        "rounds={rounds} elapsed_ns={wall} p50_ns={} p99_ns={} p999_ns={} max_ns={} \
+         consumer_cpu_pct={:.1} consumer_sleeps_per_msg={:.3}",
+        hist.value_at_quantile(0.5),
+        hist.value_at_quantile(0.99),
+        hist.value_at_quantile(0.999),
+        hist.max(),
+        cpu as f64 * 100.0 / wall.max(1) as f64,
+        slept as f64 / rounds as f64
+    ))
+}
+
+/// `wakeup`'s producer over our ring: claim, stamp, commit; the ack is the consumer's sequence.
+fn wake_producer(args: &Args) -> Result<String, String> {
+    let ring = Disruptor::<u64>::open(&arg::<String>(args, "ring")?).map_err(|e| e.to_string())?;
+    let mut producer = ring.producer().map_err(|e| e.to_string())?;
+    producer.set_wait_strategy(wait_strategy());
+    wake_producer_loop(
+        args,
+        |_, _| {
+            let mut claim = producer.claim().map_err(|e| e.to_string())?;
+            *claim = now_ns();
+            claim.commit();
+            Ok(())
+        },
+        |i| ring.consumer_sequence(0).is_some_and(|seq| seq > i),
+    )
+}
+
+/// `wakeup`'s consumer over our ring, with the strategy under test.
+fn wake_consumer(args: &Args) -> Result<String, String> {
+    let ring = Disruptor::<u64>::open(&arg::<String>(args, "ring")?).map_err(|e| e.to_string())?;
+    let mut consumer = ring.consumer(0).map_err(|e| e.to_string())?;
+    consumer.set_wait_strategy(wait_strategy());
+    wake_consumer_loop(args, |i| {
+        let batch = consumer.consume().map_err(|e| e.to_string())?;
+        let now = now_ns();
+        if batch.len() != 1 {
+            return Err(format!("message {i}: {} messages in flight", batch.len()));
+        }
+        let stamp = *batch.iter().next().expect("a batch of one");
+        batch.commit();
+        Ok((now, stamp))
+    })
+}
+
+/// The words of `wakeup`'s raw baseline, in the slot region of a raw ring: a futex word (the
+/// number of messages sent), and the last message's stamp. The ack is the header's `tail`.
+struct RawWake<'a> {
+    ring: &'a RawRing<u64>,
+    word: &'a AtomicU32,
+    stamp: &'a AtomicU64,
+}
+
+impl RawWake<'_> {
+    fn open(args: &Args) -> Result<RawRing<u64>, String> {
+        RawRing::<u64>::open(&arg::<String>(args, "ring")?, RAW_WAKE_SLOTS)
+            .map_err(|e| e.to_string())
+    }
+
+    fn new(ring: &RawRing<u64>) -> RawWake<'_> {
+        let slots = ring.slots();
+        // SAFETY: the slot region holds `RAW_WAKE_SLOTS` (>= 2) zero-filled `u64`s, 128-aligned
+        // (see `RawRing::slots`), mapped as long as `ring`, which the references borrow; a
+        // zero `u64` is a valid `AtomicU32` pair or `AtomicU64`, and every process touches these
+        // words only through these atomics.
+        let (word, stamp) =
+            unsafe { (&*slots.cast::<AtomicU32>(), &*slots.add(1).cast::<AtomicU64>()) };
+        RawWake { ring, word, stamp }
+    }
+}
+
+/// Slots of the raw ring that `wakeup`'s raw baseline uses for its words.
+const RAW_WAKE_SLOTS: u64 = 16;
+
+/// `wakeup`'s raw producer: stamp, bump the futex word, `FUTEX_WAKE` (always: no waiter count).
+fn raw_wake_producer(args: &Args) -> Result<String, String> {
+    let ring = RawWake::open(args)?;
+    let w = RawWake::new(&ring);
+    wake_producer_loop(
+        args,
+        |i, _| {
+            // Relaxed: published by the Release store of the word just below.
+            w.stamp.store(now_ns(), Ordering::Relaxed);
+            // Release: pairs with the Acquire load of the word in `raw_wake_consumer`.
+            w.word.store((i + 1) as u32, Ordering::Release);
+            let _ = rustix::thread::futex::wake(w.word, rustix::thread::futex::Flags::empty(), 1);
+            Ok(())
+        },
+        // Acquire: pairs with the consumer's Release store of `tail` (its ack).
+        |i| w.ring.header().tail.load(Ordering::Acquire) > i,
+    )
+}
+
+/// `wakeup`'s raw consumer: `FUTEX_WAIT` on the word at once (no spinning): the kernel's floor.
+fn raw_wake_consumer(args: &Args) -> Result<String, String> {
+    let ring = RawWake::open(args)?;
+    let w = RawWake::new(&ring);
+    wake_consumer_loop(args, |i| {
+        let target = (i + 1) as u32;
+        loop {
+            // Acquire: pairs with the producer's Release store of the word; the stamp stored
+            // before it is visible below.
+            let seen = w.word.load(Ordering::Acquire);
+            if seen == target {
+                break;
+            }
+            // EAGAIN (the word moved on) and EINTR: look again.
+            let _ = rustix::thread::futex::wait(
+                w.word,
+                rustix::thread::futex::Flags::empty(),
+                seen,
+                None,
+            );
+        }
+        let now = now_ns();
+        // Relaxed: ordered by the Acquire load of the word above.
+        let stamp = w.stamp.load(Ordering::Relaxed);
+        // Release: pairs with the producer's Acquire load of `tail`.
+        w.ring.header().tail.store(i + 1, Ordering::Release);
+        Ok((now, stamp))
+    })
+}
+
+/// Bytes per `write_all` of the `stream` writers.
+const STREAM_CHUNK: usize = 64 * 1024;
+/// The `stream` source: this many pseudo-random bytes (plus a chunk), read at shifting offsets
+/// so that the stream never repeats with the ring's period (a lap lost or read twice would then
+/// go unnoticed).
+const STREAM_SOURCE: usize = 1 << 20;
+
+fn stream_source() -> Vec<u8> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    (0..STREAM_SOURCE + STREAM_CHUNK)
+        .map(|_| {
+            // xorshift64
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect()
+}
+
+/// Chunk `i` (`len <= STREAM_CHUNK` bytes) of the stream.
+fn stream_chunk(source: &[u8], i: u64, len: usize) -> &[u8] {
+    let offset = (i * 40_503 % STREAM_SOURCE as u64) as usize;
+    &source[offset..offset + len]
+}
+
+/// A fast running hash of a byte stream that does not depend on how the stream is cut: four
+/// independent multiply lanes over 32-byte blocks, the odd tail buffered. A checksum against
+/// lost, duplicated or reordered bytes, not a cryptographic one.
+struct StreamHash {
+    lanes: [u64; 4],
+    buf: [u8; 32],
+    buffered: usize,
+    total: u64,
+}
+
+impl StreamHash {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+
+    fn new() -> StreamHash {
+        StreamHash { lanes: [1, 2, 3, 4], buf: [0; 32], buffered: 0, total: 0 }
+    }
+
+    #[inline(always)]
+    fn block(&mut self, block: &[u8]) {
+        for (lane, word) in self.lanes.iter_mut().zip(block.chunks_exact(8)) {
+            let w = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+            *lane = (*lane ^ w).wrapping_mul(Self::K).rotate_left(29);
+        }
+    }
+
+    fn update(&mut self, mut data: &[u8]) {
+        self.total += data.len() as u64;
+        if self.buffered > 0 {
+            let take = (32 - self.buffered).min(data.len());
+            self.buf[self.buffered..self.buffered + take].copy_from_slice(&data[..take]);
+            self.buffered += take;
+            data = &data[take..];
+            if self.buffered < 32 {
+                return;
+            }
+            let buf = self.buf;
+            self.block(&buf);
+            self.buffered = 0;
+        }
+        let mut blocks = data.chunks_exact(32);
+        for block in &mut blocks {
+            self.block(block);
+        }
+        let rest = blocks.remainder();
+        self.buf[..rest.len()].copy_from_slice(rest);
+        self.buffered = rest.len();
+    }
+
+    fn finish(&self) -> u64 {
+        let mut h = self.total.wrapping_mul(Self::K);
+        for (i, &b) in self.buf[..self.buffered].iter().enumerate() {
+            h ^= (b as u64) << ((i % 8) * 8);
+            h = h.rotate_left(11).wrapping_mul(Self::K);
+        }
+        for lane in self.lanes {
+            h = (h ^ lane).wrapping_mul(Self::K).rotate_left(31);
+        }
+        h
+    }
+}
+
+/// `stream`'s writer: `write_all` of 64 KiB chunks through a `StreamWriter`, then `finish`.
+fn stream_writer(args: &Args) -> Result<String, String> {
+    let ring = Disruptor::<u8>::open(&arg::<String>(args, "ring")?).map_err(|e| e.to_string())?;
+    let bytes: u64 = arg(args, "msgs")?;
+    let mut producer = ring.producer().map_err(|e| e.to_string())?;
+    producer.set_wait_strategy(wait_strategy());
+    let mut writer = shm_disruptor::StreamWriter::new(producer);
+    let source = stream_source();
+    let mut hash = StreamHash::new();
+    ready_then_go()?;
+    let switches0 = voluntary_switches();
+    let start = now_ns();
+    let (mut sent, mut i) = (0u64, 0u64);
+    while sent < bytes {
+        let chunk = stream_chunk(&source, i, (bytes - sent).min(STREAM_CHUNK as u64) as usize);
+        writer.write_all(chunk).map_err(|e| e.to_string())?;
+        hash.update(chunk);
+        sent += chunk.len() as u64;
+        i += 1;
+    }
+    writer.finish();
+    let end = now_ns();
+    Ok(format!(
+        "start_ns={start} end_ns={end} hash={:x} sleeps={} {}",
+        hash.finish(),
+        voluntary_switches() - switches0,
+        memory_report()
+    ))
+}
+
+/// `stream`'s reader: `fill_buf` (the ring's bytes in place) and `consume` until the end.
+fn stream_reader(args: &Args) -> Result<String, String> {
+    let ring = Disruptor::<u8>::open(&arg::<String>(args, "ring")?).map_err(|e| e.to_string())?;
+    let bytes: u64 = arg(args, "msgs")?;
+    let mut consumer = ring.consumer(0).map_err(|e| e.to_string())?;
+    consumer.set_wait_strategy(wait_strategy());
+    let mut reader = shm_disruptor::StreamReader::new(consumer);
+    let mut hash = StreamHash::new();
+    ready_then_go()?;
+    let switches0 = voluntary_switches();
+    let mut received = 0u64;
+    loop {
+        let buf = reader.fill_buf().map_err(|e| e.to_string())?;
+        if buf.is_empty() {
+            break;
+        }
+        hash.update(buf);
+        let n = buf.len();
+        reader.consume(n);
+        received += n as u64;
+    }
+    let end = now_ns();
+    if received != bytes {
+        return Err(format!("read {received} bytes before the end of the stream, not {bytes}"));
+    }
+    Ok(format!(
+        "end_ns={end} received={received} hash={:x} sleeps={}",
+        hash.finish(),
+        voluntary_switches() - switches0
+    ))
+}
+
+/// `stream` over the raw ring: the same chunks, copied into contiguous claims.
+fn raw_stream_writer(args: &Args) -> Result<String, String> {
+    let bytes: u64 = arg(args, "msgs")?;
+    let ring = RawRing::<u8>::open(&arg::<String>(args, "ring")?, arg(args, "capacity")?)
+        .map_err(|e| e.to_string())?;
+    let mut producer = ring.producer();
+    let source = stream_source();
+    let mut hash = StreamHash::new();
+    ready_then_go()?;
+    let switches0 = voluntary_switches();
+    let start = now_ns();
+    let (mut sent, mut i) = (0u64, 0u64);
+    while sent < bytes {
+        let chunk = stream_chunk(&source, i, (bytes - sent).min(STREAM_CHUNK as u64) as usize);
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            let slots = producer.claim(rest.len());
+            let n = slots.len();
+            slots.copy_from_slice(&rest[..n]);
+            producer.publish(n);
+            rest = &rest[n..];
+        }
+        hash.update(chunk);
+        sent += chunk.len() as u64;
+        i += 1;
+    }
+    let end = now_ns();
+    Ok(format!(
+        "start_ns={start} end_ns={end} hash={:x} sleeps={} {}",
+        hash.finish(),
+        voluntary_switches() - switches0,
+        memory_report()
+    ))
+}
+
+fn raw_stream_reader(args: &Args) -> Result<String, String> {
+    let bytes: u64 = arg(args, "msgs")?;
+    let ring = RawRing::<u8>::open(&arg::<String>(args, "ring")?, arg(args, "capacity")?)
+        .map_err(|e| e.to_string())?;
+    let mut consumer = ring.consumer();
+    let mut hash = StreamHash::new();
+    ready_then_go()?;
+    let switches0 = voluntary_switches();
+    let mut received = 0u64;
+    while received < bytes {
+        let data = consumer.poll();
+        let n = data.len().min((bytes - received) as usize);
+        hash.update(&data[..n]);
+        consumer.release(n);
+        received += n as u64;
+    }
+    let end = now_ns();
+    Ok(format!(
+        "end_ns={end} received={received} hash={:x} sleeps={}",
+        hash.finish(),
+        voluntary_switches() - switches0
+    ))
 }
 
 /// The thread baselines, all in this one child process.
@@ -1231,6 +1827,9 @@ impl Kid {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
+        if let Some(strategy) = cfg.wait {
+            command.env("BENCH_WAIT", wait_env_name(strategy));
+        }
         if cpus.is_empty() {
             command.env_remove("BENCH_CPUS");
         } else {
@@ -1310,9 +1909,11 @@ struct Sample {
     msgs: u64,
     elapsed_ns: u64,
     probe_ns: f64,
-    /// One-way latency percentiles (p50, p99, p999, max), for pingpong.
+    /// One-way latency percentiles (p50, p99, p999, max), for pingpong and wakeup.
     latency: Option<[f64; 4]>,
     producer_hwm_kb: Option<u64>,
+    /// Scenario-specific figures, printed as `key=value` (medians over the runs).
+    extra: Vec<(&'static str, f64)>,
 }
 
 impl Sample {
@@ -1472,7 +2073,171 @@ fn run_ours<M: Msg>(
             }
             throughput_sample(&run_children(kids, unlink)?, total)
         }
+        Shape::Wakeup | Shape::Stages { .. } | Shape::Stream => {
+            Err(format!("{:?} has its own runner", sc.shape))
+        }
     }
+}
+
+/// Creates a single-producer ring of ours with `deps.len()` consumers, consumer `i` following
+/// the consumers `deps[i]`.
+fn create_graph<M: Msg>(
+    slots: usize,
+    deps: &[&[usize]],
+) -> Result<(String, Disruptor<M>, Unlink), String> {
+    let name = unique_name("shmd-bench");
+    let mut builder = Disruptor::<M>::builder(&name).capacity(slots).consumers(deps.len());
+    for (consumer, after) in deps.iter().enumerate().filter(|(_, after)| !after.is_empty()) {
+        builder = builder.depends_on(consumer, after);
+    }
+    let ring = builder.single_producer().create().map_err(|e| e.to_string())?;
+    let unlink = Unlink(vec![name.clone()]);
+    Ok((name, ring, unlink))
+}
+
+/// `pipeline3`, `diamond` and their `single-stage` reference: a producer process and one process
+/// per consumer of the graph `deps`; the throughput of the whole graph (the last stage's end).
+fn run_stages(
+    cfg: &Config,
+    sc: &Scenario,
+    deps: &[&[usize]],
+    batch: usize,
+    msgs: u64,
+    printed: &mut bool,
+) -> Result<Sample, String> {
+    let (name, _ring, unlink) = create_graph::<u64>(RING_SLOTS, deps)?;
+    report_segment::<u64>(sc, &name, RING_SLOTS, printed);
+    let mut kids = Vec::new();
+    for index in 0..deps.len() {
+        kids.push(Kid::spawn(
+            cfg,
+            "ours-consumer",
+            u64::KIND,
+            &[
+                ("ring", name.clone()),
+                ("index", index.to_string()),
+                ("msgs", msgs.to_string()),
+                ("producers", "1".into()),
+            ],
+            cfg.cpu(1 + index).into_iter().collect(),
+        )?);
+    }
+    kids.push(Kid::spawn(
+        cfg,
+        "ours-producer",
+        u64::KIND,
+        &[
+            ("ring", name),
+            ("id", "0".into()),
+            ("msgs", msgs.to_string()),
+            ("batch", batch.to_string()),
+        ],
+        cfg.cpu(0).into_iter().collect(),
+    )?);
+    throughput_sample(&run_children(kids, unlink)?, msgs)
+}
+
+/// `wakeup`: one message at a time into an empty ring; the consumer's latency percentiles.
+/// With `raw`: a bare futex word, waited on at once, woken at every message (200 µs pauses).
+fn run_wakeup(
+    cfg: &Config,
+    sc: &Scenario,
+    imp: Impl,
+    msgs: u64,
+    printed: &mut bool,
+) -> Result<Sample, String> {
+    // The creator's handles, kept until the run ends.
+    let (name, roles, unlink, pause, _raw, _ours);
+    if imp == Impl::Raw {
+        name = unique_name("shmd-raw");
+        _raw = Some(RawRing::<u64>::create(&name, RAW_WAKE_SLOTS).map_err(|e| e.to_string())?);
+        _ours = None;
+        unlink = Unlink(vec![name.clone()]);
+        roles = ["raw-wake-consumer", "raw-wake-producer"];
+        pause = wakeup_pause(WaitStrategy::Block);
+    } else {
+        let ring;
+        (name, ring, unlink) = create_graph::<u64>(PINGPONG_SLOTS, &[&[]])?;
+        (_raw, _ours) = (None, Some(ring));
+        report_segment::<u64>(sc, &name, PINGPONG_SLOTS, printed);
+        roles = ["wake-consumer", "wake-producer"];
+        pause = wakeup_pause(cfg.wait.unwrap_or_else(wait_strategy));
+    }
+    let args =
+        [("ring", name), ("msgs", msgs.to_string()), ("pause_ns", pause.as_nanos().to_string())];
+    let kids = vec![
+        Kid::spawn(cfg, roles[0], u64::KIND, &args, cfg.cpu(1).into_iter().collect())?,
+        Kid::spawn(cfg, roles[1], u64::KIND, &args, cfg.cpu(0).into_iter().collect())?,
+    ];
+    let results = run_children(kids, unlink)?;
+    let r = results.iter().find(|r| r.contains_key("p50_ns")).ok_or("no latency result")?;
+    Ok(Sample {
+        msgs: get(r, "rounds")?,
+        elapsed_ns: get(r, "elapsed_ns")?,
+        latency: Some([
+            get(r, "p50_ns")?,
+            get(r, "p99_ns")?,
+            get(r, "p999_ns")?,
+            get(r, "max_ns")?,
+        ]),
+        producer_hwm_kb: results.iter().filter_map(|r| get(r, "hwm_kb").ok()).max(),
+        extra: vec![
+            ("pause_us", pause.as_secs_f64() * 1e6),
+            ("consumer_cpu_pct", get(r, "consumer_cpu_pct")?),
+            ("consumer_sleeps_per_msg", get(r, "consumer_sleeps_per_msg")?),
+        ],
+        ..Sample::default()
+    })
+}
+
+/// The throughput of a `stream` transfer, once the reader's hash matches the writer's.
+/// `writer_sleeps` and `reader_sleeps`: how often each side slept, per MB.
+fn stream_sample(results: &[Args], bytes: u64) -> Result<Sample, String> {
+    let hashes: Vec<&str> =
+        results.iter().filter_map(|r| r.get("hash").map(String::as_str)).collect();
+    if hashes.len() != 2 || hashes[0] != hashes[1] {
+        return Err(format!("the stream arrived corrupted: hashes {hashes:?}"));
+    }
+    let mut sample = throughput_sample(results, bytes)?;
+    let sleeps = |r: &Args| get::<f64>(r, "sleeps").map(|n| n * 1e6 / bytes as f64);
+    // The reader's result comes first (it is spawned first), then the writer's.
+    if let [reader, writer] = results {
+        sample.extra = vec![
+            ("writer_sleeps_per_mb", sleeps(writer)?),
+            ("reader_sleeps_per_mb", sleeps(reader)?),
+        ];
+    }
+    Ok(sample)
+}
+
+/// `stream` through a `Disruptor<u8>` with `StreamWriter` and `StreamReader`.
+fn run_stream(
+    cfg: &Config,
+    sc: &Scenario,
+    bytes: u64,
+    printed: &mut bool,
+) -> Result<Sample, String> {
+    let (name, _ring, unlink) = create_graph::<u8>(RING_SLOTS, &[&[]])?;
+    report_segment::<u8>(sc, &name, RING_SLOTS, printed);
+    let args = [("ring", name), ("msgs", bytes.to_string())];
+    let kids = vec![
+        Kid::spawn(cfg, "stream-reader", u8::KIND, &args, cfg.cpu(1).into_iter().collect())?,
+        Kid::spawn(cfg, "stream-writer", u8::KIND, &args, cfg.cpu(0).into_iter().collect())?,
+    ];
+    stream_sample(&run_children(kids, unlink)?, bytes)
+}
+
+/// `stream` through the raw ring of bytes.
+fn run_raw_stream(cfg: &Config, bytes: u64) -> Result<Sample, String> {
+    let name = unique_name("shmd-raw");
+    let _ring = RawRing::<u8>::create(&name, RING_SLOTS as u64).map_err(|e| e.to_string())?;
+    let unlink = Unlink(vec![name.clone()]);
+    let args = [("ring", name), ("capacity", RING_SLOTS.to_string()), ("msgs", bytes.to_string())];
+    let kids = vec![
+        Kid::spawn(cfg, "raw-stream-reader", u8::KIND, &args, cfg.cpu(1).into_iter().collect())?,
+        Kid::spawn(cfg, "raw-stream-writer", u8::KIND, &args, cfg.cpu(0).into_iter().collect())?,
+    ];
+    stream_sample(&run_children(kids, unlink)?, bytes)
 }
 
 fn run_raw<M: Msg>(cfg: &Config, sc: &Scenario, msgs: u64) -> Result<Sample, String> {
@@ -1513,7 +2278,9 @@ fn run_raw<M: Msg>(cfg: &Config, sc: &Scenario, msgs: u64) -> Result<Sample, Str
             ];
             latency_sample(&run_children(kids, unlink)?)
         }
-        Shape::Multi { .. } => Err("the raw ring is single-producer single-consumer".into()),
+        Shape::Multi { .. } | Shape::Wakeup | Shape::Stages { .. } | Shape::Stream => {
+            Err(format!("no raw ring for {:?}", sc.shape))
+        }
     }
 }
 
@@ -1521,7 +2288,9 @@ fn run_threads(cfg: &Config, sc: &Scenario, imp: Impl, msgs: u64) -> Result<Samp
     let (producers, consumers, batch) = match sc.shape {
         Shape::Spsc { .. } => (1, 1, BATCH),
         Shape::Multi { producers, consumers } => (producers, consumers, BATCH),
-        Shape::PingPong => return Err("no thread baseline for pingpong".into()),
+        Shape::PingPong | Shape::Wakeup | Shape::Stages { .. } | Shape::Stream => {
+            return Err(format!("no thread baseline for {:?}", sc.shape))
+        }
     };
     let per_producer = msgs / producers as u64;
     let args = [
@@ -1546,8 +2315,20 @@ fn run_once(
     msgs: u64,
     printed: &mut bool,
 ) -> Result<Sample, String> {
+    // Our children get the strategy of this impl in this scenario.
+    let cfg = &Config { wait: effective_wait(sc, imp), ..cfg.clone() };
+    match (sc.shape, imp) {
+        (Shape::Wakeup, _) => return run_wakeup(cfg, sc, imp, msgs, printed),
+        (Shape::Stages { deps, batch }, _) => {
+            let deps: &[&[usize]] = if imp == Impl::SingleStage { &[&[]] } else { deps };
+            return run_stages(cfg, sc, deps, batch, msgs, printed);
+        }
+        (Shape::Stream, Impl::Raw) => return run_raw_stream(cfg, msgs),
+        (Shape::Stream, _) => return run_stream(cfg, sc, msgs, printed),
+        _ => {}
+    }
     match imp {
-        Impl::Ours => match sc.kind {
+        Impl::Ours | Impl::OursWait(_) | Impl::SingleStage => match sc.kind {
             "u32" => run_ours::<u32>(cfg, sc, msgs, printed),
             "u64" => run_ours::<u64>(cfg, sc, msgs, printed),
             _ => run_ours::<Msg64>(cfg, sc, msgs, printed),
@@ -1576,6 +2357,9 @@ struct Summary {
     probe_ns: f64,
     latency: Option<[f64; 4]>,
     producer_hwm_kb: Option<u64>,
+    /// The wait strategy of our handles (`None` for the other impls).
+    wait: Option<WaitStrategy>,
+    extra: Vec<(&'static str, f64)>,
     ratios: Vec<(&'static str, f64)>,
     latency_ratios: Vec<(&'static str, f64, f64)>,
 }
@@ -1588,6 +2372,18 @@ fn summarize(sc: &Scenario, imp: Impl, samples: &[Sample], failures: Vec<String>
     });
     let mut hwm: Vec<u64> = samples.iter().filter_map(|s| s.producer_hwm_kb).collect();
     hwm.sort_unstable();
+    let extra = samples.first().map_or(Vec::new(), |first| {
+        first
+            .extra
+            .iter()
+            .map(|&(key, _)| {
+                let value = |s: &Sample| {
+                    s.extra.iter().find(|(k, _)| *k == key).map_or(f64::NAN, |&(_, v)| v)
+                };
+                (key, col(&value))
+            })
+            .collect()
+    });
     Summary {
         scenario: sc.name,
         imp,
@@ -1599,18 +2395,29 @@ fn summarize(sc: &Scenario, imp: Impl, samples: &[Sample], failures: Vec<String>
         probe_ns: col(&|s: &Sample| s.probe_ns),
         latency,
         producer_hwm_kb: hwm.get(hwm.len() / 2).copied(),
+        wait: effective_wait(sc, imp),
+        extra,
         ratios: Vec::new(),
         latency_ratios: Vec::new(),
     }
 }
 
-/// Fills in the ratios: `ours` against every baseline; every other impl against `raw`.
-fn add_ratios(summaries: &mut [Summary]) {
+/// Fills in the ratios: with `references`, every impl against each (itself included); otherwise
+/// `ours` against every baseline, and every other impl against `raw`.
+/// `throughput: false` leaves out the throughput ratios (where the rate is set by pauses).
+fn add_ratios(summaries: &mut [Summary], references: &[Impl], throughput: bool) {
     let snapshot = summaries.to_vec();
     for s in summaries.iter_mut().filter(|s| s.runs > 0) {
-        for b in snapshot.iter().filter(|b| b.imp != s.imp && b.runs > 0) {
-            if s.imp == Impl::Ours || b.imp == Impl::Raw {
-                s.ratios.push((b.imp.name(), s.msgs_per_s / b.msgs_per_s));
+        for b in snapshot.iter().filter(|b| b.runs > 0) {
+            let wanted = if references.is_empty() {
+                b.imp != s.imp && (s.imp == Impl::Ours || b.imp == Impl::Raw)
+            } else {
+                references.contains(&b.imp)
+            };
+            if wanted {
+                if throughput {
+                    s.ratios.push((b.imp.name(), s.msgs_per_s / b.msgs_per_s));
+                }
                 if let (Some(l), Some(bl)) = (s.latency, b.latency) {
                     s.latency_ratios.push((b.imp.name(), l[0] / bl[0], l[1] / bl[1]));
                 }
@@ -1640,6 +2447,13 @@ fn result_line(s: &Summary) -> String {
     );
     if let Some([p50, p99, p999, max]) = s.latency {
         let _ = write!(line, " p50_ns={p50:.0} p99_ns={p99:.0} p999_ns={p999:.0} max_ns={max:.0}");
+    }
+    if let Some(strategy) = s.wait {
+        let _ = write!(line, " wait={}", wait_env_name(strategy));
+    }
+    for (key, value) in &s.extra {
+        let precision = if value.fract() == 0.0 { 0 } else { 3 };
+        let _ = write!(line, " {key}={value:.precision$}");
     }
     for (b, r) in &s.ratios {
         let _ = write!(line, " ratio_vs_{b}={r:.3}");
@@ -1704,7 +2518,7 @@ fn run_scenario(cfg: &Config, sc: &Scenario) -> Vec<Summary> {
         .enumerate()
         .map(|(i, &imp)| summarize(sc, imp, &samples[i], std::mem::take(&mut failures[i])))
         .collect();
-    add_ratios(&mut summaries);
+    add_ratios(&mut summaries, sc.references, !matches!(sc.shape, Shape::Wakeup));
     for s in &summaries {
         println!("{}", result_line(s));
     }
@@ -1773,9 +2587,18 @@ fn main() {
     let filters: Vec<&str> =
         args[1..].iter().map(String::as_str).filter(|a| !a.starts_with('-')).collect();
     let cfg = Config::from_env(smoke);
+    // A filter that names a scenario exactly selects just it (`seed` is not `wait-seed`); any
+    // other filter selects every scenario whose name contains it.
+    let selects = |f: &str, name: &str| {
+        if SCENARIOS.iter().any(|s| s.name == f) {
+            name == f
+        } else {
+            name.contains(f)
+        }
+    };
     let scenarios: Vec<&Scenario> = SCENARIOS
         .iter()
-        .filter(|s| filters.is_empty() || filters.iter().any(|f| s.name.contains(f)))
+        .filter(|s| filters.is_empty() || filters.iter().any(|f| selects(f, s.name)))
         .collect();
     if scenarios.is_empty() {
         let names: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
