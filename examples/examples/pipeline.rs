@@ -37,7 +37,7 @@ fn main() -> Result<()> {
     }
     let count = match args.iter().position(|a| a == "--count") {
         Some(i) => args.get(i + 1).ok_or("--count needs a value")?.parse()?,
-        None => 10_000_000u64,
+        None => 50_000_000u64,
     };
     run_parent(count)
 }
