@@ -16,10 +16,11 @@ use crate::{Disruptor, Slot, WaitStrategy};
 
 /// A handle that claims and commits slots.
 ///
-/// Claims are granted in sequence order and published (made visible to consumers) in the same
-/// order: a commit whose predecessors are not yet committed waits for them ([`ClaimBatch::commit`])
-/// or hands the claim back ([`ClaimBatch::try_commit`]). A producer never claims a slot that a
-/// consumer producers wait for has not yet consumed.
+/// Claims are granted in sequence order and become visible to consumers in the same order. In
+/// multi-producer mode [`ClaimBatch::commit`] never waits for earlier claims (the range becomes
+/// visible once they are committed); [`ClaimBatch::try_commit`] hands the claim back instead
+/// while they are pending. A producer never claims a slot that a consumer producers wait for has
+/// not yet consumed.
 pub struct Producer<T: Slot> {
     ring: Disruptor<T>,
     /// This handle's registry entry.
@@ -507,7 +508,7 @@ impl<T: Slot> Producer<T> {
             }
             if current == start {
                 // SYNC POINT. Release: pairs with the Acquire load of the cursor in
-                // `Consumer::visible_bound`: our slot writes happen-before the consumer reads.
+                // `Shared::visible_bound`: our slot writes happen-before the consumer reads.
                 cursor.store(end, Ordering::Release);
                 break;
             }
@@ -617,12 +618,13 @@ fn holds_pending_claim(entry: &ProducerEntry, cursor: u64) -> bool {
 /// Consecutive claimed slots, writable in place until committed.
 ///
 /// On wrap-around the range spans the end and the start of the ring: [`slices_mut`](Self::slices_mut)
-/// gives both halves. Commit with [`commit`](Self::commit) (waits for earlier claims) or
-/// [`try_commit`](Self::try_commit) (never waits).
+/// gives both halves. Commit with [`commit`](Self::commit) (visible once earlier claims are
+/// committed), [`try_commit`](Self::try_commit) or [`commit_timeout`](Self::commit_timeout)
+/// (only when the range can become visible at once).
 ///
 /// **Dropped without commit**, a claim is rolled back when no later claim exists (always the
-/// case in single-producer mode), so nothing is published; otherwise, since later producers'
-/// commits wait for it, it is published *zero-filled* and recorded as abandoned
+/// case in single-producer mode), so nothing is published; otherwise, since later claims become
+/// visible only after it, it is published *zero-filled* and recorded as abandoned
 /// ([`Batch::abandoned`](crate::Batch::abandoned)) rather than stalling the ring. To keep a
 /// claim pending on purpose (and commit it later through [`Producer::recover`]), call
 /// [`leave_pending`](Self::leave_pending).
@@ -814,7 +816,7 @@ impl<'a, T: Slot> Claim<'a, T> {
         self.0.start
     }
 
-    /// Publishes the slot, waiting first for earlier claims (in-order commit).
+    /// Commits the slot; see [`ClaimBatch::commit`].
     #[inline]
     pub fn commit(self) {
         self.0.commit()
