@@ -780,8 +780,8 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
     }
 
     /// Gives up the guard but leaves the slots claimed and unpublished; returns their range,
-    /// which [`Producer::recover`] accepts later. Commits of later claims wait until it is
-    /// committed.
+    /// which [`Producer::recover`] accepts later. Later claims become visible only after it is
+    /// committed (and a single producer's later commits wait for it).
     pub fn leave_pending(mut self) -> Range<u64> {
         self.done = true;
         // No longer this handle's in-flight claim: it is orphaned (see `orphaned_claim`).
