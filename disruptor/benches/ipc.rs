@@ -1266,10 +1266,11 @@ impl RawWake<'_> {
 
     fn new(ring: &RawRing<u64>) -> RawWake<'_> {
         let slots = ring.slots();
-        // SAFETY: the slot region holds `RAW_WAKE_SLOTS` (>= 2) zero-filled `u64`s, 128-aligned
+        // The slot region holds `RAW_WAKE_SLOTS` (>= 2) zero-filled `u64`s, 128-aligned
         // (see `RawRing::slots`), mapped as long as `ring`, which the references borrow; a
         // zero `u64` is a valid `AtomicU32` pair or `AtomicU64`, and every process touches these
         // words only through these atomics.
+        // SAFETY: in bounds, aligned, valid atomics for the borrow of `ring` (see above).
         let (word, stamp) =
             unsafe { (&*slots.cast::<AtomicU32>(), &*slots.add(1).cast::<AtomicU64>()) };
         RawWake { ring, word, stamp }

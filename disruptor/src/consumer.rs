@@ -455,12 +455,13 @@ impl<T: Slot> BatchMut<'_, T> {
     /// The messages, writable: the part up to the end of the ring, then the part from its start.
     pub fn slices_mut(&mut self) -> (&mut [T], &mut [T]) {
         let (a, b) = self.0.slices();
-        // SAFETY: the slices lie inside the slot region (see `Batch::slices`) and do not
+        // The slices lie inside the slot region (see `Batch::slices`) and do not
         // overlap. `ExclusiveConsumer` exists only for a consumer that every other consumer
         // follows or precedes: the stages it follows have committed past these slots and no
         // longer read them, the stages that follow it and the producers (which wait for the last
         // stages) do not touch them until we commit, so this is the only access; `&mut self`
         // makes it the only one through this batch.
+        // SAFETY: in bounds, disjoint, and this exclusive stage's only access (see above).
         unsafe {
             (
                 std::slice::from_raw_parts_mut(a.as_ptr().cast_mut(), a.len()),

@@ -404,13 +404,14 @@ impl Inspector {
             debug_assert!(index < g.capacity as usize);
             let mut bytes = vec![0u8; slot_size];
             for (offset, byte) in bytes.iter_mut().enumerate() {
-                // SAFETY: `index < capacity` and `offset < slot_size`, so the byte lies inside the
+                // `index < capacity` and `offset < slot_size`, so the byte lies inside the
                 // slot region of `capacity * slot_size` bytes at `slots_offset`, which
                 // `Geometry::new` sized and `Segment::open_any` checked against the mapping's
                 // length. A producer may be rewriting the slot concurrently (the inspector does
                 // not hold producers back), so the bytes are read with volatile loads into a
                 // private buffer, only ever treated as bytes, and slots that may have been
                 // rewritten are dropped below: the seqlock pattern of crossbeam's `AtomicCell`.
+                // SAFETY: the byte is inside the mapped slot region (see above).
                 *byte = unsafe { slots.add(index * slot_size + offset).read_volatile() };
             }
             copied.push(PeekedSlot { sequence, bytes });

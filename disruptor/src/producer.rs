@@ -667,10 +667,11 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
         let hot = &self.producer.hot;
         let (index, first, wrapped) = hot.halves(self.start, self.end - self.start);
         let slots = hot.slot::<T>(0);
-        // SAFETY: `Hot::halves` keeps both parts inside the slot region, without overlap; the
+        // `Hot::halves` keeps both parts inside the slot region, without overlap; the
         // slots hold `capacity` values of `T`, aligned for `T` (validated at create/open), and
         // every bit pattern is a valid `T` (`Slot`). The claim protocol makes this producer the
         // only writer of these slots, and no consumer reads them until they are published.
+        // SAFETY: in bounds, disjoint, valid `T`s, and claimed by this guard alone (see above).
         unsafe {
             (
                 std::slice::from_raw_parts_mut(slots.add(index), first),

@@ -205,12 +205,6 @@ impl Shared {
         }
         bound
     }
-
-    /// The slot index of a sequence; always `< capacity`, whatever the sequence.
-    #[inline(always)]
-    pub(crate) fn index(&self, seq: u64) -> usize {
-        self.hot.index(seq)
-    }
 }
 
 /// A typed ring of `T` values in a POSIX shared-memory segment.

@@ -378,16 +378,16 @@ impl StreamReader {
         }
         let consumer = self.consumer();
         let shared = &*consumer.ring().shared;
-        let index = shared.index(consumer.sequence());
-        let len = available.min(shared.capacity as usize - index);
-        // SAFETY: `index < capacity` (`Shared::index`) and `len <= capacity - index`, so the
+        let (index, len, _) = shared.hot.halves(consumer.sequence(), available as u64);
+        // `Hot::halves` gives `index < capacity` and `len <= capacity - index`, so the
         // slice lies inside the slot region of `capacity` bytes, which stays mapped while
         // `consumer` (borrowed for the slice's lifetime) holds the `Shared`. `available` came
         // from `try_consume` (`poll_available`) with the same sequence, so these bytes are
         // published and not yet committed by this consumer: producers do not write them until it
         // commits past them (the gating protocol, as for `Batch::slices`), and committing takes
         // `&mut self`, which ends this borrow first.
-        unsafe { std::slice::from_raw_parts(shared.segment.slots().add(index).cast_const(), len) }
+        // SAFETY: in bounds, published, and not written until this consumer commits (see above).
+        unsafe { std::slice::from_raw_parts(shared.hot.slot::<u8>(index).cast_const(), len) }
     }
 
     /// Copies up to `room` readable bytes, in order, through `put` (called once per half of a
