@@ -10,7 +10,7 @@ use crate::asynch::{poll_with, slowest_gating, Line};
 use crate::error::{AttachError, ClaimError};
 use crate::ring::{token_alive, Hot, Shared};
 use crate::shm::{ProducerEntry, ProducerMode, MAX_PRODUCERS};
-use crate::wait::{notify, Waiter};
+use crate::wait::Waiter;
 use crate::{liveness, registry};
 use crate::{Disruptor, Slot, WaitStrategy};
 
@@ -27,12 +27,18 @@ pub struct Producer<T: Slot> {
     entry: usize,
     /// Single-producer mode: the next sequence to claim (the shared `next` mirrors it).
     next: u64,
-    /// Claims may end at most here: the slowest gating consumer's sequence + capacity (cached).
+    /// Single-producer mode: claims may end at most here (0 in multi-producer mode, which makes
+    /// every claim take the general path). The slowest gating consumer's sequence + capacity as
+    /// last read, and never above `next + capacity` as of that read, so that a claim under it
+    /// is at most `capacity` long whatever a corrupt segment says.
     bound: u64,
+    /// Multi-producer mode: the slowest gating consumer's sequence + capacity as last read.
+    shared_bound: u64,
     single: bool,
     /// Single-producer mode: the cursor as this handle last published it. A commit starting
     /// here needs no load of the cursor (which consumers keep reading); anything else takes
-    /// the general path, which reads it.
+    /// the general path, which reads it. `u64::MAX` (never a claim's start) in multi-producer
+    /// mode.
     published: u64,
     hot: Hot,
     wait: WaitStrategy,
@@ -114,12 +120,14 @@ impl<T: Slot> Producer<T> {
         e.claim_start.store(next, Ordering::Relaxed);
         e.claim_end.store(next, Ordering::Relaxed);
         let (wait, hot) = (ring.wait, ring.shared.hot);
-        let published = control.cursor.value.load(Ordering::Acquire);
+        let published =
+            if single { control.cursor.value.load(Ordering::Acquire) } else { u64::MAX };
         Ok(Producer {
             ring,
             entry,
             next,
             bound: 0,
+            shared_bound: 0,
             single,
             published,
             hot,
@@ -207,17 +215,17 @@ impl<T: Slot> Producer<T> {
     /// Claims `[start, start + n)` (exact) or up to `n` slots (`!exact`), without waiting.
     #[inline(always)]
     fn try_claim_range(&mut self, n: u64, exact: bool) -> Result<Range<u64>, ClaimError> {
-        // Fast path: a single producer with room under its cached bound.
-        if self.single {
-            let start = self.next;
-            let end = start.wrapping_add(n);
-            if n != 0 && n <= self.hot.capacity && end <= self.bound && end > start {
-                self.next = end;
-                // Relaxed: the shared claim sequence is for inspection and recovery only (it
-                // orders nothing); the cursor's Release store publishes.
-                self.hot.next().store(end, Ordering::Relaxed);
-                return Ok(start..end);
-            }
+        // Fast path: a single producer with room under its cached bound (always 0 in
+        // multi-producer mode). `end > start` rules out n == 0 and overflow, and the bound
+        // (at most `next + capacity` when it was read) n > capacity.
+        let start = self.next;
+        let end = start.wrapping_add(n);
+        if end <= self.bound && end > start {
+            self.next = end;
+            // Relaxed: the shared claim sequence is for inspection and recovery only (it
+            // orders nothing); the cursor's Release store publishes.
+            self.hot.next().store(end, Ordering::Relaxed);
+            return Ok(start..end);
         }
         self.try_claim_range_slow(n, exact)
     }
@@ -239,9 +247,15 @@ impl<T: Slot> Producer<T> {
             let start =
                 if self.single { self.next } else { control.next.value.load(Ordering::Relaxed) };
             let mut end = start.saturating_add(n);
-            if end > self.bound {
+            let cached = if self.single { self.bound } else { self.shared_bound };
+            if end > cached {
                 let bound = Self::refresh_bound(shared)?;
-                self.bound = bound;
+                if self.single {
+                    // Clamped: see the field (a sane segment has slowest <= next).
+                    self.bound = bound.min(start.saturating_add(capacity));
+                } else {
+                    self.shared_bound = bound;
+                }
                 if end > bound {
                     if exact || bound <= start {
                         return Err(ClaimError::Full);
@@ -453,21 +467,29 @@ impl<T: Slot> Producer<T> {
     /// `deadline`. Returns whether the range was published.
     #[inline(always)]
     fn publish(&mut self, start: u64, end: u64, wait: Option<Option<Instant>>) -> bool {
+        if start == self.published {
+            self.publish_next(end);
+            return true;
+        }
         if !self.single && wait == Some(None) {
             // Multi-producer `commit`: never waits for earlier claims.
             self.commit_multi(start, end);
             return true;
         }
-        if self.single && start == self.published {
-            // SYNC POINT. Release: pairs with the Acquire load of the cursor in
-            // `Shared::visible_bound`: our slot writes happen-before the consumer reads them.
-            // (Single producer: nobody else moves the cursor, so it is still `start`.)
-            self.hot.cursor().store(end, Ordering::Release);
-            self.published = end;
-            notify(self.hot.data_wake());
-            return true;
-        }
         self.publish_slow(start, end, wait)
+    }
+
+    /// Single-producer mode, a range that starts at `published`: publishes it up to `end`.
+    #[inline(always)]
+    fn publish_next(&mut self, end: u64) {
+        // SYNC POINT. Release: pairs with the Acquire load of the cursor in
+        // `Shared::visible_bound`: our slot writes happen-before the consumer reads them.
+        // (Single producer: nobody else moves the cursor, so it is still `published`.)
+        // A local copy of `hot`: the compiler need not reload its pointers after each store.
+        let hot = self.hot;
+        hot.cursor().store(end, Ordering::Release);
+        self.published = end;
+        hot.notify_data();
     }
 
     /// Multi-producer commit: marks each slot committed, then advances the cursor over every
@@ -485,7 +507,7 @@ impl<T: Slot> Producer<T> {
         // Orders the flag stores before the cursor load in `advance_cursor` (see there).
         fence(Ordering::SeqCst);
         hot.advance_cursor();
-        notify(hot.data_wake());
+        hot.notify_data();
     }
 
     /// The general path of `publish`: reads the cursor, and waits for earlier claims.
@@ -529,9 +551,11 @@ impl<T: Slot> Producer<T> {
                 return false;
             }
         }
-        // Acquire: as above.
-        self.published = self.hot.cursor().load(Ordering::Acquire);
-        notify(self.hot.data_wake());
+        if self.single {
+            // Acquire: as above.
+            self.published = self.hot.cursor().load(Ordering::Acquire);
+        }
+        self.hot.notify_data();
         true
     }
 
@@ -708,8 +732,13 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
     #[inline(always)]
     pub fn commit(mut self) {
         self.done = true;
-        self.producer.publish(self.start, self.end, Some(None));
-        self.producer.finish_claim();
+        if self.start == self.producer.published {
+            // A single producer's claim right after what it published (the usual case).
+            self.producer.publish_next(self.end);
+        } else {
+            self.producer.publish(self.start, self.end, Some(None));
+            self.producer.finish_claim();
+        }
     }
 
     /// Publishes the slots once earlier claims are committed, as a future (the seed's

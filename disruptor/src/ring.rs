@@ -11,17 +11,15 @@ use crate::consumer::Consumer;
 use crate::error::{AttachError, OpenError};
 use crate::liveness::{self, Liveness};
 use crate::producer::Producer;
-use crate::shm::{self, Expectations, NewRing, ProducerMode, Segment, WakeLine};
+use crate::shm::{self, Control, Expectations, NewRing, ProducerMode, Segment, WakeLine};
 use crate::{graph, Schema, Slot, WaitStrategy};
 
 /// The addresses and geometry the hot paths use, copied into each handle so that a claim or a
 /// consume needs no pointer chasing or bounds checks to find them.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Hot {
-    cursor: *const AtomicU64,
-    next: *const AtomicU64,
-    data_wake: *const WakeLine,
-    room_wake: *const WakeLine,
+    /// The control lines (one pointer for all of them: the hot paths load it once).
+    control: *const Control,
     /// Per-slot commit flags (multi-producer rings); null otherwise.
     flags: *const AtomicU64,
     slots: *mut u8,
@@ -29,6 +27,8 @@ pub(crate) struct Hot {
     /// `capacity - 1` when the capacity is a power of two (index = seq & mask).
     mask: u64,
     pow2: bool,
+    /// Notifiers need a `SeqCst` fence (the kernel refused membarrier); see the `wait` module.
+    fence_fallback: bool,
 }
 
 // SAFETY: the pointers address atomics and slots in a shared mapping that outlives every handle
@@ -39,48 +39,61 @@ unsafe impl Send for Hot {}
 unsafe impl Sync for Hot {}
 
 impl Hot {
-    fn new(segment: &Segment) -> Hot {
+    fn new(segment: &Segment, fence_fallback: bool) -> Hot {
         let capacity = segment.geometry().capacity;
         let control = segment.control();
         Hot {
-            cursor: &control.cursor.value,
-            next: &control.next.value,
-            data_wake: &control.data_wake,
-            room_wake: &control.room_wake,
+            control,
             flags: segment.flags(),
             slots: segment.slots(),
             capacity,
             mask: capacity.wrapping_sub(1),
             pow2: capacity.is_power_of_two(),
+            fence_fallback,
         }
     }
 
     /// The published cursor.
     #[inline(always)]
     pub(crate) fn cursor(&self) -> &AtomicU64 {
+        &self.control().cursor.value
+    }
+
+    /// The control lines.
+    #[inline(always)]
+    fn control(&self) -> &Control {
         // SAFETY: points into the mapping kept alive by the handle's `Arc<Shared>` (see above).
-        unsafe { &*self.cursor }
+        unsafe { &*self.control }
     }
 
     /// The claim sequence.
     #[inline(always)]
     pub(crate) fn next(&self) -> &AtomicU64 {
-        // SAFETY: as in `cursor`.
-        unsafe { &*self.next }
+        &self.control().next.value
     }
 
     /// The line consumers (and committing producers) wait on.
     #[inline(always)]
     pub(crate) fn data_wake(&self) -> &WakeLine {
-        // SAFETY: as in `cursor`.
-        unsafe { &*self.data_wake }
+        &self.control().data_wake
     }
 
     /// The line claiming producers wait on.
     #[inline(always)]
     pub(crate) fn room_wake(&self) -> &WakeLine {
-        // SAFETY: as in `cursor`.
-        unsafe { &*self.room_wake }
+        &self.control().room_wake
+    }
+
+    /// Wakes whoever sleeps on the data line (after a cursor or stage-sequence store).
+    #[inline(always)]
+    pub(crate) fn notify_data(&self) {
+        crate::wait::notify_with(self.data_wake(), self.fence_fallback);
+    }
+
+    /// Wakes whoever sleeps on the room line (after a gating consumer's sequence store).
+    #[inline(always)]
+    pub(crate) fn notify_room(&self) {
+        crate::wait::notify_with(self.room_wake(), self.fence_fallback);
     }
 
     /// The slot index of a sequence; always `< capacity`, whatever the sequence.
@@ -179,9 +192,9 @@ impl Shared {
             .iter()
             .map(|&m| (0..g.consumer_count).filter(|&c| m & (1 << c) != 0).collect())
             .collect();
-        crate::wait::register_process();
+        let fence_fallback = crate::wait::register_process();
         Shared {
-            hot: Hot::new(&segment),
+            hot: Hot::new(&segment, fence_fallback),
             segment,
             capacity: g.capacity,
             gating,

@@ -101,14 +101,23 @@ fn decide_fence_mode() -> bool {
 
 /// Registers this process for expedited membarriers. Every handle calls it when created, so
 /// that a waiter in another process can make our notifying threads pass a barrier.
-pub fn register_process() {
-    let _ = membarrier_ready();
+/// Returns whether notifiers must issue a `SeqCst` fence (no membarrier on this kernel): the
+/// decision is made once per process, so handles may cache it.
+pub fn register_process() -> bool {
+    !membarrier_ready()
 }
 
 /// Called by a notifier after the store that a waiter may wait for (cursor or consumer sequence).
 #[inline(always)]
 pub fn notify(line: &WakeLine) {
-    if FENCE_MODE.load(Ordering::Relaxed) == MODE_MEMBARRIER {
+    notify_with(line, FENCE_MODE.load(Ordering::Relaxed) != MODE_MEMBARRIER);
+}
+
+/// [`notify`] with the fence mode given: `fence_fallback` as [`register_process`] returned it
+/// (a handle caches it, which saves the hot path a load of the global).
+#[inline(always)]
+pub fn notify_with(line: &WakeLine, fence_fallback: bool) {
+    if !fence_fallback {
         // The waiter's membarrier supplies the full barrier (see the module docs); this only
         // keeps the compiler from moving the `waiters` load above the condition store.
         compiler_fence(Ordering::SeqCst);

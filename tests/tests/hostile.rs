@@ -123,3 +123,34 @@ proptest! {
         }
     }
 }
+
+/// A corrupt consumer sequence far ahead of the producer must not let a single producer's fast
+/// path (which trusts its cached bound) grant a claim longer than the ring.
+#[test]
+fn a_consumer_sequence_far_ahead_never_widens_a_single_producer_claim() {
+    let guard = SegmentGuard::new("hostile-bound");
+    let ring = Disruptor::<u64>::builder(guard.name())
+        .capacity(CAPACITY)
+        .consumers(1)
+        .single_producer()
+        .create()
+        .unwrap();
+    let file = OpenOptions::new().write(true).open(format!("/dev/shm{}", guard.name())).unwrap();
+    let mut producer = ring.producer().unwrap();
+    file.write_all_at(&1_000_000u64.to_ne_bytes(), SEQUENCES).unwrap();
+    // The first claim reads the (corrupt) bound; later ones trust the cached one.
+    producer.try_claim().unwrap().commit();
+    assert!(matches!(
+        producer.try_claim_many(CAPACITY + 1),
+        Err(ClaimError::TooMany { requested, capacity }) if requested == CAPACITY + 1 && capacity == CAPACITY
+    ));
+    for _ in 0..4 {
+        let claim = producer.try_claim_available(10 * CAPACITY).unwrap();
+        assert!(
+            claim.len() <= CAPACITY,
+            "a claim of {} slots in a ring of {CAPACITY}",
+            claim.len()
+        );
+        claim.commit();
+    }
+}
