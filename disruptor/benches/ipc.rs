@@ -233,6 +233,8 @@ fn check_tagged<M: Msg>(msgs: &[M], next: &mut [u64]) -> Result<(), String> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Impl {
     Ours,
+    /// Ours with lingering turned off on every consumer (`Consumer::set_linger(false)`).
+    OursEager,
     /// Ours with this wait strategy on every handle, whatever `BENCH_WAIT` says.
     OursWait(WaitStrategy),
     /// Ours with one producer and one consumer: the reference of the consumer graphs.
@@ -247,6 +249,7 @@ impl Impl {
     fn name(self) -> &'static str {
         match self {
             Impl::Ours => "ours",
+            Impl::OursEager => "ours-eager",
             Impl::OursWait(WaitStrategy::BusySpin) => "ours-busyspin",
             Impl::OursWait(WaitStrategy::Yield) => "ours-yield",
             Impl::OursWait(WaitStrategy::Backoff) => "ours-backoff",
@@ -296,8 +299,14 @@ struct Scenario {
     wait: Option<WaitStrategy>,
 }
 
-const SPSC_IMPLS: &[Impl] =
-    &[Impl::Ours, Impl::Raw, Impl::DisruptorCrate, Impl::DisruptorCrateBatch, Impl::Channel];
+const SPSC_IMPLS: &[Impl] = &[
+    Impl::Ours,
+    Impl::OursEager,
+    Impl::Raw,
+    Impl::DisruptorCrate,
+    Impl::DisruptorCrateBatch,
+    Impl::Channel,
+];
 
 /// Each of our wait strategies; the first is the reference of `wait-seed` and `wakeup`.
 const WAIT_IMPLS: &[Impl] = &[
@@ -356,7 +365,7 @@ const SCENARIOS: &[Scenario] = &[
         msg_bytes: 8,
         msgs: 1_000_000,
         shape: Shape::PingPong,
-        impls: &[Impl::Ours, Impl::Raw],
+        impls: &[Impl::Ours, Impl::OursEager, Impl::Raw],
         references: &[],
         wait: None,
     },
@@ -455,6 +464,8 @@ struct Config {
     /// The wait strategy the children of a run are given (`BENCH_WAIT` in their environment);
     /// `None`: they inherit ours.
     wait: Option<WaitStrategy>,
+    /// Whether our consumers linger (`BENCH_LINGER=0` in the children's environment if not).
+    linger: bool,
 }
 
 fn env_parse<T: FromStr>(name: &str, default: T) -> T {
@@ -490,6 +501,7 @@ impl Config {
             pin,
             impls: list("BENCH_IMPLS"),
             wait: None,
+            linger: true,
         }
     }
 
@@ -519,6 +531,12 @@ fn wait_strategy() -> WaitStrategy {
     }
 }
 
+/// Gives a child's consumer the wait strategy of `BENCH_WAIT` and the linger of `BENCH_LINGER`.
+fn setup_consumer<M: Msg>(consumer: &mut shm_disruptor::Consumer<M>) {
+    consumer.set_wait_strategy(wait_strategy());
+    consumer.set_linger(std::env::var("BENCH_LINGER").map_or(true, |v| v.trim() != "0"));
+}
+
 /// The `BENCH_WAIT` value that selects `strategy`.
 fn wait_env_name(strategy: WaitStrategy) -> &'static str {
     match strategy {
@@ -533,10 +551,12 @@ fn wait_env_name(strategy: WaitStrategy) -> &'static str {
 fn effective_wait(sc: &Scenario, imp: Impl) -> Option<WaitStrategy> {
     match imp {
         Impl::OursWait(strategy) => Some(strategy),
-        Impl::Ours | Impl::SingleStage => Some(match (std::env::var_os("BENCH_WAIT"), sc.wait) {
-            (None, Some(strategy)) => strategy,
-            _ => wait_strategy(),
-        }),
+        Impl::Ours | Impl::OursEager | Impl::SingleStage => {
+            Some(match (std::env::var_os("BENCH_WAIT"), sc.wait) {
+                (None, Some(strategy)) => strategy,
+                _ => wait_strategy(),
+            })
+        }
         _ => None,
     }
 }
@@ -978,7 +998,7 @@ fn ours_consumer<M: Msg>(args: &Args) -> Result<String, String> {
     let total: u64 = arg(args, "msgs")?;
     let producers: usize = arg(args, "producers")?;
     let mut consumer = ring.consumer(arg(args, "index")?).map_err(|e| e.to_string())?;
-    consumer.set_wait_strategy(wait_strategy());
+    setup_consumer(&mut consumer);
     ready_then_go()?;
     let mut received = 0u64;
     let mut expected = 0u64;
@@ -1029,7 +1049,7 @@ fn ours_pingpong<M: Msg>(args: &Args, pinger: bool) -> Result<String, String> {
     let mut producer = out.producer().map_err(|e| e.to_string())?;
     let mut consumer = inp.consumer(0).map_err(|e| e.to_string())?;
     producer.set_wait_strategy(wait_strategy());
-    consumer.set_wait_strategy(wait_strategy());
+    setup_consumer(&mut consumer);
     let mut hist = new_histogram()?;
     let warm = warmup(rounds);
     ready_then_go()?;
@@ -1237,7 +1257,7 @@ fn wake_producer(args: &Args) -> Result<String, String> {
 fn wake_consumer(args: &Args) -> Result<String, String> {
     let ring = Disruptor::<u64>::open(&arg::<String>(args, "ring")?).map_err(|e| e.to_string())?;
     let mut consumer = ring.consumer(0).map_err(|e| e.to_string())?;
-    consumer.set_wait_strategy(wait_strategy());
+    setup_consumer(&mut consumer);
     wake_consumer_loop(args, |i| {
         let batch = consumer.consume().map_err(|e| e.to_string())?;
         let now = now_ns();
@@ -1451,7 +1471,7 @@ fn stream_reader(args: &Args) -> Result<String, String> {
     let ring = Disruptor::<u8>::open(&arg::<String>(args, "ring")?).map_err(|e| e.to_string())?;
     let bytes: u64 = arg(args, "msgs")?;
     let mut consumer = ring.consumer(0).map_err(|e| e.to_string())?;
-    consumer.set_wait_strategy(wait_strategy());
+    setup_consumer(&mut consumer);
     let mut reader = shm_disruptor::StreamReader::new(consumer);
     let mut hash = StreamHash::new();
     ready_then_go()?;
@@ -1771,7 +1791,7 @@ fn inproc<M: Msg>(args: &Args) -> Result<String, String> {
         let mut producer = ring.producer().map_err(|e| e.to_string())?;
         let mut consumer = ring.consumer(0).map_err(|e| e.to_string())?;
         producer.set_wait_strategy(wait_strategy());
-        consumer.set_wait_strategy(wait_strategy());
+        setup_consumer(&mut consumer);
         while sent < msgs {
             if batch <= 1 {
                 let mut claim = producer.claim().map_err(|e| e.to_string())?;
@@ -1831,6 +1851,7 @@ impl Kid {
         if let Some(strategy) = cfg.wait {
             command.env("BENCH_WAIT", wait_env_name(strategy));
         }
+        command.env("BENCH_LINGER", if cfg.linger { "1" } else { "0" });
         if cpus.is_empty() {
             command.env_remove("BENCH_CPUS");
         } else {
@@ -2317,7 +2338,8 @@ fn run_once(
     printed: &mut bool,
 ) -> Result<Sample, String> {
     // Our children get the strategy of this impl in this scenario.
-    let cfg = &Config { wait: effective_wait(sc, imp), ..cfg.clone() };
+    let cfg =
+        &Config { wait: effective_wait(sc, imp), linger: imp != Impl::OursEager, ..cfg.clone() };
     match (sc.shape, imp) {
         (Shape::Wakeup, _) => return run_wakeup(cfg, sc, imp, msgs, printed),
         (Shape::Stages { deps, batch }, _) => {
@@ -2329,7 +2351,7 @@ fn run_once(
         _ => {}
     }
     match imp {
-        Impl::Ours | Impl::OursWait(_) | Impl::SingleStage => match sc.kind {
+        Impl::Ours | Impl::OursEager | Impl::OursWait(_) | Impl::SingleStage => match sc.kind {
             "u32" => run_ours::<u32>(cfg, sc, msgs, printed),
             "u64" => run_ours::<u64>(cfg, sc, msgs, printed),
             _ => run_ours::<Msg64>(cfg, sc, msgs, printed),

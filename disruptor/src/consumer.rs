@@ -14,6 +14,42 @@ use crate::shm::ConsumerEntry;
 use crate::wait::{notify, Waiter};
 use crate::{Disruptor, Slot, WaitStrategy};
 
+/// A blocking consume lingers longer next time while the batches it finds (without waiting) are
+/// smaller than this, and shorter once they are this big.
+const LINGER_BATCH: u64 = 256;
+/// The longest linger, in spin-loop hints (about 23 ns each on current AMD cores, 40 on Intel).
+const LINGER_MAX_SPINS: u32 = 64;
+
+/// Waits `spins` spin-loop hints before polling the cursor again. Each poll pulls the cursor's
+/// cache line (and the slot line being written) away from the producer, whose next store then
+/// waits for it; a consumer that polls as soon as it has read a handful of messages makes the
+/// producer pay that for every handful. Pausing first lets the batch grow.
+#[inline(always)]
+fn linger(spins: u32) {
+    for _ in 0..spins {
+        core::hint::spin_loop();
+    }
+}
+
+/// The linger (in spin-loop hints) before the next blocking consume, after one that lingered
+/// `current` and then found `available` messages (0: it had to wait for them).
+#[inline(always)]
+fn next_linger(current: u32, available: u64, enabled: bool) -> u32 {
+    if available == 0 {
+        // The consumer is ahead of the producers: poll as eagerly as the strategy allows.
+        0
+    } else if enabled && available < LINGER_BATCH && available >= u64::from(current) {
+        // Small batches that were there at once, and that a pause fills at a rate of at least
+        // one message per spin-loop hint: a saturated producer is paying for our polls. Pause
+        // longer before the next one.
+        (current * 2).clamp(1, LINGER_MAX_SPINS)
+    } else {
+        // Big batches (we are behind: pausing would only slow us), a sparse stream (pausing
+        // only adds latency), or lingering is off.
+        current / 2
+    }
+}
+
 /// The owner of one consumer index: reads every message published after its sequence.
 ///
 /// Each consumer index has its own sequence in the segment; a consumer sees
@@ -37,6 +73,11 @@ pub struct Consumer<T: Slot> {
     has_dependencies: bool,
     /// This consumer's sequence in the segment.
     own_sequence: *const AtomicU64,
+    /// Spin-loop hints to pause before the next poll of a blocking consume (see
+    /// [`Consumer::set_linger`]).
+    linger: u32,
+    /// Whether blocking consumes may linger at all.
+    linger_enabled: bool,
     /// This consumer's registry entry (for its commit counter).
     entry: *const ConsumerEntry,
     hot: Hot,
@@ -102,6 +143,8 @@ impl<T: Slot> Consumer<T> {
             has_followers,
             has_dependencies,
             own_sequence,
+            linger: 0,
+            linger_enabled: true,
             entry,
             hot,
         })
@@ -130,6 +173,31 @@ impl<T: Slot> Consumer<T> {
     /// The wait strategy of blocking calls.
     pub fn wait_strategy(&self) -> WaitStrategy {
         self.wait
+    }
+
+    /// Whether blocking consumes ([`consume`](Self::consume),
+    /// [`consume_timeout`](Self::consume_timeout)) may *linger*: on by default.
+    ///
+    /// Every poll of the cursor takes its cache line, and the slot line being written, away from
+    /// the producer, whose next stores then wait for them. A consumer that reads each message as
+    /// soon as it is published, a few at a time, makes a saturated producer pay that transfer
+    /// every few messages. So when a blocking consume finds fewer than 256 messages without
+    /// waiting, and at least one per spin-loop hint it paused, the next one first pauses twice
+    /// as long (1, 2, 4, ... up to 64 spin-loop hints: about 1.5 µs on current AMD cores, 2.5 µs
+    /// on Intel); bigger batches or a sparser stream halve the pause, and a consume that has to
+    /// wait resets it. On the `seed` benchmark (one claim per message) this makes the pair
+    /// 2-2.4 times faster.
+    ///
+    /// What it costs: a consume that had to wait for its messages never lingers, so
+    /// request-reply traffic and any stream slower than about one message per spin-loop hint
+    /// see no added latency (the `pingpong` benchmark is unchanged). In a dense stream, a
+    /// message can be seen up to one pause later. Turn it off for the lowest latency on dense
+    /// bursts. [`try_consume`](Self::try_consume) never lingers.
+    pub fn set_linger(&mut self, linger: bool) {
+        self.linger_enabled = linger;
+        if !linger {
+            self.linger = 0;
+        }
     }
 
     /// Number of messages readable now, at most the capacity (whatever a corrupt peer wrote).
@@ -172,7 +240,9 @@ impl<T: Slot> Consumer<T> {
 
     #[inline(always)]
     fn consume_until(&mut self, deadline: Option<Instant>) -> Result<Batch<'_, T>, ConsumeError> {
+        linger(self.linger);
         let mut available = self.available();
+        self.linger = next_linger(self.linger, available, self.linger_enabled);
         if available == 0 {
             available = self.wait_for_data(deadline)?;
         }
@@ -231,10 +301,10 @@ impl<T: Slot> Consumer<T> {
         // Wake who may wait for this commit: producers (if they gate on us) and the stages that
         // follow us (their visible bound is our sequence).
         if self.gates_producers {
-            notify(self.hot.room_wake());
+            self.hot.notify_room();
         }
         if self.has_followers {
-            notify(self.hot.data_wake());
+            self.hot.notify_data();
         }
     }
 
@@ -544,5 +614,38 @@ impl<A: Slot> Consumer<A> {
             None => Ok(done),
             Some(e) => Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{next_linger, LINGER_BATCH, LINGER_MAX_SPINS};
+
+    #[test]
+    fn linger_grows_while_small_batches_keep_coming_and_caps() {
+        let mut spins = 0;
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            // A saturated producer: two messages per spin-loop hint paused (at least one).
+            spins = next_linger(spins, u64::from(spins) * 2 + 1, true);
+            seen.push(spins);
+        }
+        assert_eq!(seen, [1, 2, 4, 8, 16, 32, 64, 64, 64, 64]);
+        assert_eq!(LINGER_MAX_SPINS, 64);
+    }
+
+    #[test]
+    fn linger_resets_on_a_wait_and_halves_on_big_batches_or_sparse_streams() {
+        assert_eq!(next_linger(64, 0, true), 0, "a consume that waited polls eagerly next");
+        assert_eq!(next_linger(64, LINGER_BATCH, true), 32, "a big batch: we are behind");
+        assert_eq!(next_linger(64, LINGER_BATCH - 1, true), 64, "still small: keep the cap");
+        assert_eq!(next_linger(16, 15, true), 8, "fewer messages than hints: a sparse stream");
+        assert_eq!(next_linger(16, 16, true), 32);
+    }
+
+    #[test]
+    fn no_linger_when_turned_off() {
+        assert_eq!(next_linger(0, 1, false), 0);
+        assert_eq!(next_linger(0, 100, false), 0);
     }
 }
