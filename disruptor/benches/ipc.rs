@@ -51,6 +51,9 @@
 //! Implementations (`impl=`):
 //! - `ours`: this crate, producer and consumer(s) in separate processes, `WaitStrategy::BusySpin`
 //!   (or `BENCH_WAIT`; `Yield` in `pipeline3` and `diamond`).
+//! - `ours-eager`: `ours` with lingering turned off on every consumer
+//!   (`Consumer::set_linger(false)`: they poll again as soon as they have read a batch); in the
+//!   SPSC scenarios, `pingpong`, `mpsc-2` and `mpmc-2x2`, to show what lingering buys and costs.
 //! - `ours-busyspin`, `ours-yield`, `ours-backoff`, `ours-block`: this crate with that wait
 //!   strategy on every handle, whatever `BENCH_WAIT` says.
 //! - `single-stage`: this crate, one producer and one consumer: the reference of the graphs.
@@ -375,7 +378,7 @@ const SCENARIOS: &[Scenario] = &[
         msg_bytes: 8,
         msgs: 10_000_000,
         shape: Shape::Multi { producers: 2, consumers: 1 },
-        impls: &[Impl::Ours, Impl::DisruptorCrate, Impl::Channel],
+        impls: &[Impl::Ours, Impl::OursEager, Impl::DisruptorCrate, Impl::Channel],
         references: &[],
         wait: None,
     },
@@ -395,7 +398,7 @@ const SCENARIOS: &[Scenario] = &[
         msg_bytes: 8,
         msgs: 10_000_000,
         shape: Shape::Multi { producers: 2, consumers: 2 },
-        impls: &[Impl::Ours, Impl::DisruptorCrate],
+        impls: &[Impl::Ours, Impl::OursEager, Impl::DisruptorCrate],
         references: &[],
         wait: None,
     },

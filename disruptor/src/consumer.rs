@@ -17,6 +17,10 @@ use crate::{Disruptor, Slot, WaitStrategy};
 /// A blocking consume lingers longer next time while the batches it finds (without waiting) are
 /// smaller than this, and shorter once they are this big.
 const LINGER_BATCH: u64 = 256;
+/// A blocking consume lingers longer next time only if the messages it found number at least
+/// this many per spin-loop hint it paused (counting at least one hint): only a producer that
+/// publishes a message every few nanoseconds is slowed down by our polls.
+const LINGER_RATE: u64 = 4;
 /// The longest linger, in spin-loop hints (about 23 ns each on current AMD cores, 40 on Intel).
 const LINGER_MAX_SPINS: u32 = 64;
 
@@ -32,20 +36,24 @@ fn linger(spins: u32) {
 }
 
 /// The linger (in spin-loop hints) before the next blocking consume, after one that lingered
-/// `current` and then found `available` messages (0: it had to wait for them).
+/// `current` and then found `available` messages (0: it had to wait for them), `fresh` of which
+/// were published since the previous poll (the rest were delivered before and not committed).
 #[inline(always)]
-fn next_linger(current: u32, available: u64, enabled: bool) -> u32 {
+fn next_linger(current: u32, available: u64, fresh: u64, enabled: bool) -> u32 {
     if available == 0 {
         // The consumer is ahead of the producers: poll as eagerly as the strategy allows.
         0
-    } else if enabled && available < LINGER_BATCH && available >= u64::from(current) {
+    } else if enabled
+        && available < LINGER_BATCH
+        && fresh >= LINGER_RATE * u64::from(current.max(1))
+    {
         // Small batches that were there at once, and that a pause fills at a rate of at least
-        // one message per spin-loop hint: a saturated producer is paying for our polls. Pause
-        // longer before the next one.
+        // `LINGER_RATE` messages per spin-loop hint: a saturated producer is paying for our
+        // polls. Pause longer before the next one.
         (current * 2).clamp(1, LINGER_MAX_SPINS)
     } else {
-        // Big batches (we are behind: pausing would only slow us), a sparse stream (pausing
-        // only adds latency), or lingering is off.
+        // Big batches or old messages (we are behind: pausing would only slow us), a sparse
+        // stream (pausing only adds latency), or lingering is off.
         current / 2
     }
 }
@@ -78,6 +86,8 @@ pub struct Consumer<T: Slot> {
     linger: u32,
     /// Whether blocking consumes may linger at all.
     linger_enabled: bool,
+    /// The end of what the last blocking consume found (to tell fresh messages from old ones).
+    seen: u64,
     /// This consumer's registry entry (for its commit counter).
     entry: *const ConsumerEntry,
     hot: Hot,
@@ -145,6 +155,7 @@ impl<T: Slot> Consumer<T> {
             own_sequence,
             linger: 0,
             linger_enabled: true,
+            seen: sequence,
             entry,
             hot,
         })
@@ -182,15 +193,15 @@ impl<T: Slot> Consumer<T> {
     /// the producer, whose next stores then wait for them. A consumer that reads each message as
     /// soon as it is published, a few at a time, makes a saturated producer pay that transfer
     /// every few messages. So when a blocking consume finds fewer than 256 messages without
-    /// waiting, and at least one per spin-loop hint it paused, the next one first pauses twice
-    /// as long (1, 2, 4, ... up to 64 spin-loop hints: about 1.5 µs on current AMD cores, 2.5 µs
+    /// waiting, and at least 4 per spin-loop hint it paused (at least 4 if it did not pause),
+    /// the next one first pauses twice as long (1, 2, 4, ... up to 64 spin-loop hints: about 1.5 µs on current AMD cores, 2.5 µs
     /// on Intel); bigger batches or a sparser stream halve the pause, and a consume that has to
     /// wait resets it. On the `seed` benchmark (one claim per message) this makes the pair
     /// 2-2.4 times faster.
     ///
     /// What it costs: a consume that had to wait for its messages never lingers, so
-    /// request-reply traffic and any stream slower than about one message per spin-loop hint
-    /// see no added latency (the `pingpong` benchmark is unchanged). In a dense stream, a
+    /// request-reply traffic and any stream slower than a few messages per spin-loop hint
+    /// (about one every 6 ns here) see no added latency (the `pingpong` benchmark is unchanged). In a dense stream, a
     /// message can be seen up to one pause later. Turn it off for the lowest latency on dense
     /// bursts. [`try_consume`](Self::try_consume) never lingers.
     pub fn set_linger(&mut self, linger: bool) {
@@ -242,7 +253,10 @@ impl<T: Slot> Consumer<T> {
     fn consume_until(&mut self, deadline: Option<Instant>) -> Result<Batch<'_, T>, ConsumeError> {
         linger(self.linger);
         let mut available = self.available();
-        self.linger = next_linger(self.linger, available, self.linger_enabled);
+        let end = self.sequence + available;
+        let fresh = end.saturating_sub(self.seen.max(self.sequence));
+        self.seen = end;
+        self.linger = next_linger(self.linger, available, fresh, self.linger_enabled);
         if available == 0 {
             available = self.wait_for_data(deadline)?;
         }
@@ -622,30 +636,34 @@ mod tests {
     use super::{next_linger, LINGER_BATCH, LINGER_MAX_SPINS};
 
     #[test]
-    fn linger_grows_while_small_batches_keep_coming_and_caps() {
+    fn linger_grows_while_a_saturated_producer_fills_small_batches() {
         let mut spins = 0;
         let mut seen = Vec::new();
         for _ in 0..10 {
-            // A saturated producer: two messages per spin-loop hint paused (at least one).
-            spins = next_linger(spins, u64::from(spins) * 2 + 1, true);
+            // Five fresh messages per spin-loop hint paused (counting at least one).
+            let found = u64::from(spins.max(1)) * 5;
+            spins = next_linger(spins, found, found, true);
             seen.push(spins);
         }
-        assert_eq!(seen, [1, 2, 4, 8, 16, 32, 64, 64, 64, 64]);
-        assert_eq!(LINGER_MAX_SPINS, 64);
+        // It doubles up to the cap; there a batch reaches LINGER_BATCH and halves it.
+        assert_eq!(seen, [1, 2, 4, 8, 16, 32, 64, 32, 64, 32]);
+        assert_eq!((LINGER_MAX_SPINS, LINGER_BATCH), (64, 256));
     }
 
     #[test]
-    fn linger_resets_on_a_wait_and_halves_on_big_batches_or_sparse_streams() {
-        assert_eq!(next_linger(64, 0, true), 0, "a consume that waited polls eagerly next");
-        assert_eq!(next_linger(64, LINGER_BATCH, true), 32, "a big batch: we are behind");
-        assert_eq!(next_linger(64, LINGER_BATCH - 1, true), 64, "still small: keep the cap");
-        assert_eq!(next_linger(16, 15, true), 8, "fewer messages than hints: a sparse stream");
-        assert_eq!(next_linger(16, 16, true), 32);
+    fn linger_resets_on_a_wait_and_halves_when_behind_or_sparse() {
+        assert_eq!(next_linger(64, 0, 0, true), 0, "a consume that waited polls eagerly next");
+        assert_eq!(next_linger(16, 256, 256, true), 8, "a big batch: we are behind");
+        assert_eq!(next_linger(16, 100, 0, true), 8, "old messages only: we are behind");
+        assert_eq!(next_linger(16, 63, 63, true), 8, "under 4 per hint: a slower stream");
+        assert_eq!(next_linger(16, 64, 64, true), 32);
+        assert_eq!(next_linger(0, 3, 3, true), 0, "one message at a time never lingers");
+        assert_eq!(next_linger(0, 4, 4, true), 1);
     }
 
     #[test]
     fn no_linger_when_turned_off() {
-        assert_eq!(next_linger(0, 1, false), 0);
-        assert_eq!(next_linger(0, 100, false), 0);
+        assert_eq!(next_linger(0, 4, 4, false), 0);
+        assert_eq!(next_linger(8, 100, 100, false), 4);
     }
 }
