@@ -11,7 +11,7 @@ use crate::error::{AttachError, ConsumeError};
 use crate::liveness;
 use crate::ring::{token_alive, Hot};
 use crate::shm::ConsumerEntry;
-use crate::wait::{notify, Waiter};
+use crate::wait::Waiter;
 use crate::{Disruptor, Slot, WaitStrategy};
 
 /// A blocking consume lingers longer next time while the batches it finds (without waiting) are
@@ -193,17 +193,18 @@ impl<T: Slot> Consumer<T> {
     /// the producer, whose next stores then wait for them. A consumer that reads each message as
     /// soon as it is published, a few at a time, makes a saturated producer pay that transfer
     /// every few messages. So when a blocking consume finds fewer than 256 messages without
-    /// waiting, and at least 4 per spin-loop hint it paused (at least 4 if it did not pause),
-    /// the next one first pauses twice as long (1, 2, 4, ... up to 64 spin-loop hints: about 1.5 µs on current AMD cores, 2.5 µs
-    /// on Intel); bigger batches or a sparser stream halve the pause, and a consume that has to
-    /// wait resets it. On the `seed` benchmark (one claim per message) this makes the pair
-    /// 2-2.4 times faster.
+    /// waiting, and at least 4 fresh ones per spin-loop hint it paused (4 if it did not pause),
+    /// the next one first pauses twice as long: 1, 2, 4, ... up to 64 spin-loop hints (about
+    /// 1.5 µs on current AMD cores, 2.5 µs on Intel). Bigger batches, messages already delivered
+    /// but not committed, or a sparser stream halve the pause; a consume that has to wait resets
+    /// it. On the `seed` benchmark (one claim per message) this makes the pair 2.6-2.7 times
+    /// faster.
     ///
     /// What it costs: a consume that had to wait for its messages never lingers, so
-    /// request-reply traffic and any stream slower than a few messages per spin-loop hint
-    /// (about one every 6 ns here) see no added latency (the `pingpong` benchmark is unchanged). In a dense stream, a
-    /// message can be seen up to one pause later. Turn it off for the lowest latency on dense
-    /// bursts. [`try_consume`](Self::try_consume) never lingers.
+    /// request-reply traffic and any stream slower than a few messages per spin-loop hint (about
+    /// one every 6 ns here) see no added latency (the `pingpong` benchmark is unchanged). In a
+    /// dense stream, a message can be seen up to one pause later. Turn it off for the lowest
+    /// latency on dense bursts. [`try_consume`](Self::try_consume) never lingers.
     pub fn set_linger(&mut self, linger: bool) {
         self.linger_enabled = linger;
         if !linger {
@@ -330,8 +331,8 @@ impl<T: Slot> Consumer<T> {
         let segment = self.ring.segment();
         // Release: pairs with the Acquire loads in `Producer::refresh_bound`.
         segment.consumer_sequence(self.index).store(u64::MAX, Ordering::Release);
-        notify(&segment.control().room_wake);
-        notify(&segment.control().data_wake);
+        self.hot.notify_room();
+        self.hot.notify_data();
         // The owner word is cleared by Drop.
     }
 }

@@ -471,6 +471,13 @@ impl<T: Slot> Producer<T> {
             self.publish_next(end);
             return true;
         }
+        self.publish_general(start, end, wait)
+    }
+
+    /// `publish` of a range that does not start at `published`: multi-producer commits, and a
+    /// single producer's ranges behind ones left pending.
+    #[inline(always)]
+    fn publish_general(&mut self, start: u64, end: u64, wait: Option<Option<Instant>>) -> bool {
         if !self.single && wait == Some(None) {
             // Multi-producer `commit`: never waits for earlier claims.
             self.commit_multi(start, end);
@@ -736,7 +743,7 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
             // A single producer's claim right after what it published (the usual case).
             self.producer.publish_next(self.end);
         } else {
-            self.producer.publish(self.start, self.end, Some(None));
+            self.producer.publish_general(self.start, self.end, Some(None));
             self.producer.finish_claim();
         }
     }

@@ -391,7 +391,7 @@ impl<T: Slot> Disruptor<T> {
     pub fn set_status(&self, status: i32) {
         // Release: pairs with the Acquire load in `status`.
         self.shared.segment.control().status.value.store(status, Ordering::Release);
-        crate::wait::notify(&self.shared.segment.control().data_wake);
+        self.shared.hot.notify_data();
     }
 
     /// The schema of `T`, which the segment header also records.
