@@ -40,6 +40,12 @@ pub use stream::{AsyncStreamReader, AsyncStreamWriter};
 pub use stream::{StreamReader, StreamWriter, STREAM_EOF, STREAM_ERROR, STREAM_OPEN};
 pub use wait::WaitStrategy;
 
+/// Marks the branch that calls it as unlikely, so that the compiler lays out the hot path as
+/// straight-line code (a stable stand-in for `core::hint::cold_path`).
+#[cold]
+#[inline(always)]
+pub(crate) fn cold_path() {}
+
 /// Items used by the code that `#[derive(Slot)]` generates. Not a public API.
 #[doc(hidden)]
 pub mod __private {

@@ -35,11 +35,15 @@ pub struct Producer<T: Slot> {
     /// Multi-producer mode: the slowest gating consumer's sequence + capacity as last read.
     shared_bound: u64,
     single: bool,
-    /// Single-producer mode: the cursor as this handle last published it. A commit starting
-    /// here needs no load of the cursor (which consumers keep reading); anything else takes
-    /// the general path, which reads it. `u64::MAX` (never a claim's start) in multi-producer
-    /// mode.
-    published: u64,
+    /// A commit of a range starting below this publishes it at once, with no load of the
+    /// cursor (which consumers keep reading) and no store here; anything else takes the general
+    /// path, which reads the cursor.
+    /// - Single-producer mode, no claim left pending: `u64::MAX`. Every claim before the live
+    ///   one is then published, so the live one starts at the cursor.
+    /// - Single-producer mode, some claim left pending ([`ClaimBatch::leave_pending`]): the
+    ///   cursor or less, which no later claim starts below.
+    /// - Multi-producer mode: 0.
+    direct_below: u64,
     hot: Hot,
     wait: WaitStrategy,
     policy: DeadPeerPolicy,
@@ -120,8 +124,14 @@ impl<T: Slot> Producer<T> {
         e.claim_start.store(next, Ordering::Relaxed);
         e.claim_end.store(next, Ordering::Relaxed);
         let (wait, hot) = (ring.wait, ring.shared.hot);
-        let published =
-            if single { control.cursor.value.load(Ordering::Acquire) } else { u64::MAX };
+        // A previous single producer may have left claims pending: [cursor, next) is then not
+        // empty, and commits take the general path until it is published.
+        let cursor = control.cursor.value.load(Ordering::Acquire);
+        let direct_below = match single {
+            true if next == cursor => u64::MAX,
+            true => cursor,
+            false => 0,
+        };
         Ok(Producer {
             ring,
             entry,
@@ -129,7 +139,7 @@ impl<T: Slot> Producer<T> {
             bound: 0,
             shared_bound: 0,
             single,
-            published,
+            direct_below,
             hot,
             wait,
             policy: DeadPeerPolicy::Wait,
@@ -227,6 +237,7 @@ impl<T: Slot> Producer<T> {
             self.hot.next().store(end, Ordering::Relaxed);
             return Ok(start..end);
         }
+        crate::cold_path();
         self.try_claim_range_slow(n, exact)
     }
 
@@ -467,15 +478,15 @@ impl<T: Slot> Producer<T> {
     /// `deadline`. Returns whether the range was published.
     #[inline(always)]
     fn publish(&mut self, start: u64, end: u64, wait: Option<Option<Instant>>) -> bool {
-        if start == self.published {
+        if start < self.direct_below {
             self.publish_next(end);
             return true;
         }
         self.publish_general(start, end, wait)
     }
 
-    /// `publish` of a range that does not start at `published`: multi-producer commits, and a
-    /// single producer's ranges behind ones left pending.
+    /// `publish` of a range that does not start below `direct_below`: multi-producer commits,
+    /// and a single producer's ranges behind ones left pending (or recovered ones).
     #[inline(always)]
     fn publish_general(&mut self, start: u64, end: u64, wait: Option<Option<Instant>>) -> bool {
         if !self.single && wait == Some(None) {
@@ -486,16 +497,16 @@ impl<T: Slot> Producer<T> {
         self.publish_slow(start, end, wait)
     }
 
-    /// Single-producer mode, a range that starts at `published`: publishes it up to `end`.
+    /// Single-producer mode, a range that starts at the cursor (below `direct_below`):
+    /// publishes it up to `end`.
     #[inline(always)]
-    fn publish_next(&mut self, end: u64) {
+    fn publish_next(&self, end: u64) {
         // SYNC POINT. Release: pairs with the Acquire load of the cursor in
         // `Shared::visible_bound`: our slot writes happen-before the consumer reads them.
-        // (Single producer: nobody else moves the cursor, so it is still `published`.)
+        // (Single producer: nobody else moves the cursor, so it is still the range's start.)
         // A local copy of `hot`: the compiler need not reload its pointers after each store.
         let hot = self.hot;
         hot.cursor().store(end, Ordering::Release);
-        self.published = end;
         hot.notify_data();
     }
 
@@ -559,11 +570,18 @@ impl<T: Slot> Producer<T> {
             }
         }
         if self.single {
-            // Acquire: as above.
-            self.published = self.hot.cursor().load(Ordering::Acquire);
+            self.update_direct_below();
         }
         self.hot.notify_data();
         true
+    }
+
+    /// Single-producer mode, after the cursor moved on the general path or a claim was left
+    /// pending: whether the next claim will start at the cursor (see `direct_below`).
+    fn update_direct_below(&mut self) {
+        // Acquire: as in `publish_slow` (only this handle moves the cursor here).
+        let cursor = self.hot.cursor().load(Ordering::Acquire);
+        self.direct_below = if cursor == self.next { u64::MAX } else { cursor };
     }
 
     #[inline]
@@ -739,10 +757,11 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
     #[inline(always)]
     pub fn commit(mut self) {
         self.done = true;
-        if self.start == self.producer.published {
-            // A single producer's claim right after what it published (the usual case).
+        if self.start < self.producer.direct_below {
+            // A single producer's claim at the cursor (the usual case).
             self.producer.publish_next(self.end);
         } else {
+            crate::cold_path(); // multi-producer commits pay a call anyway
             self.producer.publish_general(self.start, self.end, Some(None));
             self.producer.finish_claim();
         }
@@ -824,6 +843,10 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
         // No longer this handle's in-flight claim: it is orphaned (see `orphaned_claim`).
         if !self.recovered {
             self.producer.finish_claim();
+        }
+        if self.producer.single {
+            // Later claims no longer start at the cursor.
+            self.producer.update_direct_below();
         }
         self.start..self.end
     }

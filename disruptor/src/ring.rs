@@ -102,6 +102,7 @@ impl Hot {
         if self.pow2 {
             (seq & self.mask) as usize
         } else {
+            crate::cold_path(); // the division dwarfs a taken branch
             (seq % self.capacity) as usize
         }
     }

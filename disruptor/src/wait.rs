@@ -117,21 +117,32 @@ pub fn notify(line: &WakeLine) {
 /// (a handle caches it, which saves the hot path a load of the global).
 #[inline(always)]
 pub fn notify_with(line: &WakeLine, fence_fallback: bool) {
-    if !fence_fallback {
-        // The waiter's membarrier supplies the full barrier (see the module docs); this only
-        // keeps the compiler from moving the `waiters` load above the condition store.
-        compiler_fence(Ordering::SeqCst);
-    } else {
-        // Pairs with the fence after `waiters.fetch_add` in `sleep_on`. (Handles register the
-        // process when they are created, so the mode is decided before any notify.)
-        fence(Ordering::SeqCst);
-    }
-    if line.waiters.load(Ordering::Relaxed) != 0 {
-        wake_all(line);
+    // The waiter's membarrier supplies the full barrier (see the module docs); this only keeps
+    // the compiler from moving the `waiters` load above the condition store.
+    compiler_fence(Ordering::SeqCst);
+    let waiters = line.waiters.load(Ordering::Relaxed);
+    // One test for both rare cases: sleepers, or no membarrier (the load above is then too
+    // early, and `notify_slow` loads again after a fence).
+    if (waiters | fence_fallback as u32) != 0 {
+        notify_slow(line, fence_fallback);
     }
 }
 
+/// `notify_with` when someone may sleep, or when this process has no membarrier.
 #[cold]
+#[inline(never)]
+fn notify_slow(line: &WakeLine, fence_fallback: bool) {
+    if fence_fallback {
+        // Pairs with the fence after `waiters.fetch_add` in `sleep_on`. (Handles register the
+        // process when they are created, so the mode is decided before any notify.)
+        fence(Ordering::SeqCst);
+        if line.waiters.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+    }
+    wake_all(line);
+}
+
 fn wake_all(line: &WakeLine) {
     // Release: the waiter's Acquire load of `futex` then observes a value other than the one it
     // saw before re-checking, so a FUTEX_WAIT that starts after this returns at once.

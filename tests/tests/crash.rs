@@ -274,6 +274,44 @@ fn a_dead_single_producer_is_replaced_and_its_unpublished_claim_discarded() {
     );
 }
 
+/// A single producer that closed with a claim left pending hands it to the next one: the new
+/// producer's commits wait behind it (they must not publish the gap) until it is recovered.
+#[test]
+fn a_single_producer_attaching_behind_a_pending_claim_does_not_publish_past_it() {
+    let guard = SegmentGuard::new("single-pending");
+    let ring = Disruptor::<u64>::builder(guard.name())
+        .capacity(64)
+        .consumers(1)
+        .single_producer()
+        .create()
+        .unwrap();
+    let mut first = ring.producer().unwrap();
+    let mut pending = first.claim().unwrap();
+    *pending = 100;
+    assert_eq!(pending.leave_pending(), 0..1);
+    drop(first);
+
+    let mut producer = ring.producer().unwrap();
+    let mut later = producer.claim().unwrap();
+    assert_eq!(later.sequence(), 1);
+    *later = 101;
+    let later = later.try_commit().expect_err("slot 0 is not published yet");
+    assert_eq!(ring.cursor(), 0);
+    let later = later.leave_pending();
+    producer.recover(0..1).expect("slot 0 is pending").commit();
+    assert_eq!(ring.cursor(), 1, "slot 1 is still pending");
+    producer.recover(later).expect("slot 1 is pending").commit();
+    assert_eq!(ring.cursor(), 2);
+    // Nothing is pending any more: commits publish at once again.
+    let mut next = producer.claim().unwrap();
+    *next = 102;
+    next.commit();
+    assert_eq!(ring.cursor(), 3);
+    let mut consumer = ring.consumer(0).unwrap();
+    let batch = consumer.consume_timeout(LIMIT).unwrap();
+    assert!(batch.iter().copied().eq(100..103));
+}
+
 #[test]
 fn replace_existing_refuses_a_ring_another_process_merely_maps() {
     let guard = SegmentGuard::new("crash-mapped");
