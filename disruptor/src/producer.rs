@@ -25,12 +25,11 @@ pub struct Producer<T: Slot> {
     ring: Disruptor<T>,
     /// This handle's registry entry.
     entry: usize,
-    /// Single-producer mode: the next sequence to claim (the shared `next` mirrors it).
-    next: u64,
     /// Single-producer mode: claims may end at most here (0 in multi-producer mode, which makes
     /// every claim take the general path). The slowest gating consumer's sequence + capacity as
-    /// last read, and never above `next + capacity` as of that read, so that a claim under it
-    /// is at most `capacity` long whatever a corrupt segment says.
+    /// last read, and never above the claim sequence + capacity as of that read.
+    /// (The single producer keeps no private copy of the claim sequence: the shared one, which
+    /// it alone writes, is the copy. One store per claim instead of two.)
     bound: u64,
     /// Multi-producer mode: the slowest gating consumer's sequence + capacity as last read.
     shared_bound: u64,
@@ -135,7 +134,6 @@ impl<T: Slot> Producer<T> {
         Ok(Producer {
             ring,
             entry,
-            next,
             bound: 0,
             shared_bound: 0,
             single,
@@ -226,15 +224,17 @@ impl<T: Slot> Producer<T> {
     #[inline(always)]
     fn try_claim_range(&mut self, n: u64, exact: bool) -> Result<Range<u64>, ClaimError> {
         // Fast path: a single producer with room under its cached bound (always 0 in
-        // multi-producer mode). `end > start` rules out n == 0 and overflow, and the bound
-        // (at most `next + capacity` when it was read) n > capacity.
-        let start = self.next;
+        // multi-producer mode). `end > start` rules out n == 0 and overflow, and `n <= capacity`
+        // a claim longer than the ring should the claim sequence be corrupt (n == 1, the
+        // common case, needs no test).
+        let next = self.hot.next();
+        // Relaxed: only this producer writes the claim sequence in single-producer mode (it is
+        // for inspection and recovery, and orders nothing: the cursor's Release store publishes).
+        let start = next.load(Ordering::Relaxed);
         let end = start.wrapping_add(n);
-        if end <= self.bound && end > start {
-            self.next = end;
-            // Relaxed: the shared claim sequence is for inspection and recovery only (it
-            // orders nothing); the cursor's Release store publishes.
-            self.hot.next().store(end, Ordering::Relaxed);
+        if end <= self.bound && end > start && (n == 1 || n <= self.hot.capacity) {
+            // Relaxed: as above.
+            next.store(end, Ordering::Relaxed);
             return Ok(start..end);
         }
         crate::cold_path();
@@ -255,14 +255,14 @@ impl<T: Slot> Producer<T> {
         let control = shared.segment.control();
         let entry = shared.segment.producer_entry(self.entry);
         loop {
-            let start =
-                if self.single { self.next } else { control.next.value.load(Ordering::Relaxed) };
+            // Relaxed: the multi-producer CAS below checks it; a single producer wrote it last.
+            let start = control.next.value.load(Ordering::Relaxed);
             let mut end = start.saturating_add(n);
             let cached = if self.single { self.bound } else { self.shared_bound };
             if end > cached {
                 let bound = Self::refresh_bound(shared)?;
                 if self.single {
-                    // Clamped: see the field (a sane segment has slowest <= next).
+                    // Clamped: see the field (a sane segment has slowest <= claim sequence).
                     self.bound = bound.min(start.saturating_add(capacity));
                 } else {
                     self.shared_bound = bound;
@@ -278,7 +278,6 @@ impl<T: Slot> Producer<T> {
                 // The only producer: its claim in flight is always [cursor, next), so the
                 // registry needs no per-claim record. The shared `next` is for inspection and
                 // recovery (Relaxed: it orders nothing).
-                self.next = end;
                 control.next.value.store(end, Ordering::Relaxed);
                 return Ok(start..end);
             }
@@ -333,7 +332,7 @@ impl<T: Slot> Producer<T> {
             }
             let waiter = waiter.get_or_insert_with(|| Waiter::new(self.wait, deadline));
             let shared = &*self.ring.shared;
-            let ready = room_for(self.single, self.next, if exact { n } else { 1 });
+            let ready = room_for(if exact { n } else { 1 });
             if !waiter.wait(&shared.segment.control().room_wake, || ready(shared)) {
                 return Err(ClaimError::Timeout);
             }
@@ -344,7 +343,7 @@ impl<T: Slot> Producer<T> {
     async fn claim_range_async(&mut self, n: u64, exact: bool) -> Result<Range<u64>, ClaimError> {
         let shared = Arc::clone(&self.ring.shared);
         std::future::poll_fn(|cx| {
-            let ready = room_for(self.single, self.next, if exact { n } else { 1 });
+            let ready = room_for(if exact { n } else { 1 });
             poll_with(
                 &shared,
                 Line::Room,
@@ -581,7 +580,9 @@ impl<T: Slot> Producer<T> {
     fn update_direct_below(&mut self) {
         // Acquire: as in `publish_slow` (only this handle moves the cursor here).
         let cursor = self.hot.cursor().load(Ordering::Acquire);
-        self.direct_below = if cursor == self.next { u64::MAX } else { cursor };
+        // Relaxed: this producer is the only writer of the claim sequence.
+        let next = self.hot.next().load(Ordering::Relaxed);
+        self.direct_below = if cursor == next { u64::MAX } else { cursor };
     }
 
     #[inline]
@@ -602,7 +603,6 @@ impl<T: Slot> Producer<T> {
     fn abandon(&mut self, start: u64, end: u64) {
         let control = self.ring.segment().control();
         let rolled_back = if self.single {
-            self.next = start;
             control.next.value.store(start, Ordering::Release);
             true
         } else {
@@ -639,18 +639,11 @@ impl<T: Slot> Drop for Producer<T> {
 }
 
 /// A check that there is room for `needed` slots after the claim sequence, or nobody left to
-/// wait for (single-producer mode knows the claim sequence locally).
-fn room_for(
-    single: bool,
-    local_next: u64,
-    needed: u64,
-) -> impl Fn(&Shared) -> bool + Send + 'static {
+/// wait for.
+fn room_for(needed: u64) -> impl Fn(&Shared) -> bool + Send + 'static {
     move |shared| {
-        let next = if single {
-            local_next
-        } else {
-            shared.segment.control().next.value.load(Ordering::Relaxed)
-        };
+        // Relaxed: compared with the consumers' sequences only (a claim re-checks everything).
+        let next = shared.segment.control().next.value.load(Ordering::Relaxed);
         let slowest = slowest_gating(shared);
         slowest == u64::MAX
             || slowest.saturating_add(shared.capacity) >= next.saturating_add(needed)

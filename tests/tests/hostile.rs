@@ -154,3 +154,32 @@ fn a_consumer_sequence_far_ahead_never_widens_a_single_producer_claim() {
         claim.commit();
     }
 }
+
+/// A claim sequence moved back by a hostile peer (a single producer keeps no private copy of it)
+/// must not let the fast path grant a claim longer than the ring either.
+#[test]
+fn a_claim_sequence_moved_back_never_widens_a_single_producer_claim() {
+    let guard = SegmentGuard::new("hostile-next");
+    let ring = Disruptor::<u64>::builder(guard.name())
+        .capacity(CAPACITY)
+        .consumers(1)
+        .single_producer()
+        .create()
+        .unwrap();
+    let file = OpenOptions::new().write(true).open(format!("/dev/shm{}", guard.name())).unwrap();
+    let mut producer = ring.producer().unwrap();
+    let mut consumer = ring.consumer(0).unwrap();
+    for _ in 0..3 {
+        producer.try_claim_many(CAPACITY).unwrap().commit();
+        consumer.try_consume().commit();
+    }
+    // Caches a bound of 4 * CAPACITY: the consumer is at 3 * CAPACITY.
+    producer.try_claim().unwrap().commit();
+    file.write_all_at(&0u64.to_ne_bytes(), NEXT).unwrap();
+    assert!(matches!(
+        producer.try_claim_many(2 * CAPACITY),
+        Err(ClaimError::TooMany { requested, capacity }) if requested == 2 * CAPACITY && capacity == CAPACITY
+    ));
+    let claim = producer.try_claim_available(3 * CAPACITY).unwrap();
+    assert!(claim.len() <= CAPACITY, "a claim of {} slots in a ring of {CAPACITY}", claim.len());
+}
