@@ -16,7 +16,7 @@ use crate::{Disruptor, Slot, WaitStrategy};
 
 /// A blocking consume lingers longer next time while the batches it finds (without waiting) are
 /// smaller than this, and shorter once they are this big.
-const LINGER_BATCH: u64 = 256;
+const LINGER_BATCH: u64 = 1024;
 /// A blocking consume lingers longer next time only if the messages it found number at least
 /// this many per spin-loop hint it paused (counting at least one hint): only a producer that
 /// publishes a message every few nanoseconds is slowed down by our polls.
@@ -192,7 +192,7 @@ impl<T: Slot> Consumer<T> {
     /// Every poll of the cursor takes its cache line, and the slot line being written, away from
     /// the producer, whose next stores then wait for them. A consumer that reads each message as
     /// soon as it is published, a few at a time, makes a saturated producer pay that transfer
-    /// every few messages. So when a blocking consume finds fewer than 256 messages without
+    /// every few messages. So when a blocking consume finds fewer than 1024 messages without
     /// waiting, and at least 4 fresh ones per spin-loop hint it paused (4 if it did not pause),
     /// the next one first pauses twice as long: 1, 2, 4, ... up to 64 spin-loop hints (about
     /// 1.5 µs on current AMD cores, 2.5 µs on Intel). Bigger batches, messages already delivered
@@ -640,21 +640,23 @@ mod tests {
     fn linger_grows_while_a_saturated_producer_fills_small_batches() {
         let mut spins = 0;
         let mut seen = Vec::new();
-        for _ in 0..10 {
-            // Five fresh messages per spin-loop hint paused (counting at least one).
-            let found = u64::from(spins.max(1)) * 5;
+        for rate in [5, 5, 5, 5, 5, 5, 5, 5, 20, 20] {
+            // `rate` fresh messages per spin-loop hint paused (counting at least one).
+            let found = u64::from(spins.max(1)) * rate;
             spins = next_linger(spins, found, found, true);
             seen.push(spins);
         }
-        // It doubles up to the cap; there a batch reaches LINGER_BATCH and halves it.
-        assert_eq!(seen, [1, 2, 4, 8, 16, 32, 64, 32, 64, 32]);
-        assert_eq!((LINGER_MAX_SPINS, LINGER_BATCH), (64, 256));
+        // It doubles up to the cap and stays there (64 * 5 < LINGER_BATCH); a batch of
+        // LINGER_BATCH or more (64 * 20) halves it.
+        assert_eq!(seen, [1, 2, 4, 8, 16, 32, 64, 64, 32, 64]);
+        assert_eq!((LINGER_MAX_SPINS, LINGER_BATCH), (64, 1024));
     }
 
     #[test]
     fn linger_resets_on_a_wait_and_halves_when_behind_or_sparse() {
         assert_eq!(next_linger(64, 0, 0, true), 0, "a consume that waited polls eagerly next");
-        assert_eq!(next_linger(16, 256, 256, true), 8, "a big batch: we are behind");
+        assert_eq!(next_linger(16, 1024, 1024, true), 8, "a big batch: we are behind");
+        assert_eq!(next_linger(16, 1023, 1023, true), 32);
         assert_eq!(next_linger(16, 100, 0, true), 8, "old messages only: we are behind");
         assert_eq!(next_linger(16, 63, 63, true), 8, "under 4 per hint: a slower stream");
         assert_eq!(next_linger(16, 64, 64, true), 32);
