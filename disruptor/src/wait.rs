@@ -231,7 +231,8 @@ fn sleep_on(line: &WakeLine, mut ready: impl FnMut() -> bool, timeout: Duration)
         && rustix::thread::membarrier(rustix::thread::MembarrierCommand::GlobalExpedited).is_ok();
     if !fenced {
         // Pairs with the fence in `notify`. (A kernel that accepted the registration but
-        // refuses the barrier would make notifiers of this process fence from now on.)
+        // refuses the barrier, which no kernel we know does, leaves notifiers that skip the
+        // fence: handles cache the mode. A wake-up lost that way costs at most `MAX_SLEEP`.)
         FENCE_MODE.store(MODE_FENCE, Ordering::Relaxed);
         fence(Ordering::SeqCst);
     }
