@@ -34,14 +34,16 @@ struct Ring {
 
 impl Ring {
     fn new(tag: &str, slots: usize) -> Ring {
+        Ring::with_mode(tag, slots, true)
+    }
+
+    /// A ring in single-producer mode (`single`) or multi-producer mode.
+    fn with_mode(tag: &str, slots: usize, single: bool) -> Ring {
         let name = format!("/shmd-criterion-{tag}-{}", std::process::id());
         let _ = shm_disruptor::unlink(&name);
-        let ring = Disruptor::<u64>::builder(&name)
-            .capacity(slots)
-            .consumers(1)
-            .single_producer()
-            .create()
-            .expect("create the ring");
+        let builder = Disruptor::<u64>::builder(&name).capacity(slots).consumers(1);
+        let builder = if single { builder.single_producer() } else { builder };
+        let ring = builder.create().expect("create the ring");
         let mut producer = ring.producer().expect("producer");
         let mut consumer = ring.consumer(0).expect("consumer");
         producer.set_wait_strategy(WaitStrategy::BusySpin);
@@ -197,6 +199,31 @@ fn in_process(c: &mut Criterion) {
             )
         })
     });
+
+    // The same in multi-producer mode (one producer: uncontended CAS and flag path).
+    let mut multi = Ring::with_mode("multi", SLOTS, false);
+    group.bench_function("ours claim+commit (multi-producer)", |b| {
+        b.iter_custom(|iters| {
+            let Ring { producer, consumer, .. } = &mut multi;
+            chunked(
+                iters,
+                chunk,
+                |i| {
+                    let mut claim = producer.claim().expect("claim");
+                    *claim = black_box(i);
+                    claim.commit();
+                },
+                || loop {
+                    let batch = consumer.try_consume();
+                    if batch.is_empty() {
+                        break;
+                    }
+                    batch.commit();
+                },
+            )
+        })
+    });
+    drop(multi);
 
     // One message through both sides, the seed's loop in one thread.
     group.bench_function("ours claim+commit+consume+commit", |b| {

@@ -515,6 +515,18 @@ impl<T: Slot> Producer<T> {
     #[inline]
     fn commit_multi(&mut self, start: u64, end: u64) {
         let hot = self.hot;
+        // Fast path, when every earlier claim is published (the usual case: claims are mostly
+        // committed in the order they were made): move the cursor over our range directly,
+        // with no flags and no fence: one locked instruction instead of two. Stale flags never
+        // match (a flag holds its sequence + 1), and a range below the cursor needs none.
+        // SYNC POINT. SeqCst (so Release): pairs with the consumers' Acquire load of the
+        // cursor (our slot writes happen-before their reads), and, as a SeqCst RMW before our
+        // scan of later flags in `advance_cursor`, stands in for the fence below (see there).
+        if hot.cursor().compare_exchange(start, end, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
+            hot.advance_cursor();
+            hot.notify_data();
+            return;
+        }
         for seq in start..end.min(start.saturating_add(hot.capacity)) {
             // Release: pairs with the SeqCst (so Acquire) load of the flag in
             // `Hot::advance_cursor`: our slot writes happen-before whoever advances the cursor

@@ -122,10 +122,12 @@ impl Hot {
     /// it, so no commit waits for an earlier producer.
     pub(crate) fn advance_cursor(&self) {
         let cursor = self.cursor();
-        // SeqCst (with the SeqCst fence after marking in `Producer::commit_multi`): of two
-        // committers of adjacent ranges, either the later one's marks are visible to the earlier
-        // one's scan below, or the earlier one's CAS is visible to the later one's load here; so
-        // one of them always advances over both (the store-load pattern needs SeqCst).
+        // SeqCst (with the SeqCst fence after marking in `Producer::commit_multi`, or the
+        // SeqCst CAS of its fast path, which moved the cursor over the range without marks):
+        // of two committers of adjacent ranges, either the later one's marks are visible to the
+        // earlier one's scan below, or the earlier one's CAS is visible to the later one's load
+        // here; so one of them always advances over both (the store-load pattern needs
+        // SeqCst).
         let mut current = cursor.load(Ordering::SeqCst);
         loop {
             let limit = current.saturating_add(self.capacity);
