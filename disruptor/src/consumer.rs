@@ -197,7 +197,7 @@ impl<T: Slot> Consumer<T> {
     /// the next one first pauses twice as long: 1, 2, 4, ... up to 64 spin-loop hints (about
     /// 1.5 µs on current AMD cores, 2.5 µs on Intel). Bigger batches, messages already delivered
     /// but not committed, or a sparser stream halve the pause; a consume that has to wait resets
-    /// it. On the `seed` benchmark (one claim per message) this makes the pair 2.6-2.7 times
+    /// it. On the `seed` benchmark (one claim per message) this makes the pair 1.9 to 2.4 times
     /// faster.
     ///
     /// What it costs: a consume that had to wait for its messages never lingers, so
