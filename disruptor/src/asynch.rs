@@ -81,6 +81,8 @@ fn watch(shared: Weak<Shared>, watcher: Weak<Watcher>, line: Line) {
             continue;
         }
         drop(registrations);
+        // Async waits too must not stall on a cursor a killed producer left behind.
+        shared.hot.help_advance();
         sleep_until_woken(wake_line, || {
             let mut registrations = watcher.registrations.lock().unwrap_or_else(|e| e.into_inner());
             let before = registrations.len();

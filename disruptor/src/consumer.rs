@@ -15,7 +15,7 @@ use crate::wait::Waiter;
 use crate::{Disruptor, Slot, WaitStrategy};
 
 /// A blocking consume lingers longer next time while the batches it finds (without waiting) are
-/// smaller than this, and shorter once they are this big.
+/// smaller than this (or than half the ring, if smaller), and shorter once they are this big.
 const LINGER_BATCH: u64 = 1024;
 /// A blocking consume lingers longer next time only if the messages it found number at least
 /// this many per spin-loop hint it paused (counting at least one hint): only a producer that
@@ -35,18 +35,22 @@ fn linger(spins: u32) {
     }
 }
 
+/// The batch size from which a consumer of a ring of `capacity` slots is behind:
+/// [`LINGER_BATCH`], or half the ring if that is smaller (a batch is at most the capacity).
+fn linger_batch(capacity: u64) -> u64 {
+    LINGER_BATCH.min(capacity / 2).max(1)
+}
+
 /// The linger (in spin-loop hints) before the next blocking consume, after one that lingered
 /// `current` and then found `available` messages (0: it had to wait for them), `fresh` of which
 /// were published since the previous poll (the rest were delivered before and not committed).
+/// Batches of `big` or more mean the consumer is behind; 0 turns lingering off.
 #[inline(always)]
-fn next_linger(current: u32, available: u64, fresh: u64, enabled: bool) -> u32 {
+fn next_linger(current: u32, available: u64, fresh: u64, big: u64) -> u32 {
     if available == 0 {
         // The consumer is ahead of the producers: poll as eagerly as the strategy allows.
         0
-    } else if enabled
-        && available < LINGER_BATCH
-        && fresh >= LINGER_RATE * u64::from(current.max(1))
-    {
+    } else if available < big && fresh >= LINGER_RATE * u64::from(current.max(1)) {
         // Small batches that were there at once, and that a pause fills at a rate of at least
         // `LINGER_RATE` messages per spin-loop hint: a saturated producer is paying for our
         // polls. Pause longer before the next one.
@@ -84,8 +88,9 @@ pub struct Consumer<T: Slot> {
     /// Spin-loop hints to pause before the next poll of a blocking consume (see
     /// [`Consumer::set_linger`]).
     linger: u32,
-    /// Whether blocking consumes may linger at all.
-    linger_enabled: bool,
+    /// Blocking consumes linger only after batches smaller than this (`linger_batch`); 0 when
+    /// lingering is off.
+    linger_batch: u64,
     /// The end of what the last blocking consume found (to tell fresh messages from old ones).
     seen: u64,
     /// This consumer's registry entry (for its commit counter).
@@ -154,7 +159,7 @@ impl<T: Slot> Consumer<T> {
             has_dependencies,
             own_sequence,
             linger: 0,
-            linger_enabled: true,
+            linger_batch: linger_batch(hot.capacity),
             seen: sequence,
             entry,
             hot,
@@ -192,7 +197,8 @@ impl<T: Slot> Consumer<T> {
     /// Every poll of the cursor takes its cache line, and the slot line being written, away from
     /// the producer, whose next stores then wait for them. A consumer that reads each message as
     /// soon as it is published, a few at a time, makes a saturated producer pay that transfer
-    /// every few messages. So when a blocking consume finds fewer than 1024 messages without
+    /// every few messages. So when a blocking consume finds fewer than 1024 messages (or half
+    /// the ring, if that is fewer) without
     /// waiting, and at least 4 fresh ones per spin-loop hint it paused (4 if it did not pause),
     /// the next one first pauses twice as long: 1, 2, 4, ... up to 64 spin-loop hints (about
     /// 1.5 µs on current AMD cores, 2.5 µs on Intel). Bigger batches, messages already delivered
@@ -206,7 +212,7 @@ impl<T: Slot> Consumer<T> {
     /// dense stream, a message can be seen up to one pause later. Turn it off for the lowest
     /// latency on dense bursts. [`try_consume`](Self::try_consume) never lingers.
     pub fn set_linger(&mut self, linger: bool) {
-        self.linger_enabled = linger;
+        self.linger_batch = if linger { linger_batch(self.hot.capacity) } else { 0 };
         if !linger {
             self.linger = 0;
         }
@@ -218,8 +224,9 @@ impl<T: Slot> Consumer<T> {
         let bound = if self.has_dependencies {
             self.ring.shared.visible_bound(self.index)
         } else {
-            // SYNC POINT. Acquire pairs with the Release store of the cursor in
-            // `Producer::publish`: slot writes below it happen-before our reads.
+            // SYNC POINT. Acquire pairs with the Release store (or CAS) of the cursor in
+            // `Producer::publish` (or `commit_multi`, `Hot::advance_cursor`): slot writes below
+            // it happen-before our reads.
             self.hot.cursor().load(Ordering::Acquire)
         };
         bound.saturating_sub(self.sequence).min(self.hot.capacity)
@@ -257,7 +264,7 @@ impl<T: Slot> Consumer<T> {
         let end = self.sequence + available;
         let fresh = end.saturating_sub(self.seen.max(self.sequence));
         self.seen = end;
-        self.linger = next_linger(self.linger, available, fresh, self.linger_enabled);
+        self.linger = next_linger(self.linger, available, fresh, self.linger_batch);
         if available == 0 {
             available = self.wait_for_data(deadline)?;
         }
@@ -269,7 +276,14 @@ impl<T: Slot> Consumer<T> {
     #[inline(never)]
     fn wait_for_data(&self, deadline: Option<Instant>) -> Result<u64, ConsumeError> {
         let mut waiter = Waiter::new(self.wait, deadline);
+        let mut rounds = 0u32;
         loop {
+            if rounds % 64 == 0 {
+                // The cursor may be stalled by a producer killed mid-commit (multi-producer
+                // rings; every 64 rounds: it reads the cursor and a flag).
+                self.hot.help_advance();
+            }
+            rounds = rounds.wrapping_add(1);
             if !waiter.wait(self.hot.data_wake(), || self.available() > 0) {
                 return Err(ConsumeError::Timeout);
             }
@@ -634,7 +648,7 @@ impl<A: Slot> Consumer<A> {
 
 #[cfg(test)]
 mod tests {
-    use super::{next_linger, LINGER_BATCH, LINGER_MAX_SPINS};
+    use super::{linger_batch, next_linger, LINGER_BATCH, LINGER_MAX_SPINS};
 
     #[test]
     fn linger_grows_while_a_saturated_producer_fills_small_batches() {
@@ -643,7 +657,7 @@ mod tests {
         for rate in [5, 5, 5, 5, 5, 5, 5, 5, 20, 20] {
             // `rate` fresh messages per spin-loop hint paused (counting at least one).
             let found = u64::from(spins.max(1)) * rate;
-            spins = next_linger(spins, found, found, true);
+            spins = next_linger(spins, found, found, LINGER_BATCH);
             seen.push(spins);
         }
         // It doubles up to the cap and stays there (64 * 5 < LINGER_BATCH); a batch of
@@ -654,19 +668,31 @@ mod tests {
 
     #[test]
     fn linger_resets_on_a_wait_and_halves_when_behind_or_sparse() {
-        assert_eq!(next_linger(64, 0, 0, true), 0, "a consume that waited polls eagerly next");
-        assert_eq!(next_linger(16, 1024, 1024, true), 8, "a big batch: we are behind");
-        assert_eq!(next_linger(16, 1023, 1023, true), 32);
-        assert_eq!(next_linger(16, 100, 0, true), 8, "old messages only: we are behind");
-        assert_eq!(next_linger(16, 63, 63, true), 8, "under 4 per hint: a slower stream");
-        assert_eq!(next_linger(16, 64, 64, true), 32);
-        assert_eq!(next_linger(0, 3, 3, true), 0, "one message at a time never lingers");
-        assert_eq!(next_linger(0, 4, 4, true), 1);
+        assert_eq!(
+            next_linger(64, 0, 0, LINGER_BATCH),
+            0,
+            "a consume that waited polls eagerly next"
+        );
+        assert_eq!(next_linger(16, 1024, 1024, LINGER_BATCH), 8, "a big batch: we are behind");
+        assert_eq!(next_linger(16, 1023, 1023, LINGER_BATCH), 32);
+        assert_eq!(next_linger(16, 100, 0, LINGER_BATCH), 8, "old messages only: we are behind");
+        assert_eq!(next_linger(16, 63, 63, LINGER_BATCH), 8, "under 4 per hint: a slower stream");
+        assert_eq!(next_linger(16, 64, 64, LINGER_BATCH), 32);
+        assert_eq!(next_linger(0, 3, 3, LINGER_BATCH), 0, "one message at a time never lingers");
+        assert_eq!(next_linger(0, 4, 4, LINGER_BATCH), 1);
+    }
+
+    #[test]
+    fn a_full_small_ring_counts_as_behind() {
+        assert_eq!((linger_batch(65_536), linger_batch(256), linger_batch(1)), (1024, 128, 1));
+        // A consumer of a 256-slot ring facing 128 or more messages is behind.
+        assert_eq!(next_linger(16, 128, 128, linger_batch(256)), 8);
+        assert_eq!(next_linger(16, 127, 127, linger_batch(256)), 32);
     }
 
     #[test]
     fn no_linger_when_turned_off() {
-        assert_eq!(next_linger(0, 4, 4, false), 0);
-        assert_eq!(next_linger(8, 100, 100, false), 4);
+        assert_eq!(next_linger(0, 4, 4, 0), 0);
+        assert_eq!(next_linger(8, 100, 100, 0), 4);
     }
 }

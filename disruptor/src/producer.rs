@@ -330,6 +330,8 @@ impl<T: Slot> Producer<T> {
             if self.policy != DeadPeerPolicy::Wait {
                 self.apply_policy(&mut check_at, started);
             }
+            // The room may be held by consumers that wait for a stalled cursor.
+            self.hot.help_advance();
             let waiter = waiter.get_or_insert_with(|| Waiter::new(self.wait, deadline));
             let shared = &*self.ring.shared;
             let ready = room_for(if exact { n } else { 1 });
@@ -575,6 +577,7 @@ impl<T: Slot> Producer<T> {
                 let since = *started.get_or_insert_with(Instant::now);
                 self.apply_policy(&mut check_at, since);
             }
+            hot.help_advance();
             let waiter = waiter.get_or_insert_with(|| Waiter::new(self.wait, deadline));
             if !waiter.wait(hot.data_wake(), || cursor.load(Ordering::Acquire) >= start) {
                 return false;
@@ -682,6 +685,13 @@ fn holds_pending_claim(entry: &ProducerEntry, cursor: u64) -> bool {
 /// ([`Batch::abandoned`](crate::Batch::abandoned)) rather than stalling the ring. To keep a
 /// claim pending on purpose (and commit it later through [`Producer::recover`]), call
 /// [`leave_pending`](Self::leave_pending).
+///
+/// **Leaked** (`std::mem::forget`), a claim skips all of that. In multi-producer mode it holds
+/// back later claims like a claim left pending, until it is recovered ([`Producer::recover`]).
+/// In single-producer
+/// mode the producer's next commit publishes it with whatever its slots held (valid values of
+/// `T`, since every bit pattern is, but not written for this lap): the fast path does not check
+/// for leaks.
 pub struct ClaimBatch<'a, T: Slot> {
     producer: &'a mut Producer<T>,
     start: u64,

@@ -149,6 +149,18 @@ impl Hot {
         }
     }
 
+    /// Multi-producer rings: moves the cursor over committed ranges that nobody advanced over.
+    /// A producer killed between publishing its own range and scanning the flags of later ones
+    /// (`Producer::commit_multi`) leaves them committed but invisible until the next commit;
+    /// waiters call this so that such a ring cannot stall (a full ring would wait forever).
+    /// Does nothing in single-producer rings.
+    #[cold]
+    pub(crate) fn help_advance(&self) {
+        if !self.flags.is_null() {
+            self.advance_cursor();
+        }
+    }
+
     /// Where the run of `len` sequences from `start` lies, clamped to the capacity: its first
     /// slot index and the lengths of the part up to the end of the ring and of the part that
     /// wraps to its start. Always `index + first <= capacity` and `wrapped <= index`, so the two
@@ -211,7 +223,8 @@ impl Shared {
     /// the slowest of the stages it follows.
     #[inline]
     pub(crate) fn visible_bound(&self, index: usize) -> u64 {
-        // SYNC POINT. Acquire pairs with the Release store of the cursor in `Producer::publish`:
+        // SYNC POINT. Acquire pairs with the Release store (or CAS) of the cursor in
+        // `Producer::publish` (or `commit_multi`, `Hot::advance_cursor`):
         // slot writes of every sequence below it happen-before our reads.
         let mut bound = self.segment.control().cursor.value.load(Ordering::Acquire);
         for &dep in self.dependencies[index].iter() {

@@ -352,3 +352,59 @@ fn only_the_dead_producers_range_is_orphaned_when_later_ones_committed() {
     let batch = consumer.consume_timeout(LIMIT).unwrap();
     assert!(batch.iter().copied().eq([0, 1, 2, 3, 4, 99, 99]));
 }
+
+/// Simulates a producer killed inside a multi-producer commit, after it moved the cursor over its
+/// own range and before it scanned the flags of later ranges: `later` is then committed (its
+/// flags are set, as its committer wrote them) but nobody moves the cursor over it. Writes the
+/// flags into the segment file by hand; the commit flags of a 16-slot ring of `u64` are the 128
+/// bytes just before its 128 bytes of slots, at the end of the segment.
+fn strand_committed_range(guard: &SegmentGuard, later: std::ops::Range<u64>) {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(format!("/dev/shm{}", guard.name()))
+        .unwrap();
+    let flags = file.metadata().unwrap().len() - 2 * 16 * 8;
+    for seq in later {
+        file.write_all_at(&(seq + 1).to_ne_bytes(), flags + 8 * (seq % 16)).unwrap();
+    }
+}
+
+#[test]
+fn a_blocked_producer_moves_a_stalled_cursor_over_committed_ranges() {
+    let guard = SegmentGuard::new("stalled-producer");
+    let ring = create(&guard, 16, 1);
+    let mut producer = ring.producer().unwrap();
+    produce(&ring, 8);
+    let mut later = producer.claim_many(8).unwrap();
+    later.iter_mut().enumerate().for_each(|(i, v)| *v = 8 + i as u64);
+    let later = later.leave_pending();
+    strand_committed_range(&guard, later.clone());
+    assert_eq!((ring.cursor(), ring.orphaned_claim()), (8, None), "stalled, not orphaned");
+    // The ring is full: the consumer has read nothing. The claim must time out (nobody frees
+    // room), but waiting for room publishes the stranded range.
+    assert_eq!(producer.claim_timeout(Duration::from_millis(20)).unwrap_err(), ClaimError::Timeout);
+    assert_eq!(ring.cursor(), 16);
+    let mut consumer = ring.consumer(0).unwrap();
+    let batch = consumer.consume_timeout(LIMIT).unwrap();
+    assert!(batch.iter().copied().eq(0..16), "nothing committed was lost");
+}
+
+#[test]
+fn a_waiting_consumer_moves_a_stalled_cursor_over_committed_ranges() {
+    let guard = SegmentGuard::new("stalled-consumer");
+    let ring = create(&guard, 16, 1);
+    let mut consumer = ring.consumer(0).unwrap();
+    produce(&ring, 4);
+    let mut producer = ring.producer().unwrap();
+    let mut later = producer.claim_many(4).unwrap();
+    later.iter_mut().enumerate().for_each(|(i, v)| *v = 4 + i as u64);
+    let later = later.leave_pending();
+    strand_committed_range(&guard, later);
+    let batch = consumer.consume_timeout(LIMIT).unwrap();
+    assert!(batch.iter().copied().eq(0..4));
+    batch.commit();
+    let batch = consumer.consume_timeout(LIMIT).expect("the waiting consumer advanced the cursor");
+    assert!(batch.iter().copied().eq(4..8));
+}
