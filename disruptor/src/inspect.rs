@@ -300,9 +300,11 @@ impl Inspector {
         // Consumer sequences first, then the cursor, then the claim sequence: each only grows,
         // so the snapshot keeps sequence <= cursor <= claim sequence.
         let participants = registry::participants(segment);
-        // Acquire pairs with the Release store of the cursor in `Producer::publish`.
+        // Acquire pairs with the Release store (or CAS) of the cursor in `Producer::publish`
+        // (or `commit_multi`, `Hot::advance_cursor`).
         let cursor = control.cursor.value.load(Ordering::Acquire);
-        // Acquire pairs with the Release claim in `Producer::try_claim_range`.
+        // Acquire pairs with the Release CAS of a multi-producer claim (a single producer
+        // stores it Relaxed; the value is only displayed).
         let claim_sequence = control.next.value.load(Ordering::Acquire);
         let mut consumers = Vec::new();
         let mut producers = Vec::new();
@@ -392,7 +394,8 @@ impl Inspector {
     pub fn peek(&self, last: usize) -> Peek {
         let g = *self.segment.geometry();
         let control = self.segment.control();
-        // SYNC POINT. Acquire pairs with the Release store of the cursor in `Producer::publish`:
+        // SYNC POINT. Acquire pairs with the Release store (or CAS) of the cursor in
+        // `Producer::publish` (or `commit_multi`, `Hot::advance_cursor`):
         // the contents of every slot below it happen-before our copies.
         let cursor = control.cursor.value.load(Ordering::Acquire);
         let wanted = u64::try_from(last).unwrap_or(u64::MAX).min(g.capacity).min(cursor);

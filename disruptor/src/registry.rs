@@ -123,8 +123,9 @@ pub(crate) fn participants(segment: &Segment) -> Vec<Participant> {
 pub(crate) fn orphaned_claim(segment: &Segment) -> Option<Range<u64>> {
     let control = segment.control();
     let cursor = control.cursor.value.load(Ordering::Acquire);
-    // Acquire pairs with the Release claim (CAS or store) in `Producer::try_claim_range`: the
-    // registry records of every claim below `next` are visible to the loads below.
+    // Acquire pairs with the Release CAS of a multi-producer claim in
+    // `Producer::try_claim_range_slow`: the registry records of every claim below `next` are
+    // visible to the loads below. (Single-producer mode keeps no per-claim records.)
     let next = control.next.value.load(Ordering::Acquire);
     if cursor >= next {
         return None;

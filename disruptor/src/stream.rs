@@ -563,7 +563,8 @@ mod tokio_io {
         /// Whether a claim of one byte could succeed now (or fail for want of consumers).
         fn has_room(shared: &Shared) -> bool {
             let slowest = slowest_gating(shared);
-            // Acquire pairs with the Release store of `next` in `Producer::try_claim_range`.
+            // Acquire: pairs with the Release CAS of `next` in multi-producer claims (a single
+            // producer stores it Relaxed); only a readiness hint: the claim re-checks.
             let next = shared.segment.control().next.value.load(Ordering::Acquire);
             slowest == u64::MAX || slowest.saturating_add(shared.capacity) > next
         }

@@ -230,7 +230,7 @@ fn sleep_on(line: &WakeLine, mut ready: impl FnMut() -> bool, timeout: Duration)
     let fenced = membarrier_ready()
         && rustix::thread::membarrier(rustix::thread::MembarrierCommand::GlobalExpedited).is_ok();
     if !fenced {
-        // Pairs with the fence in `notify`. (A kernel that accepted the registration but
+        // Pairs with the fence in `notify_slow`. (A kernel that accepted the registration but
         // refuses the barrier, which no kernel we know does, leaves notifiers that skip the
         // fence: handles cache the mode. A wake-up lost that way costs at most `MAX_SLEEP`.)
         FENCE_MODE.store(MODE_FENCE, Ordering::Relaxed);

@@ -1,8 +1,8 @@
 //! Property tests: a hostile or crashed peer writes arbitrary values into the header or the
 //! sequences. Opening and using the ring must then give a documented error or wrong data,
 //! never a panic, an out-of-bounds access or an endless loop of a call that does not wait by
-//! design (`try_` and `_timeout` calls; a claim the test cannot commit is left pending, since
-//! dropping it would wait for its predecessors like `commit`). (`cargo test` runs a few hundred
+//! design (`try_` and `_timeout` calls; a claim the test cannot commit is left pending, as a
+//! crashed producer would leave it). (`cargo test` runs a few hundred
 //! cases; `PROPTEST_CASES=100000 cargo test --release --test hostile` runs a long campaign.)
 
 use std::fs::OpenOptions;
@@ -25,12 +25,16 @@ const SEQUENCES: u64 = 4096 + 5 * 128;
 const HEADER_FIELDS: u64 = 96 + 8 * 64;
 
 fn fresh(tag: &str) -> (SegmentGuard, Disruptor<[u8; 24]>, std::fs::File) {
+    fresh_in_mode(tag, false)
+}
+
+/// A fresh multi-producer ring, or a single-producer one (`single`), with its segment file.
+fn fresh_in_mode(tag: &str, single: bool) -> (SegmentGuard, Disruptor<[u8; 24]>, std::fs::File) {
     let guard = SegmentGuard::new(tag);
-    let ring = Disruptor::<[u8; 24]>::builder(guard.name())
-        .capacity(CAPACITY)
-        .consumers(CONSUMERS)
-        .create()
-        .unwrap();
+    let builder =
+        Disruptor::<[u8; 24]>::builder(guard.name()).capacity(CAPACITY).consumers(CONSUMERS);
+    let builder = if single { builder.single_producer() } else { builder };
+    let ring = builder.create().unwrap();
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -68,16 +72,20 @@ proptest! {
         }
     }
 
-    /// Arbitrary sequences: every operation stays inside the ring and terminates.
+    /// Arbitrary sequences: every operation stays inside the ring and terminates, in either
+    /// producer mode, also when the claim sequence changes again between operations (a single
+    /// producer keeps no private copy of it).
     #[test]
     fn corrupt_sequences_never_go_out_of_bounds(
+        single in any::<bool>(),
         next in any::<u64>(),
+        renext in prop_oneof![any::<u64>(), Just(0u64), Just(u64::MAX)],
         cursor in any::<u64>(),
         seq0 in prop_oneof![any::<u64>(), Just(u64::MAX), 0..64u64],
         seq1 in prop_oneof![any::<u64>(), Just(u64::MAX), 0..64u64],
-        ops in prop::collection::vec(0u8..6, 1..12),
+        ops in prop::collection::vec(0u8..7, 1..12),
     ) {
-        let (_guard, ring, file) = fresh("hostile-seq");
+        let (_guard, ring, file) = fresh_in_mode("hostile-seq", single);
         let mut producer = ring.producer().unwrap();
         let consumer = ring.consumer(0).unwrap();
         for (offset, value) in [(NEXT, next), (CURSOR, cursor), (SEQUENCES, seq0), (SEQUENCES + 128, seq1)] {
@@ -112,6 +120,7 @@ proptest! {
                 4 => if let Ok(c) = fresh_consumer.as_mut() {
                     let _ = c.consume_timeout(Duration::from_millis(1)).map(|b| b.len());
                 },
+                5 => file.write_all_at(&renext.to_ne_bytes(), NEXT).unwrap(),
                 _ => {
                     let _ = ring.participants();
                     let _ = ring.orphaned_claim();
