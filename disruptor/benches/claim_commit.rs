@@ -53,13 +53,24 @@ impl Ring {
 
     /// Consumes everything published (untimed bookkeeping between chunks).
     fn drain(&mut self) {
-        loop {
-            let batch = self.consumer.try_consume();
-            if batch.is_empty() {
-                break;
-            }
-            batch.commit();
-        }
+        drain(&mut self.consumer);
+    }
+
+    /// Times `iters` claim + commit pairs (`try_claim` instead of `claim` if `try_first`),
+    /// draining the ring untimed between chunks.
+    fn claim_commit(&mut self, iters: u64, try_first: bool) -> Duration {
+        let Ring { producer, consumer, .. } = self;
+        chunked(
+            iters,
+            SLOTS as u64,
+            |i| {
+                let claim = if try_first { producer.try_claim() } else { producer.claim() };
+                let mut claim = claim.expect("claim");
+                *claim = black_box(i);
+                claim.commit();
+            },
+            || drain(consumer),
+        )
     }
 
     /// Publishes messages until the ring is full, untimed.
@@ -76,6 +87,17 @@ impl Ring {
 impl Drop for Ring {
     fn drop(&mut self) {
         let _ = shm_disruptor::unlink(&self.name);
+    }
+}
+
+/// Consumes everything published.
+fn drain(consumer: &mut Consumer<u64>) {
+    loop {
+        let batch = consumer.try_consume();
+        if batch.is_empty() {
+            break;
+        }
+        batch.commit();
     }
 }
 
@@ -157,71 +179,16 @@ fn in_process(c: &mut Criterion) {
 
     let mut ring = Ring::new("claim", SLOTS);
     group.bench_function("ours claim+commit", |b| {
-        b.iter_custom(|iters| {
-            let Ring { producer, consumer, .. } = &mut ring;
-            chunked(
-                iters,
-                chunk,
-                |i| {
-                    let mut claim = producer.claim().expect("claim");
-                    *claim = black_box(i);
-                    claim.commit();
-                },
-                || loop {
-                    let batch = consumer.try_consume();
-                    if batch.is_empty() {
-                        break;
-                    }
-                    batch.commit();
-                },
-            )
-        })
+        b.iter_custom(|iters| ring.claim_commit(iters, false))
     });
-
     group.bench_function("ours try_claim+commit", |b| {
-        b.iter_custom(|iters| {
-            let Ring { producer, consumer, .. } = &mut ring;
-            chunked(
-                iters,
-                chunk,
-                |i| {
-                    let mut claim = producer.try_claim().expect("try_claim");
-                    *claim = black_box(i);
-                    claim.commit();
-                },
-                || loop {
-                    let batch = consumer.try_consume();
-                    if batch.is_empty() {
-                        break;
-                    }
-                    batch.commit();
-                },
-            )
-        })
+        b.iter_custom(|iters| ring.claim_commit(iters, true))
     });
 
     // The same in multi-producer mode (one producer: uncontended CAS and flag path).
     let mut multi = Ring::with_mode("multi", SLOTS, false);
     group.bench_function("ours claim+commit (multi-producer)", |b| {
-        b.iter_custom(|iters| {
-            let Ring { producer, consumer, .. } = &mut multi;
-            chunked(
-                iters,
-                chunk,
-                |i| {
-                    let mut claim = producer.claim().expect("claim");
-                    *claim = black_box(i);
-                    claim.commit();
-                },
-                || loop {
-                    let batch = consumer.try_consume();
-                    if batch.is_empty() {
-                        break;
-                    }
-                    batch.commit();
-                },
-            )
-        })
+        b.iter_custom(|iters| multi.claim_commit(iters, false))
     });
     drop(multi);
 
@@ -270,13 +237,8 @@ fn in_process(c: &mut Criterion) {
                 },
                 &mut refill,
             );
-            loop {
-                let batch = consumer.try_consume();
-                if batch.is_empty() {
-                    break elapsed;
-                }
-                batch.commit();
-            }
+            drain(consumer);
+            elapsed
         })
     });
 
@@ -297,13 +259,7 @@ fn in_process(c: &mut Criterion) {
                     second.fill(i);
                     claim.commit();
                 },
-                || loop {
-                    let batch = consumer.try_consume();
-                    if batch.is_empty() {
-                        break;
-                    }
-                    batch.commit();
-                },
+                || drain(consumer),
             )
         })
     });
@@ -336,13 +292,8 @@ fn in_process(c: &mut Criterion) {
                 },
                 &mut refill,
             );
-            loop {
-                let batch = consumer.try_consume();
-                if batch.is_empty() {
-                    break elapsed;
-                }
-                batch.commit();
-            }
+            drain(consumer);
+            elapsed
         })
     });
 

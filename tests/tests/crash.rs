@@ -22,6 +22,16 @@ fn create(guard: &SegmentGuard, capacity: usize, consumers: usize) -> Disruptor<
         .unwrap()
 }
 
+/// A single-producer ring with one consumer.
+fn create_single(guard: &SegmentGuard, capacity: usize) -> Disruptor<u64> {
+    Disruptor::<u64>::builder(guard.name())
+        .capacity(capacity)
+        .consumers(1)
+        .single_producer()
+        .create()
+        .unwrap()
+}
+
 /// Publishes values `from..to` (each equal to its sequence) from this process.
 fn produce(ring: &Disruptor<u64>, count: u64) {
     let mut producer = ring.producer().unwrap();
@@ -236,12 +246,7 @@ fn a_process_killed_in_a_futex_wait_leaves_the_ring_usable() {
 #[test]
 fn a_dead_single_producer_is_replaced_and_its_unpublished_claim_discarded() {
     let guard = SegmentGuard::new("crash-single");
-    let ring = Disruptor::<u64>::builder(guard.name())
-        .capacity(64)
-        .consumers(1)
-        .single_producer()
-        .create()
-        .unwrap();
+    let ring = create_single(&guard, 64);
     let mut actor = Actor::start(
         env!("CARGO_BIN_EXE_crash_actor"),
         &["claim-then-hang", guard.name(), "10", "5"],
@@ -279,12 +284,7 @@ fn a_dead_single_producer_is_replaced_and_its_unpublished_claim_discarded() {
 #[test]
 fn a_single_producer_attaching_behind_a_pending_claim_does_not_publish_past_it() {
     let guard = SegmentGuard::new("single-pending");
-    let ring = Disruptor::<u64>::builder(guard.name())
-        .capacity(64)
-        .consumers(1)
-        .single_producer()
-        .create()
-        .unwrap();
+    let ring = create_single(&guard, 64);
     let mut first = ring.producer().unwrap();
     let mut pending = first.claim().unwrap();
     *pending = 100;

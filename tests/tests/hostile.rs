@@ -133,11 +133,9 @@ proptest! {
     }
 }
 
-/// A corrupt consumer sequence far ahead of the producer must not let a single producer's fast
-/// path (which trusts its cached bound) grant a claim longer than the ring.
-#[test]
-fn a_consumer_sequence_far_ahead_never_widens_a_single_producer_claim() {
-    let guard = SegmentGuard::new("hostile-bound");
+/// A single-producer ring of `u64` with one consumer, and its segment file (writable).
+fn single_producer_u64(tag: &str) -> (SegmentGuard, Disruptor<u64>, std::fs::File) {
+    let guard = SegmentGuard::new(tag);
     let ring = Disruptor::<u64>::builder(guard.name())
         .capacity(CAPACITY)
         .consumers(1)
@@ -145,6 +143,14 @@ fn a_consumer_sequence_far_ahead_never_widens_a_single_producer_claim() {
         .create()
         .unwrap();
     let file = OpenOptions::new().write(true).open(format!("/dev/shm{}", guard.name())).unwrap();
+    (guard, ring, file)
+}
+
+/// A corrupt consumer sequence far ahead of the producer must not let a single producer's fast
+/// path (which trusts its cached bound) grant a claim longer than the ring.
+#[test]
+fn a_consumer_sequence_far_ahead_never_widens_a_single_producer_claim() {
+    let (_guard, ring, file) = single_producer_u64("hostile-bound");
     let mut producer = ring.producer().unwrap();
     file.write_all_at(&1_000_000u64.to_ne_bytes(), SEQUENCES).unwrap();
     // The first claim reads the (corrupt) bound; later ones trust the cached one.
@@ -168,14 +174,7 @@ fn a_consumer_sequence_far_ahead_never_widens_a_single_producer_claim() {
 /// must not let the fast path grant a claim longer than the ring either.
 #[test]
 fn a_claim_sequence_moved_back_never_widens_a_single_producer_claim() {
-    let guard = SegmentGuard::new("hostile-next");
-    let ring = Disruptor::<u64>::builder(guard.name())
-        .capacity(CAPACITY)
-        .consumers(1)
-        .single_producer()
-        .create()
-        .unwrap();
-    let file = OpenOptions::new().write(true).open(format!("/dev/shm{}", guard.name())).unwrap();
+    let (_guard, ring, file) = single_producer_u64("hostile-next");
     let mut producer = ring.producer().unwrap();
     let mut consumer = ring.consumer(0).unwrap();
     for _ in 0..3 {
