@@ -188,6 +188,13 @@ impl<T: Slot> Producer<T> {
     /// this handle's own claim in flight, if it is waiting to commit one, keeps its record.)
     fn publish_abandoned(&mut self, range: Range<u64>) {
         let (start, end) = (range.start, range.end);
+        // Another producer's policy may have found the same orphan and published it since:
+        // then its slots may hold newer messages already. (Not arbitrated: see the README's
+        // failure model. This only narrows the window to the zero-filling.)
+        // Acquire: as any cursor load; only compared here.
+        if self.hot.cursor().load(Ordering::Acquire) != start {
+            return;
+        }
         let mut orphan = ClaimBatch { producer: self, start, end, recovered: true, done: true };
         orphan.commit_zeroed(None);
     }
@@ -196,6 +203,9 @@ impl<T: Slot> Producer<T> {
     /// will commit (see [`Disruptor::orphaned_claim`]): typically the claim of a producer that was
     /// killed between claim and commit. Rewrite it and [`commit`](ClaimBatch::commit) it, or
     /// [`commit_abandoned`](ClaimBatch::commit_abandoned) it. Dropping it leaves it pending.
+    ///
+    /// Two producers calling this at once get the same range: recover from one process at a
+    /// time (the second commit publishes nothing, but its writes land in the slots).
     pub fn recover_orphaned(&mut self) -> Option<ClaimBatch<'_, T>> {
         let range = registry::orphaned_claim(self.ring.segment())?;
         Some(self.batch(range, true))
@@ -524,10 +534,16 @@ impl<T: Slot> Producer<T> {
         // SYNC POINT. SeqCst (so Release): pairs with the consumers' Acquire load of the
         // cursor (our slot writes happen-before their reads), and, as a SeqCst RMW before our
         // scan of later flags in `advance_cursor`, stands in for the fence below (see there).
-        if hot.cursor().compare_exchange(start, end, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
-            hot.advance_cursor();
-            hot.notify_data();
-            return;
+        match hot.cursor().compare_exchange(start, end, Ordering::SeqCst, Ordering::Relaxed) {
+            Ok(_) => {
+                hot.advance_cursor();
+                hot.notify_data();
+                return;
+            }
+            // Already published: a recovered range that someone else recovered and published
+            // too. Marking it would write stale flags over those of a later lap.
+            Err(current) if current >= end => return,
+            Err(_) => {}
         }
         for seq in start..end.min(start.saturating_add(hot.capacity)) {
             // Release: pairs with the SeqCst (so Acquire) load of the flag in
