@@ -704,10 +704,9 @@ fn holds_pending_claim(entry: &ProducerEntry, cursor: u64) -> bool {
 ///
 /// **Leaked** (`std::mem::forget`), a claim skips all of that. In multi-producer mode it holds
 /// back later claims like a claim left pending, until it is recovered ([`Producer::recover`]).
-/// In single-producer
-/// mode the producer's next commit publishes it with whatever its slots held (valid values of
-/// `T`, since every bit pattern is, but not written for this lap): the fast path does not check
-/// for leaks.
+/// In single-producer mode the producer's next commit publishes it with whatever its slots held
+/// (valid values of `T`, since every bit pattern is, but not written for this lap): the fast
+/// path does not check for leaks.
 pub struct ClaimBatch<'a, T: Slot> {
     producer: &'a mut Producer<T>,
     start: u64,
