@@ -82,7 +82,7 @@ fn watch(shared: Weak<Shared>, watcher: Weak<Watcher>, line: Line) {
         }
         drop(registrations);
         // Async waits too must not stall on a cursor a killed producer left behind.
-        shared.hot.help_advance();
+        shared.hot.help_advance(0);
         sleep_until_woken(wake_line, || {
             let mut registrations = watcher.registrations.lock().unwrap_or_else(|e| e.into_inner());
             let before = registrations.len();

@@ -275,14 +275,9 @@ impl<T: Slot> Consumer<T> {
     #[inline(never)]
     fn wait_for_data(&self, deadline: Option<Instant>) -> Result<u64, ConsumeError> {
         let mut waiter = Waiter::new(self.wait, deadline);
-        let mut rounds = 0u32;
         loop {
-            if rounds % 64 == 0 {
-                // The cursor may be stalled by a producer killed mid-commit (multi-producer
-                // rings; every 64 rounds: it reads the cursor and a flag).
-                self.hot.help_advance();
-            }
-            rounds = rounds.wrapping_add(1);
+            // The cursor may be stalled by a producer killed mid-commit.
+            self.hot.help_advance(waiter.rounds());
             if !waiter.wait(self.hot.data_wake(), || self.available() > 0) {
                 return Err(ConsumeError::Timeout);
             }

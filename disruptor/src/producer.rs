@@ -340,9 +340,9 @@ impl<T: Slot> Producer<T> {
             if self.policy != DeadPeerPolicy::Wait {
                 self.apply_policy(&mut check_at, started);
             }
-            // The room may be held by consumers that wait for a stalled cursor.
-            self.hot.help_advance();
             let waiter = waiter.get_or_insert_with(|| Waiter::new(self.wait, deadline));
+            // The room may be held by consumers that wait for a stalled cursor.
+            self.hot.help_advance(waiter.rounds());
             let shared = &*self.ring.shared;
             let ready = room_for(if exact { n } else { 1 });
             if !waiter.wait(&shared.segment.control().room_wake, || ready(shared)) {
@@ -593,8 +593,8 @@ impl<T: Slot> Producer<T> {
                 let since = *started.get_or_insert_with(Instant::now);
                 self.apply_policy(&mut check_at, since);
             }
-            hot.help_advance();
             let waiter = waiter.get_or_insert_with(|| Waiter::new(self.wait, deadline));
+            hot.help_advance(waiter.rounds());
             if !waiter.wait(hot.data_wake(), || cursor.load(Ordering::Acquire) >= start) {
                 return false;
             }

@@ -152,11 +152,12 @@ impl Hot {
     /// Multi-producer rings: moves the cursor over committed ranges that nobody advanced over.
     /// A producer killed between publishing its own range and scanning the flags of later ones
     /// (`Producer::commit_multi`) leaves them committed but invisible until the next commit;
-    /// waiters call this so that such a ring cannot stall (a full ring would wait forever).
-    /// Does nothing in single-producer rings.
+    /// waiters call this with their round count (`Waiter::rounds`), so that such a ring cannot
+    /// stall (a full ring would wait forever). It acts every 64 rounds (it reads the cursor and
+    /// a flag), and does nothing in single-producer rings.
     #[cold]
-    pub(crate) fn help_advance(&self) {
-        if !self.flags.is_null() {
+    pub(crate) fn help_advance(&self, rounds: u32) {
+        if rounds % 64 == 0 && !self.flags.is_null() {
             self.advance_cursor();
         }
     }

@@ -140,10 +140,6 @@ fn notify_slow(line: &WakeLine, fence_fallback: bool) {
             return;
         }
     }
-    wake_all(line);
-}
-
-fn wake_all(line: &WakeLine) {
     // Release: the waiter's Acquire load of `futex` then observes a value other than the one it
     // saw before re-checking, so a FUTEX_WAIT that starts after this returns at once.
     line.futex.fetch_add(1, Ordering::Release);
@@ -162,6 +158,11 @@ impl Waiter {
     /// A wait with an optional deadline.
     pub fn new(strategy: WaitStrategy, deadline: Option<Instant>) -> Waiter {
         Waiter { strategy, deadline, rounds: 0 }
+    }
+
+    /// How many times [`wait`](Self::wait) was called.
+    pub(crate) fn rounds(&self) -> u32 {
+        self.rounds
     }
 
     /// Waits a little, per the strategy. Returns `false` once the deadline has passed.
@@ -237,7 +238,7 @@ fn sleep_on(line: &WakeLine, mut ready: impl FnMut() -> bool, timeout: Duration)
         fence(Ordering::SeqCst);
     }
     // Step 3: read the futex word, re-check, then sleep only while the word is unchanged.
-    // Acquire pairs with the Release `fetch_add` in `wake_all`.
+    // Acquire pairs with the Release `fetch_add` in `notify_slow`.
     let observed = line.futex.load(Ordering::Acquire);
     if !ready() {
         let timeout = rustix::time::Timespec {
