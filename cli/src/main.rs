@@ -195,7 +195,7 @@ fn list(out: &mut impl Write, all: bool, json: bool) -> Result<(), Failure> {
 
 fn inspect(out: &mut impl Write, name: &str, json: bool) -> Result<(), Failure> {
     let inspector = Inspector::open(name)?;
-    let info = inspector.info();
+    let info = inspector.info()?;
     let layout = inspector.layout();
     let attachment =
         Attachment { live_users: inspector.live_users(), mapped_by: inspector.mapping_processes() };
@@ -209,8 +209,8 @@ fn inspect(out: &mut impl Write, name: &str, json: bool) -> Result<(), Failure> 
 
 fn peek(out: &mut impl Write, name: &str, last: usize, json: bool) -> Result<(), Failure> {
     let inspector = Inspector::open(name)?;
-    let peeked = inspector.peek(last);
-    let info = inspector.info();
+    let peeked = inspector.peek(last)?;
+    let info = inspector.info()?;
     let layout = inspector.layout();
     if json {
         writeln!(out, "{}", render::peek_json(&info, &layout, &peeked))?;
@@ -305,7 +305,9 @@ fn watch(
     let mut shown = 0u64;
     loop {
         let at = Instant::now();
-        let state = inspector.state();
+        // `state` checks the file's size first: a segment truncated under us is reported
+        // (`TooSmall`), never read (its lost pages would raise SIGBUS).
+        let state = inspector.state()?;
         let block = watch_block(
             name,
             &type_name,
@@ -349,6 +351,11 @@ fn rm(out: &mut impl Write, name: &str, force: bool) -> Result<(), Failure> {
         SegmentKind::Unreadable(e) if !force => {
             return Err(Failure::Refused(format!(
                 "{name} cannot be read ({e}); use --force to remove it anyway"
+            )));
+        }
+        SegmentKind::NotAFile(kind) if !force => {
+            return Err(Failure::Refused(format!(
+                "{name} is {kind}, not a shm-disruptor ring; use --force to remove it anyway"
             )));
         }
         _ => ("segment", Vec::new()),

@@ -133,6 +133,7 @@ pub fn error_kind(error: &OpenError) -> &'static str {
         OpenError::TooSmall { .. } => "too_small",
         OpenError::Corrupt { .. } => "corrupt",
         OpenError::NotInitialised { .. } => "not_initialised",
+        OpenError::NotASegment { .. } => "foreign",
         _ => "error",
     }
 }
@@ -248,7 +249,7 @@ pub fn inspect_text(
             .map(|p| {
                 vec![
                     p.entry.to_string(),
-                    p.pid.to_string(),
+                    p.pid.map_or("-".into(), |p| p.to_string()),
                     p.state.to_string(),
                     p.pending.as_ref().map_or("-".into(), range_text),
                 ]
@@ -400,6 +401,7 @@ fn kind_name(kind: &SegmentKind) -> &'static str {
         SegmentKind::Corrupt(_) => "corrupt",
         SegmentKind::Foreign { .. } => "foreign",
         SegmentKind::Unreadable(_) => "unreadable",
+        SegmentKind::NotAFile(_) => "foreign",
         _ => "unknown",
     }
 }
@@ -442,6 +444,7 @@ pub fn list_text(segments: &[ListedSegment]) -> String {
                             format!("not a ring (first bytes {})", hex(first_bytes))
                         }
                         SegmentKind::Unreadable(e) => e.clone(),
+                        SegmentKind::NotAFile(kind) => format!("not a ring ({kind})"),
                         _ => String::new(),
                     };
                     let mut row = vec![seg.name.clone(), kind_name(other).into()];
@@ -514,6 +517,7 @@ pub fn list_json(segments: &[ListedSegment]) -> Json {
                         members.push(("first_bytes", Json::from(hex(first_bytes))));
                     }
                     SegmentKind::Unreadable(e) => members.push(("error", Json::from(e.as_str()))),
+                    SegmentKind::NotAFile(kind) => members.push(("file_type", Json::from(*kind))),
                     _ => {}
                 }
                 object(members)

@@ -7,9 +7,13 @@
 //! for why no wake-up is lost): it registers as a waiter, re-checks every registered condition,
 //! wakes the futures whose condition holds, and sleeps until a publisher (or a committing
 //! consumer) wakes it, or at most `MAX_SLEEP`.
+//!
+//! A future holds at most one registration ([`AsyncWait`]): polling it again only replaces the
+//! waker, and dropping it (completed or cancelled, as in a `select!` loop) removes the
+//! registration, so nothing accumulates however often futures are polled and dropped.
 
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::io;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -29,13 +33,22 @@ pub(crate) enum Line {
 type Ready = Box<dyn Fn(&Shared) -> bool + Send>;
 
 struct Registration {
+    id: u64,
     waker: Waker,
     ready: Ready,
+    /// Woken since it was last (re-)armed: the watcher skips it until its future polls again.
+    woken: bool,
+}
+
+#[derive(Default)]
+struct Registrations {
+    list: Vec<Registration>,
+    next_id: u64,
 }
 
 /// The futures waiting on one wake line of one ring, and the thread that watches for them.
 pub(crate) struct Watcher {
-    registrations: Mutex<Vec<Registration>>,
+    registrations: Mutex<Registrations>,
     idle: Condvar,
 }
 
@@ -46,22 +59,57 @@ impl std::fmt::Debug for Watcher {
 }
 
 impl Watcher {
-    fn start(shared: &Arc<Shared>, line: Line) -> Arc<Watcher> {
-        let watcher =
-            Arc::new(Watcher { registrations: Mutex::new(Vec::new()), idle: Condvar::new() });
+    fn start(shared: &Arc<Shared>, line: Line) -> io::Result<Arc<Watcher>> {
+        let watcher = Arc::new(Watcher {
+            registrations: Mutex::new(Registrations::default()),
+            idle: Condvar::new(),
+        });
         let weak_shared = Arc::downgrade(shared);
         let weak_watcher = Arc::downgrade(&watcher);
         std::thread::Builder::new()
             .name("shm-disruptor-watcher".into())
-            .spawn(move || watch(weak_shared, weak_watcher, line))
-            .expect("spawn the async watcher thread");
-        watcher
+            .spawn(move || watch(weak_shared, weak_watcher, line))?;
+        Ok(watcher)
     }
 
-    fn register(&self, waker: &Waker, ready: Ready) {
-        let mut registrations = self.registrations.lock().unwrap_or_else(|e| e.into_inner());
-        registrations.push(Registration { waker: waker.clone(), ready });
+    fn lock(&self) -> MutexGuard<'_, Registrations> {
+        // Every update is a single push, swap or removal: a panic cannot leave it half-done.
+        self.registrations.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn register(&self, waker: &Waker, ready: Ready) -> u64 {
+        let mut registrations = self.lock();
+        let id = registrations.next_id;
+        registrations.next_id += 1;
+        registrations.list.push(Registration { id, waker: waker.clone(), ready, woken: false });
         self.idle.notify_one();
+        id
+    }
+
+    /// A future that registered polls again and must still wait: keeps its registration, with
+    /// the waker of this poll.
+    fn rearm(&self, id: u64, waker: &Waker) {
+        let mut registrations = self.lock();
+        if let Some(r) = registrations.list.iter_mut().find(|r| r.id == id) {
+            if !r.waker.will_wake(waker) {
+                r.waker = waker.clone();
+            }
+            r.woken = false;
+            self.idle.notify_one();
+        }
+    }
+
+    fn remove(&self, id: u64) {
+        let mut registrations = self.lock();
+        if let Some(i) = registrations.list.iter().position(|r| r.id == id) {
+            registrations.list.swap_remove(i);
+        }
+    }
+
+    /// How many registrations are held (for tests of the bound).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().list.len()
     }
 }
 
@@ -73,67 +121,146 @@ fn watch(shared: Weak<Shared>, watcher: Weak<Watcher>, line: Line) {
             Line::Data => &shared.segment.control().data_wake,
             Line::Room => &shared.segment.control().room_wake,
         };
-        let registrations = watcher.registrations.lock().unwrap_or_else(|e| e.into_inner());
-        if registrations.is_empty() {
-            // Nothing to watch: wait for a registration (re-checking now and then whether the
-            // ring is still in use by this process).
+        let registrations = watcher.lock();
+        if registrations.list.iter().all(|r| r.woken) {
+            // Nothing to watch (or every future is woken and yet to poll again): wait for a
+            // registration, re-checking now and then whether the ring is still in use here.
             let _ = watcher.idle.wait_timeout(registrations, Duration::from_millis(200));
             continue;
         }
         drop(registrations);
         // Async waits too must not stall on a cursor a killed producer left behind.
         shared.hot.help_advance(0);
-        sleep_until_woken(wake_line, || {
-            let mut registrations = watcher.registrations.lock().unwrap_or_else(|e| e.into_inner());
-            let before = registrations.len();
-            registrations.retain(|r| {
-                let ready = (r.ready)(&shared);
-                if ready {
-                    r.waker.wake_by_ref();
+        let fence_fallback = shared.hot.fence_fallback;
+        sleep_until_woken(
+            wake_line,
+            || {
+                let mut registrations = watcher.lock();
+                let mut any = false;
+                for r in registrations.list.iter_mut().filter(|r| !r.woken) {
+                    if (r.ready)(&shared) {
+                        r.waker.wake_by_ref();
+                        r.woken = true;
+                        any = true;
+                    }
                 }
-                !ready
-            });
-            registrations.len() < before || registrations.is_empty()
-        });
+                any || registrations.list.iter().all(|r| r.woken)
+            },
+            fence_fallback,
+        );
     }
 }
 
 impl Shared {
-    pub(crate) fn watcher(self: &Arc<Self>, line: Line) -> &Watcher {
+    /// The watcher of `line`, started on first use; the error kind when its thread could not
+    /// be started (a later call tries again).
+    pub(crate) fn watcher(self: &Arc<Self>, line: Line) -> Result<Arc<Watcher>, io::ErrorKind> {
         let cell = match line {
             Line::Data => &self.data_watcher,
             Line::Room => &self.room_watcher,
         };
-        cell.get_or_init(|| Watcher::start(self, line))
+        let mut slot = cell.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(watcher) = slot.as_ref() {
+            return Ok(Arc::clone(watcher));
+        }
+        let watcher = Watcher::start(self, line).map_err(|e| e.kind())?;
+        *slot = Some(Arc::clone(&watcher));
+        Ok(watcher)
     }
 }
 
-/// Polls `attempt`; when it is not ready, registers `ready` with the watcher of `line` and
-/// tries once more (a wake-up between the two attempts is then caught by the watcher's check).
-pub(crate) fn poll_with<R>(
-    shared: &Arc<Shared>,
-    line: Line,
-    cx: &mut Context<'_>,
-    mut attempt: impl FnMut() -> Option<R>,
-    ready: impl Fn(&Shared) -> bool + Send + 'static,
-) -> Poll<R> {
-    if let Some(result) = attempt() {
-        return Poll::Ready(result);
-    }
-    shared.watcher(line).register(cx.waker(), Box::new(ready));
-    match attempt() {
-        Some(result) => Poll::Ready(result),
-        None => Poll::Pending,
+/// One future's (or one async stream's) wait: at most one registration with a watcher,
+/// removed when this is dropped or the wait ends.
+#[derive(Default)]
+pub(crate) struct AsyncWait {
+    registered: Option<(Arc<Watcher>, u64)>,
+}
+
+impl std::fmt::Debug for AsyncWait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncWait").field("registered", &self.registered.is_some()).finish()
     }
 }
 
-/// The slowest gating consumer's sequence (`u64::MAX` when all are released).
-pub(crate) fn slowest_gating(shared: &Shared) -> u64 {
-    shared
-        .gating
-        .iter()
-        // Acquire pairs with the consumers' Release stores of their sequences.
-        .map(|&c| shared.segment.consumer_sequence(c).load(Ordering::Acquire))
-        .min()
-        .unwrap_or(u64::MAX)
+impl Drop for AsyncWait {
+    fn drop(&mut self) {
+        self.unregister();
+    }
+}
+
+impl AsyncWait {
+    fn unregister(&mut self) {
+        if let Some((watcher, id)) = self.registered.take() {
+            watcher.remove(id);
+        }
+    }
+
+    /// Polls `attempt`; when it is not ready, registers `ready` with the watcher of `line` (or
+    /// re-arms the registration this wait already has) and tries once more: a wake-up between
+    /// the two attempts is then caught by the watcher's check. `Err` when the watcher thread
+    /// could not be started. The registration ends when an attempt succeeds.
+    pub(crate) fn poll<R>(
+        &mut self,
+        shared: &Arc<Shared>,
+        line: Line,
+        cx: &mut Context<'_>,
+        mut attempt: impl FnMut() -> Option<R>,
+        ready: impl Fn(&Shared) -> bool + Send + 'static,
+    ) -> Poll<Result<R, io::ErrorKind>> {
+        if let Some(result) = attempt() {
+            self.unregister();
+            return Poll::Ready(Ok(result));
+        }
+        match &self.registered {
+            Some((watcher, id)) => watcher.rearm(*id, cx.waker()),
+            None => match shared.watcher(line) {
+                Ok(watcher) => {
+                    let id = watcher.register(cx.waker(), Box::new(ready));
+                    self.registered = Some((watcher, id));
+                }
+                Err(kind) => return Poll::Ready(Err(kind)),
+            },
+        }
+        match attempt() {
+            Some(result) => {
+                self.unregister();
+                Poll::Ready(Ok(result))
+            }
+            None => Poll::Pending,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_wait_holds_one_registration_and_drops_it() {
+        let watcher = Arc::new(Watcher {
+            registrations: Mutex::new(Registrations::default()),
+            idle: Condvar::new(),
+        });
+        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        for _ in 0..1000 {
+            let id = watcher.register(&waker, Box::new(|_| false));
+            let mut wait = AsyncWait { registered: Some((Arc::clone(&watcher), id)) };
+            for _ in 0..3 {
+                watcher.rearm(id, &waker);
+            }
+            assert_eq!(watcher.len(), 1);
+            wait.unregister();
+            assert_eq!(watcher.len(), 0);
+            drop(wait);
+        }
+    }
 }

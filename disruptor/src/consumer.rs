@@ -6,12 +6,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::asynch::{poll_with, Line};
+use crate::asynch::{AsyncWait, Line};
 use crate::error::{AttachError, ConsumeError};
-use crate::liveness;
-use crate::ring::{token_alive, Hot};
+use crate::gating::RELEASED;
+use crate::ring::Hot;
 use crate::shm::ConsumerEntry;
-use crate::wait::Waiter;
+use crate::wait::{deadline_after, Waiter};
+use crate::{liveness, registry};
 use crate::{Disruptor, Slot, WaitStrategy};
 
 /// A blocking consume lingers longer next time while the batches it finds (without waiting) are
@@ -77,8 +78,6 @@ pub struct Consumer<T: Slot> {
     sequence: u64,
     token: u64,
     wait: WaitStrategy,
-    /// Producers wait for this consumer (it is a last stage): commits wake the room line.
-    gates_producers: bool,
     /// Other stages follow this one: commits wake the data line.
     has_followers: bool,
     /// This consumer follows other stages (its bound is not just the cursor).
@@ -122,29 +121,32 @@ impl<T: Slot> Consumer<T> {
             return Err(AttachError::ConsumerOutOfRange { index, count });
         }
         let segment = ring.segment();
+        segment
+            .check_size()
+            .map_err(|(expected, actual)| AttachError::SegmentShrunk { expected, actual })?;
         let owner = &segment.consumer_entry(index).owner;
         let token = liveness::own_token();
-        loop {
-            let current = owner.load(Ordering::Acquire);
-            // A live owner (including another handle of this process) keeps the index.
-            if current != 0 && (current == token || token_alive(current)) {
-                return Err(AttachError::ConsumerInUse { index, pid: liveness::pid_of(current) });
-            }
-            // Free, or its owner died: take it. AcqRel: Acquire pairs with the Release store of
-            // 0 in `Drop`, so the previous owner's commits are visible to us.
-            if owner.compare_exchange(current, token, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-                break;
-            }
+        // Take the index: its lock is free when nobody owns it or its owner died. A live owner
+        // (another handle of this process included) keeps it.
+        if !segment.locks().try_lock(segment.consumer_lock(index)).unwrap_or(false) {
+            // Acquire: pairs with the owner's Release store of its token below.
+            let holder = owner.load(Ordering::Acquire);
+            return Err(AttachError::ConsumerInUse { index, pid: liveness::pid_of(holder) });
         }
+        // Release: pairs with the Acquire loads of the owner word by inspectors and evicters.
+        // (The previous owner's commits are visible through the Acquire load of the sequence.)
+        owner.store(token, Ordering::Release);
+        // Acquire pairs with the Release store of the previous owner's last commit.
         let sequence = segment.consumer_sequence(index).load(Ordering::Acquire);
-        if sequence == u64::MAX {
+        if sequence == RELEASED {
             owner.store(0, Ordering::Release);
+            segment.locks().unlock(segment.consumer_lock(index));
             return Err(AttachError::ConsumerReleased { index });
         }
         let wait = ring.wait;
-        let gates_producers = ring.shared.gating.contains(&index);
-        let has_followers = ring.shared.dependencies.iter().any(|deps| deps.contains(&index));
-        let has_dependencies = !ring.shared.dependencies[index].is_empty();
+        let graph = &ring.shared.graph;
+        let has_followers = graph.has_followers(index);
+        let has_dependencies = !graph.dependencies(index).is_empty();
         let own_sequence: *const AtomicU64 = segment.consumer_sequence(index);
         let entry: *const ConsumerEntry = segment.consumer_entry(index);
         let hot = ring.shared.hot;
@@ -154,7 +156,6 @@ impl<T: Slot> Consumer<T> {
             sequence,
             token,
             wait,
-            gates_producers,
             has_followers,
             has_dependencies,
             own_sequence,
@@ -253,7 +254,7 @@ impl<T: Slot> Consumer<T> {
     /// Like [`consume`](Self::consume), but gives up with [`ConsumeError::Timeout`] after
     /// `timeout`.
     pub fn consume_timeout(&mut self, timeout: Duration) -> Result<Batch<'_, T>, ConsumeError> {
-        self.consume_until(Some(Instant::now() + timeout))
+        self.consume_until(deadline_after(timeout))
     }
 
     #[inline(always)]
@@ -274,7 +275,7 @@ impl<T: Slot> Consumer<T> {
     #[cold]
     #[inline(never)]
     fn wait_for_data(&self, deadline: Option<Instant>) -> Result<u64, ConsumeError> {
-        let mut waiter = Waiter::new(self.wait, deadline);
+        let mut waiter = Waiter::new(self.wait, deadline, self.hot.fence_fallback);
         loop {
             // The cursor may be stalled by a producer killed mid-commit.
             self.hot.help_advance(waiter.rounds());
@@ -290,13 +291,16 @@ impl<T: Slot> Consumer<T> {
 
     /// Everything published and not yet consumed, as a future that completes when there is at
     /// least one message (the seed's `consumeNew` promise). Works with any executor; the
-    /// executor thread is never busy-polled (see the `asynch` module). For a deadline, wrap it
-    /// in your executor's timeout.
-    pub async fn consume_async(&mut self) -> Batch<'_, T> {
+    /// executor thread is never busy-polled (see the `asynch` module), and a future dropped
+    /// before it completes leaves nothing registered behind. For a deadline, wrap it in your
+    /// executor's timeout. Fails only with [`ConsumeError::AsyncUnavailable`], when it had to
+    /// wait and the ring's watcher thread could not be started.
+    pub async fn consume_async(&mut self) -> Result<Batch<'_, T>, ConsumeError> {
         let shared = Arc::clone(&self.ring.shared);
         let (index, sequence) = (self.index, self.sequence);
+        let mut wait = AsyncWait::default();
         let available = std::future::poll_fn(|cx| {
-            poll_with(
+            wait.poll(
                 &shared,
                 Line::Data,
                 cx,
@@ -304,8 +308,9 @@ impl<T: Slot> Consumer<T> {
                 move |s| s.visible_bound(index) > sequence,
             )
         })
-        .await;
-        self.batch(available)
+        .await
+        .map_err(ConsumeError::AsyncUnavailable)?;
+        Ok(self.batch(available))
     }
 
     #[inline(always)]
@@ -321,11 +326,10 @@ impl<T: Slot> Consumer<T> {
         entry
             .commits
             .store(entry.commits.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
-        // Wake who may wait for this commit: producers (if they gate on us) and the stages that
-        // follow us (their visible bound is our sequence).
-        if self.gates_producers {
-            self.hot.notify_room();
-        }
+        // Wake who may wait for this commit: producers (they gate on us if we are a last stage,
+        // or if every stage after us was released) and the stages that follow us (their visible
+        // bound is our sequence).
+        self.hot.notify_room();
         if self.has_followers {
             self.hot.notify_data();
         }
@@ -333,24 +337,29 @@ impl<T: Slot> Consumer<T> {
 
     /// The seed's `release(true)`: marks this consumer as ignored. Producers no longer wait for it;
     /// when every consumer they wait for is released, claims fail with
-    /// [`ClaimError::NoConsumers`](crate::ClaimError::NoConsumers) instead of waiting.
+    /// [`ClaimError::NoConsumers`](crate::ClaimError::NoConsumers) instead of waiting: a claim
+    /// that starts after `release` returns sees it. A released pipeline stage is replaced by the
+    /// stages it follows: producers (and the stages after it) then wait for those instead.
     /// The index cannot be consumed from again.
     pub fn release(self) {
         let segment = self.ring.segment();
-        // Release: pairs with the Acquire loads in `Producer::refresh_bound`.
-        segment.consumer_sequence(self.index).store(u64::MAX, Ordering::Release);
-        self.hot.notify_room();
-        self.hot.notify_data();
-        // The owner word is cleared by Drop.
+        // Release: pairs with the Acquire loads of consumer sequences by producers (through the
+        // gating epoch bumped next) and by the stages that follow.
+        segment.consumer_sequence(self.index).store(RELEASED, Ordering::Release);
+        registry::gating_changed(segment);
+        // The ownership is let go by Drop.
     }
 }
 
 impl<T: Slot> Drop for Consumer<T> {
     fn drop(&mut self) {
-        let owner = &self.ring.segment().consumer_entry(self.index).owner;
-        // Release: pairs with the Acquire CAS in `attach` of the next owner. Only clear it if it
-        // is still ours (an evicting peer may have taken the index after declaring us dead).
+        let segment = self.ring.segment();
+        let owner = &segment.consumer_entry(self.index).owner;
+        // A token of 0 says the index was let go cleanly (a dead owner leaves its token).
+        // Release: pairs with the Acquire loads of the owner word by the next owner and by
+        // inspectors. Only if it is still ours (the lock makes it so; a CAS costs nothing here).
         let _ = owner.compare_exchange(self.token, 0, Ordering::Release, Ordering::Relaxed);
+        segment.locks().unlock(segment.consumer_lock(self.index));
     }
 }
 
@@ -609,7 +618,8 @@ impl<A: Slot> Consumer<A> {
         mut map: impl FnMut(&A, &mut B),
     ) -> Result<usize, ForwardError> {
         let batch = self.consume_timeout(timeout)?;
-        let deadline = Instant::now() + timeout;
+        // No deadline when `timeout` cannot be represented (`Duration::MAX`).
+        let deadline = deadline_after(timeout);
         let mut done = 0;
         let failed = {
             let mut sources = batch.iter();
@@ -618,7 +628,8 @@ impl<A: Slot> Consumer<A> {
                 if remaining == 0 {
                     break None;
                 }
-                let left = deadline.saturating_duration_since(Instant::now());
+                let left =
+                    deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(Instant::now()));
                 match producer.claim_available_timeout(remaining, left) {
                     Ok(mut claim) => {
                         for (target, source) in claim.iter_mut().zip(&mut sources) {

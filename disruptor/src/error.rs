@@ -54,6 +54,47 @@ pub enum OpenError {
         /// The size found.
         actual: u64,
     },
+    /// The name is not a shared-memory segment at all (a FIFO, a socket, a directory or a
+    /// symbolic link planted in `/dev/shm`): it is never mapped, read or waited on.
+    #[error("{name:?} is {kind}, not a shared-memory segment")]
+    NotASegment {
+        /// The name given.
+        name: String,
+        /// What it is.
+        kind: &'static str,
+    },
+    /// The file system of shared memory (`/dev/shm`) has no room for the segment now.
+    #[error("no space in shared memory for segment {name:?}: {needed} bytes needed, {} available", available.map_or("an unknown number of bytes".to_owned(), |a| a.to_string()))]
+    NoSpace {
+        /// The name given.
+        name: String,
+        /// The segment's size.
+        needed: u64,
+        /// The space left, when the file system says.
+        available: Option<u64>,
+    },
+    /// The segment is larger than the file system of shared memory can ever hold.
+    #[error("segment {name:?} would be {size} bytes, more than shared memory can hold{}", limit.map_or(String::new(), |l| format!(" ({l} bytes)")))]
+    TooLarge {
+        /// The name given.
+        name: String,
+        /// The segment's size.
+        size: u64,
+        /// The size of the file system, when it says.
+        limit: Option<u64>,
+    },
+    /// The ring's fence mode (recorded at creation) cannot be followed by this process: it was
+    /// created with [`FenceMode::Membarrier`](crate::FenceMode::Membarrier) and this process may
+    /// not register for expedited membarriers (an older kernel, or a seccomp profile that
+    /// refuses the call). Taking part anyway would lose wake-ups; create such rings with
+    /// `fence_mode(FenceMode::Fence)` when their processes run under different sandboxes.
+    #[error("segment {name:?} uses fence mode {mode}, which this process cannot follow (membarrier is unavailable here); create the ring with fence_mode(FenceMode::Fence) to share it with this process")]
+    FenceModeUnavailable {
+        /// The name given.
+        name: String,
+        /// The ring's mode.
+        mode: crate::FenceMode,
+    },
     /// The segment does not start with this crate's magic bytes: it is not a ring (or is corrupt).
     #[error("segment {name:?} is not a shm-disruptor ring (bad magic {found:02x?})")]
     BadMagic {
@@ -196,11 +237,21 @@ pub enum AttachError {
         /// The owner's process id.
         pid: u32,
     },
-    /// Every producer registry entry is taken by a live producer.
-    #[error("all {max} producer registry entries are in use")]
+    /// Every producer registry record is held by a live producer or describes a range that is
+    /// still pending (left pending, or its producer died).
+    #[error("all {max} producer registry records are in use or hold pending claims")]
     TooManyProducers {
         /// The registry size.
         max: usize,
+    },
+    /// The segment file is smaller than when it was mapped (another process truncated it):
+    /// touching the lost pages would kill this process with SIGBUS.
+    #[error("the segment shrank to {actual} bytes since it was mapped ({expected} bytes)")]
+    SegmentShrunk {
+        /// The size it was mapped with.
+        expected: u64,
+        /// Its size now.
+        actual: u64,
     },
 }
 
@@ -228,6 +279,19 @@ pub enum ClaimError {
     /// A deadline passed before room appeared.
     #[error("timed out waiting for room in the ring")]
     Timeout,
+    /// Every producer registry record is in use: this multi-producer handle gave its record up
+    /// with its last claim ([`ClaimBatch::leave_pending`](crate::ClaimBatch::leave_pending), or
+    /// a leaked claim) and no record is free for the next one until pending ranges are
+    /// recovered and committed.
+    #[error("no producer registry record is free for a new claim (all {max} hold live producers or pending claims)")]
+    NoFreeRecord {
+        /// The registry size.
+        max: usize,
+    },
+    /// An async call had to wait, and the thread that watches the ring for async waits could
+    /// not be started.
+    #[error("the async watcher thread could not be started: {0}")]
+    AsyncUnavailable(io::ErrorKind),
 }
 
 /// Why a consume failed.
@@ -237,4 +301,8 @@ pub enum ConsumeError {
     /// A deadline passed before anything was published.
     #[error("timed out waiting for messages")]
     Timeout,
+    /// An async call had to wait, and the thread that watches the ring for async waits could
+    /// not be started.
+    #[error("the async watcher thread could not be started: {0}")]
+    AsyncUnavailable(io::ErrorKind),
 }

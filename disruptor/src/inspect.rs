@@ -19,10 +19,10 @@
 //! claim.commit();
 //!
 //! let inspector = Inspector::open(&name)?;
-//! let info = inspector.info();
+//! let info = inspector.info()?;
 //! assert_eq!((info.header.type_name.as_str(), info.state.cursor), ("u64", 1));
 //! assert_eq!(info.state.consumers[0].lag, Some(1));
-//! let peeked = inspector.peek(1);
+//! let peeked = inspector.peek(1)?;
 //! assert_eq!(peeked.slots[0].bytes, 42u64.to_ne_bytes());
 //! let layout = inspector.layout()?;
 //! assert_eq!(layout.decode(&peeked.slots[0].bytes)[0].value.to_string(), "42");
@@ -45,6 +45,14 @@
 //! validated against the mapping's length when the ring was opened. Sequences from a crashed or
 //! hostile peer can make the numbers shown wrong (lags are computed with saturating arithmetic),
 //! never make the inspector read outside the mapping.
+//!
+//! A segment file that another process truncates after it was mapped would make any read of
+//! the lost pages raise `SIGBUS`: every read of the state ([`Inspector::state`],
+//! [`Inspector::info`], [`Inspector::peek`]) first checks the file's size (`fstat`) and reports
+//! a shrunk segment as [`OpenError::TooSmall`] instead. (A truncation between that check and
+//! the read itself cannot be caught; only processes with write permission on the segment can
+//! truncate it, which is its owner alone by default.) A FIFO, socket or other non-file planted
+//! under the name is reported as [`OpenError::NotASegment`] without being opened for reading.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -159,14 +167,14 @@ pub struct ConsumerInfo {
     pub dependencies: Vec<usize>,
 }
 
-/// A producer registry entry that has (or had) an owner.
+/// A producer registry record that has an owner or describes a pending range.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProducerInfo {
-    /// The registry entry.
+    /// The registry record.
     pub entry: usize,
-    /// The owner's PID.
-    pub pid: u32,
-    /// Alive or dead.
+    /// The owner's PID (a dead owner's too); `None` once let go.
+    pub pid: Option<u32>,
+    /// Alive, dead, or gone (a range left pending).
     pub state: ParticipantState,
     /// Its in-flight claim, if it has one that is not yet published.
     pub pending: Option<Range<u64>>,
@@ -212,7 +220,7 @@ pub struct RingInfo {
 impl RingInfo {
     /// Opens the ring `name` (see [`Inspector::open`]) and reads its header and state.
     pub fn read(name: &str) -> Result<RingInfo, OpenError> {
-        Ok(Inspector::open(name)?.info())
+        Inspector::open(name)?.info()
     }
 }
 
@@ -292,8 +300,20 @@ impl Inspector {
         }
     }
 
-    /// The sequences and registries, read now.
-    pub fn state(&self) -> RingState {
+    /// Checks that the segment file still holds every byte of the mapping:
+    /// [`OpenError::TooSmall`] once another process truncated it (reading it would raise
+    /// `SIGBUS`).
+    pub fn check_size(&self) -> Result<(), OpenError> {
+        self.segment.check_size().map_err(|(expected, actual)| OpenError::TooSmall {
+            name: self.segment.name().to_owned(),
+            expected,
+            actual,
+        })
+    }
+
+    /// The sequences and registries, read now (after checking the segment's size).
+    pub fn state(&self) -> Result<RingState, OpenError> {
+        self.check_size()?;
         let segment = &self.segment;
         let control = segment.control();
         let masks = &segment.header().dependencies[..segment.geometry().consumer_count];
@@ -343,7 +363,7 @@ impl Inspector {
             .filter(|r| r.start < r.end)
             .collect();
         abandoned.sort_by_key(|r| r.start);
-        RingState {
+        Ok(RingState {
             // Acquire pairs with the Release store in `Disruptor::set_status`.
             status: control.status.value.load(Ordering::Acquire),
             cursor,
@@ -356,12 +376,12 @@ impl Inspector {
             // Relaxed: informational counts.
             sleeping_consumers: control.data_wake.waiters.load(Ordering::Relaxed),
             sleeping_producers: control.room_wake.waiters.load(Ordering::Relaxed),
-        }
+        })
     }
 
-    /// The header and the state.
-    pub fn info(&self) -> RingInfo {
-        RingInfo { header: self.header(), state: self.state() }
+    /// The header and the state (after checking the segment's size).
+    pub fn info(&self) -> Result<RingInfo, OpenError> {
+        Ok(RingInfo { header: self.header(), state: self.state()? })
     }
 
     /// The live processes that own a consumer index or a producer entry.
@@ -391,7 +411,8 @@ impl Inspector {
     /// seqlock check: the claim sequence is read again after the copy). On x86-64 this check is
     /// exact; on weakly ordered CPUs a slot being rewritten at that very moment may rarely be
     /// shown torn, as producers write slots after a `Release` (not a fence) claim.
-    pub fn peek(&self, last: usize) -> Peek {
+    pub fn peek(&self, last: usize) -> Result<Peek, OpenError> {
+        self.check_size()?;
         let g = *self.segment.geometry();
         let control = self.segment.control();
         // SYNC POINT. Acquire pairs with the Release store (or CAS) of the cursor in
@@ -427,7 +448,7 @@ impl Inspector {
         let oldest_intact = claim_sequence.saturating_sub(g.capacity);
         let before = copied.len();
         copied.retain(|slot| slot.sequence >= oldest_intact);
-        Peek { cursor, overwritten: before - copied.len(), slots: copied }
+        Ok(Peek { cursor, overwritten: before - copied.len(), slots: copied })
     }
 
     /// The processes other than this one that map this segment: see [`processes_mapping`].
@@ -456,21 +477,16 @@ fn all_zero(bytes: &[u8]) -> bool {
     bytes.iter().all(|&b| b == 0)
 }
 
-/// Reads up to `len` bytes from the start of segment `name`, opened read-only.
+/// Reads up to `len` bytes from the start of segment `name`, opened read-only (without blocking,
+/// and only if it is a regular file: see `shm::open_file`).
 fn read_prefix(name: &str, len: usize) -> Result<Vec<u8>, OpenError> {
-    let fd = rustix::shm::open(name, rustix::shm::OFlags::RDONLY, rustix::fs::Mode::empty())
-        .map_err(|errno| match errno {
-            rustix::io::Errno::NOENT => OpenError::NotFound { name: name.to_owned() },
-            rustix::io::Errno::ACCESS | rustix::io::Errno::PERM => {
-                OpenError::PermissionDenied { name: name.to_owned() }
-            }
-            other => OpenError::Os { op: "shm_open", name: name.to_owned(), source: other.into() },
-        })?;
+    let file = shm::open_file(name, rustix::shm::OFlags::RDONLY)?;
     let mut prefix = Vec::with_capacity(len);
-    std::fs::File::from(fd)
-        .take(len as u64)
-        .read_to_end(&mut prefix)
-        .map_err(|source| OpenError::Os { op: "read", name: name.to_owned(), source })?;
+    file.take(len as u64).read_to_end(&mut prefix).map_err(|source| OpenError::Os {
+        op: "read",
+        name: name.to_owned(),
+        source,
+    })?;
     Ok(prefix)
 }
 
@@ -550,6 +566,9 @@ pub enum SegmentKind {
     },
     /// It could not be read (permission denied, or an I/O error).
     Unreadable(String),
+    /// It is not a regular file (a FIFO, socket, directory or symbolic link): never opened for
+    /// reading, never mapped.
+    NotAFile(&'static str),
 }
 
 /// One entry of [`list`].
@@ -607,6 +626,7 @@ pub fn probe(name: &str) -> Option<SegmentKind> {
     let prefix = match read_settled_prefix(name, HEADER_BYTES) {
         Ok(prefix) => prefix,
         Err(OpenError::NotFound { .. }) => return None,
+        Err(OpenError::NotASegment { kind, .. }) => return Some(SegmentKind::NotAFile(kind)),
         Err(e) => return Some(SegmentKind::Unreadable(e.to_string())),
     };
     if !prefix.starts_with(&MAGIC) {
@@ -616,9 +636,9 @@ pub fn probe(name: &str) -> Option<SegmentKind> {
             SegmentKind::Foreign { first_bytes: prefix[..prefix.len().min(8)].to_vec() }
         });
     }
-    Some(match Inspector::open_timeout(name, Duration::ZERO) {
-        Ok(inspector) => SegmentKind::Ring {
-            info: Box::new(inspector.info()),
+    Some(match Inspector::open_timeout(name, Duration::ZERO).and_then(|i| Ok((i.info()?, i))) {
+        Ok((info, inspector)) => SegmentKind::Ring {
+            info: Box::new(info),
             live_users: inspector.live_users(),
             mapped_by: Vec::new(),
         },

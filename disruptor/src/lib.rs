@@ -16,9 +16,11 @@
 mod asynch;
 mod consumer;
 mod error;
+mod gating;
 mod graph;
 pub mod inspect;
 mod liveness;
+mod ownership;
 mod producer;
 mod registry;
 mod ring;
@@ -38,7 +40,7 @@ pub use slot::{Field, Schema, SchemaKind, Slot};
 #[cfg(feature = "tokio")]
 pub use stream::{AsyncStreamReader, AsyncStreamWriter};
 pub use stream::{StreamReader, StreamWriter, STREAM_EOF, STREAM_ERROR, STREAM_OPEN};
-pub use wait::WaitStrategy;
+pub use wait::{FenceMode, WaitStrategy};
 
 /// Marks the branch that calls it as unlikely, so that the compiler lays out the hot path as
 /// straight-line code (a stable stand-in for `core::hint::cold_path`).

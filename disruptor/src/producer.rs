@@ -6,11 +6,12 @@ use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::asynch::{poll_with, slowest_gating, Line};
+use crate::asynch::{AsyncWait, Line};
 use crate::error::{AttachError, ClaimError};
-use crate::ring::{token_alive, Hot, Shared};
+use crate::registry::Adopted;
+use crate::ring::{Hot, Shared};
 use crate::shm::{ProducerEntry, ProducerMode, MAX_PRODUCERS};
-use crate::wait::Waiter;
+use crate::wait::{deadline_after, Waiter};
 use crate::{liveness, registry};
 use crate::{Disruptor, Slot, WaitStrategy};
 
@@ -23,8 +24,13 @@ use crate::{Disruptor, Slot, WaitStrategy};
 /// not yet consumed.
 pub struct Producer<T: Slot> {
     ring: Disruptor<T>,
-    /// This handle's registry entry.
-    entry: usize,
+    /// The registry record this handle holds (its lock): record 0, the producer's lock, in
+    /// single-producer mode; in multi-producer mode the record each claim is written into
+    /// before it is taken. `None` after a multi-producer handle gave it up with the range of a
+    /// claim left pending (or leaked); the next claim takes a free one.
+    home: Option<usize>,
+    /// This process's token, recorded as the owner of the records this handle holds.
+    token: u64,
     /// Single-producer mode: claims may end at most here (0 in multi-producer mode, which makes
     /// every claim take the general path). The slowest gating consumer's sequence + capacity as
     /// last read, and never above the claim sequence + capacity as of that read.
@@ -33,7 +39,14 @@ pub struct Producer<T: Slot> {
     bound: u64,
     /// Multi-producer mode: the slowest gating consumer's sequence + capacity as last read.
     shared_bound: u64,
+    /// The gating epoch the bounds were read under: a claim that finds another one re-reads
+    /// the live graph (a consumer was released or evicted since).
+    epoch: u64,
     single: bool,
+    /// Multi-producer mode: a claim was handed out and is not yet committed, given back or left
+    /// pending. Found set by the next claim, it was leaked (`mem::forget`): its range stays in
+    /// `home`, which is then given up so that the range can be recovered.
+    claim_open: bool,
     /// A commit of a range starting below this publishes it at once, with no load of the
     /// cursor (which consumers keep reading) and no store here; anything else takes the general
     /// path, which reads the cursor.
@@ -46,6 +59,10 @@ pub struct Producer<T: Slot> {
     hot: Hot,
     wait: WaitStrategy,
     policy: DeadPeerPolicy,
+    /// `DeadPeerPolicy::Recover` bookkeeping: when each dead consumer (index, owner token) and
+    /// the orphaned range at the cursor (its start) were first seen, by this handle.
+    dead_since: Vec<(usize, u64, Instant)>,
+    orphan_since: Option<(u64, Instant)>,
 }
 
 /// What a producer blocked by a dead peer does.
@@ -56,11 +73,14 @@ pub enum DeadPeerPolicy {
     /// producer's claim may be recovered by someone ([`Producer::recover_orphaned`]).
     #[default]
     Wait,
-    /// After being blocked for `after`, evict the dead consumers it waits for (they are marked
-    /// released) and commit a dead producer's claim that blocks its commit as abandoned
-    /// ([`ClaimBatch::commit_abandoned`]); then carry on.
+    /// While blocked, evict a dead consumer it waits for (it is marked released) once that
+    /// consumer has been seen dead for `after`, and commit a claim that blocks the cursor and
+    /// that no live producer holds as abandoned ([`ClaimBatch::commit_abandoned`]) once it has
+    /// been seen orphaned for `after`; then carry on. A consumer restarted within `after` takes
+    /// its index back and is not evicted. The clock starts when this producer first sees the
+    /// peer dead (it looks every `after / 4`, between 1 and 100 ms, while blocked).
     Recover {
-        /// How long to wait before acting.
+        /// How long a peer must have been seen dead before it is acted on.
         after: Duration,
     },
 }
@@ -69,7 +89,7 @@ impl<T: Slot> fmt::Debug for Producer<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Producer")
             .field("ring", &self.ring.name())
-            .field("entry", &self.entry)
+            .field("record", &self.home)
             .field("wait", &self.wait)
             .finish()
     }
@@ -78,50 +98,37 @@ impl<T: Slot> fmt::Debug for Producer<T> {
 impl<T: Slot> Producer<T> {
     pub(crate) fn attach(ring: Disruptor<T>) -> Result<Producer<T>, AttachError> {
         let segment = ring.segment();
+        segment
+            .check_size()
+            .map_err(|(expected, actual)| AttachError::SegmentShrunk { expected, actual })?;
         let token = liveness::own_token();
         let single = segment.mode() == ProducerMode::Single;
         let control = segment.control();
-        let entry = if single {
-            // Entry 0 is the single producer's lock.
+        let home = if single {
+            // Record 0 is the single producer's lock.
+            let lock = segment.producer_lock(0);
             let owner = &segment.producer_entry(0).owner;
-            let current = owner.load(Ordering::Acquire);
-            let taken = current == 0
-                && owner.compare_exchange(0, token, Ordering::AcqRel, Ordering::Acquire).is_ok();
-            if !taken {
-                if current == 0 || current == token || token_alive(current) {
-                    let holder = owner.load(Ordering::Acquire);
-                    return Err(AttachError::ProducerInUse { pid: liveness::pid_of(holder) });
-                }
-                // The previous single producer is dead: take over. Its unpublished claim (the
-                // range [cursor, next)) is discarded: `next` is rolled back to the cursor.
-                owner
-                    .compare_exchange(current, token, Ordering::AcqRel, Ordering::Acquire)
-                    .map_err(|holder| AttachError::ProducerInUse {
-                        pid: liveness::pid_of(holder),
-                    })?;
+            if !segment.locks().try_lock(lock).unwrap_or(false) {
+                // Acquire: pairs with the holder's Release store of its token.
+                let holder = owner.load(Ordering::Acquire);
+                return Err(AttachError::ProducerInUse { pid: liveness::pid_of(holder) });
+            }
+            // A token left behind means the previous producer died holding the lock (a clean
+            // drop clears it). Its unpublished claim (the range [cursor, next)) is discarded:
+            // `next` is rolled back to the cursor. Claims it left pending before a clean drop
+            // stay pending for this one to recover.
+            if owner.load(Ordering::Acquire) != 0 {
                 let cursor = control.cursor.value.load(Ordering::Acquire);
                 control.next.value.store(cursor, Ordering::Release);
             }
+            // Release: pairs with the Acquire loads of the owner word by inspectors.
+            owner.store(token, Ordering::Release);
             0
         } else {
-            let cursor = control.cursor.value.load(Ordering::Acquire);
-            (0..MAX_PRODUCERS)
-                .find(|&i| {
-                    let e = segment.producer_entry(i);
-                    let current = e.owner.load(Ordering::Acquire);
-                    let reusable =
-                        current == 0 || (!token_alive(current) && !holds_pending_claim(e, cursor));
-                    reusable
-                        && e.owner
-                            .compare_exchange(current, token, Ordering::AcqRel, Ordering::Acquire)
-                            .is_ok()
-                })
+            registry::take_free_record(segment, token)
                 .ok_or(AttachError::TooManyProducers { max: MAX_PRODUCERS })?
         };
-        let e = segment.producer_entry(entry);
         let next = control.next.value.load(Ordering::Acquire);
-        e.claim_start.store(next, Ordering::Relaxed);
-        e.claim_end.store(next, Ordering::Relaxed);
         let (wait, hot) = (ring.wait, ring.shared.hot);
         // A previous single producer may have left claims pending: [cursor, next) is then not
         // empty, and commits take the general path until it is published.
@@ -133,14 +140,19 @@ impl<T: Slot> Producer<T> {
         };
         Ok(Producer {
             ring,
-            entry,
+            home: Some(home),
+            token,
             bound: 0,
             shared_bound: 0,
+            epoch: 0,
             single,
+            claim_open: false,
             direct_below,
             hot,
             wait,
             policy: DeadPeerPolicy::Wait,
+            dead_since: Vec::new(),
+            orphan_since: None,
         })
     }
 
@@ -164,69 +176,149 @@ impl<T: Slot> Producer<T> {
         self.policy = policy;
     }
 
-    /// When the policy says so and `blocked_since` is long enough ago, fixes what dead peers
-    /// left behind; returns the next time to check.
+    /// While blocked (`last_check` is this wait's), under `DeadPeerPolicy::Recover`: looks for
+    /// dead peers every `after / 4` (1 to 100 ms), and acts on those seen dead for `after`.
     #[cold]
-    fn apply_policy(&mut self, check_at: &mut Option<Instant>, started: Instant) {
+    fn apply_policy(&mut self, last_check: &mut Option<Instant>) {
         let DeadPeerPolicy::Recover { after } = self.policy else { return };
         let now = Instant::now();
-        let due = *check_at.get_or_insert(started + after);
-        if now < due {
+        let every = (after / 4).clamp(Duration::from_millis(1), Duration::from_millis(100));
+        if last_check.is_some_and(|t| now.saturating_duration_since(t) < every) {
             return;
         }
-        *check_at = Some(now + after);
+        *last_check = Some(now);
         let segment = self.ring.segment();
-        registry::evict_dead_consumers(segment);
-        if let Some(range) = registry::orphaned_claim(segment) {
-            self.publish_abandoned(range);
+        // Consumers: the clock of each starts when it is first seen dead; a restarted consumer
+        // (another owner token, or alive) starts afresh.
+        let dead = registry::dead_consumers(segment);
+        self.dead_since.retain(|&(i, t, _)| dead.contains(&(i, t)));
+        for &(i, t) in &dead {
+            if !self.dead_since.iter().any(|&(j, u, _)| (j, u) == (i, t)) {
+                self.dead_since.push((i, t, now));
+            }
+        }
+        let due: Vec<(usize, u64)> = self
+            .dead_since
+            .iter()
+            .filter(|&&(_, _, since)| now.saturating_duration_since(since) >= after)
+            .map(|&(i, t, _)| (i, t))
+            .collect();
+        if !due.is_empty() {
+            registry::evict_consumers(segment, |i, t| due.contains(&(i, t)));
+        }
+        // The orphaned claim at the cursor, likewise.
+        match registry::orphaned_claim(segment) {
+            Some(range) => {
+                let since = match self.orphan_since {
+                    Some((start, since)) if start == range.start => since,
+                    _ => {
+                        self.orphan_since = Some((range.start, now));
+                        now
+                    }
+                };
+                if now.saturating_duration_since(since) >= after {
+                    self.publish_abandoned(range);
+                }
+            }
+            None => self.orphan_since = None,
         }
     }
 
     /// Zero-fills `range`, records it as abandoned and publishes it (its predecessors must be
-    /// published: the range starts at the cursor).
-    /// (The range's claimer is dead or gave it up, so no one else writes or reads these slots;
-    /// this handle's own claim in flight, if it is waiting to commit one, keeps its record.)
+    /// published: the range starts at the cursor). The records describing it are taken over
+    /// first, atomically (see `registry::adopt`): if a live handle holds any part of it, or
+    /// another producer took it over first, nothing is done.
     fn publish_abandoned(&mut self, range: Range<u64>) {
-        let (start, end) = (range.start, range.end);
-        // Another producer's policy may have found the same orphan and published it since:
-        // then its slots may hold newer messages already. (Not arbitrated: see the README's
-        // failure model. This only narrows the window to the zero-filling.)
-        // Acquire: as any cursor load; only compared here.
-        if self.hot.cursor().load(Ordering::Acquire) != start {
+        let segment = self.ring.segment();
+        let adopted = if self.single {
+            Vec::new()
+        } else {
+            let Some(adopted) = registry::adopt(segment, &range, self.token) else { return };
+            adopted
+        };
+        // Re-checked with the records held: a holder may have committed it before letting go.
+        if !registry::is_pending(segment, &range) {
+            registry::release_adopted(segment, &adopted, false);
             return;
         }
-        let mut orphan = ClaimBatch { producer: self, start, end, recovered: true, done: true };
+        let (start, end) = (range.start, range.end);
+        let mut orphan =
+            ClaimBatch { producer: self, start, end, recovered: true, done: true, adopted };
         orphan.commit_zeroed(None);
+        orphan.finished();
     }
 
-    /// Recovers the claimed-but-unpublished range that blocks the cursor and that no live producer
-    /// will commit (see [`Disruptor::orphaned_claim`]): typically the claim of a producer that was
-    /// killed between claim and commit. Rewrite it and [`commit`](ClaimBatch::commit) it, or
-    /// [`commit_abandoned`](ClaimBatch::commit_abandoned) it. Dropping it leaves it pending.
-    ///
-    /// Two producers calling this at once get the same range: recover from one process at a
-    /// time (the second commit publishes nothing, but its writes land in the slots).
+    /// Recovers the claimed-but-unpublished range that blocks the cursor and that no live
+    /// producer holds (see [`Disruptor::orphaned_claim`]): typically the claim of a producer that
+    /// was killed between claim and commit, or one left pending. Rewrite it and
+    /// [`commit`](ClaimBatch::commit) it, or [`commit_abandoned`](ClaimBatch::commit_abandoned)
+    /// it. Dropping it leaves it pending again. `None` when there is no such range, or when
+    /// another producer recovered it first: a range is handed to one recoverer at a time.
     pub fn recover_orphaned(&mut self) -> Option<ClaimBatch<'_, T>> {
         let range = registry::orphaned_claim(self.ring.segment())?;
-        Some(self.batch(range, true))
+        self.recover(range)
     }
 
-    fn entry(&self) -> &ProducerEntry {
-        self.ring.segment().producer_entry(self.entry)
+    fn entry(&self, index: usize) -> &ProducerEntry {
+        self.ring.segment().producer_entry(index)
     }
 
-    /// Re-reads the gating consumers' sequences and returns the end a claim may reach.
-    /// `u64::MAX` sequences are released consumers.
+    /// Multi-producer mode: gives up the home record, keeping the range it describes (a claim
+    /// left pending or leaked), so that anyone may recover it. The next claim takes a free
+    /// record.
+    fn retire_home(&mut self) {
+        if let Some(home) = self.home.take() {
+            let segment = self.ring.segment();
+            // Release: the record's range was written before it is let go; a recoverer's
+            // Acquire load of the owner word pairs with it.
+            segment.producer_entry(home).owner.store(0, Ordering::Release);
+            segment.locks().unlock(segment.producer_lock(home));
+        }
+        self.claim_open = false;
+    }
+
+    /// Multi-producer mode, a claim left pending: moves its range from the home record to a
+    /// free one that is then let go (pending, recoverable by anyone), so that this handle keeps
+    /// its record. The range is described by a record this handle holds at every step. With no
+    /// free record, the home record itself is given up with the range.
+    fn leave_home_range(&mut self) {
+        let Some(home) = self.home else { return };
+        let segment = self.ring.segment();
+        let Some(spare) = registry::take_free_record(segment, self.token) else {
+            self.retire_home();
+            return;
+        };
+        let (from, to) = (segment.producer_entry(home), segment.producer_entry(spare));
+        to.claim_end.store(from.claim_end.load(Ordering::Relaxed), Ordering::Relaxed);
+        to.claim_start.store(from.claim_start.load(Ordering::Relaxed), Ordering::Relaxed);
+        registry::release_adopted(segment, &[spare], false);
+        self.finish_claim();
+    }
+
+    /// Multi-producer mode: the home record a claim is written into, taking a free one if the
+    /// last was given up.
+    fn home_for_claim(&mut self) -> Result<usize, ClaimError> {
+        if self.claim_open {
+            // The last claim was leaked: its range stays recorded, recoverable by anyone.
+            self.retire_home();
+        }
+        match self.home {
+            Some(home) => Ok(home),
+            None => {
+                let home = registry::take_free_record(self.ring.segment(), self.token)
+                    .ok_or(ClaimError::NoFreeRecord { max: MAX_PRODUCERS })?;
+                self.home = Some(home);
+                Ok(home)
+            }
+        }
+    }
+
+    /// Re-reads the gating consumers' sequences, over the live graph, and returns the end a
+    /// claim may reach.
     fn refresh_bound(shared: &Shared) -> Result<u64, ClaimError> {
-        let mut slowest = u64::MAX;
-        for &c in shared.gating.iter() {
-            // Acquire pairs with the Release store of the consumer's sequence in
-            // `Batch::commit`: its reads of the slots below it happen-before we overwrite them.
-            slowest = slowest.min(shared.segment.consumer_sequence(c).load(Ordering::Acquire));
-        }
-        if slowest == u64::MAX {
-            return Err(ClaimError::NoConsumers);
-        }
+        // Acquire loads (see `gating::load_sequence`): the consumers' reads of the slots below
+        // their sequences happen-before we overwrite them.
+        let slowest = shared.slowest_gating().ok_or(ClaimError::NoConsumers)?;
         Ok(slowest.saturating_add(shared.capacity))
     }
 
@@ -234,15 +326,23 @@ impl<T: Slot> Producer<T> {
     #[inline(always)]
     fn try_claim_range(&mut self, n: u64, exact: bool) -> Result<Range<u64>, ClaimError> {
         // Fast path: a single producer with room under its cached bound (always 0 in
-        // multi-producer mode). `end > start` rules out n == 0 and overflow, and `n <= capacity`
-        // a claim longer than the ring should the claim sequence be corrupt (n == 1, the
-        // common case, needs no test).
+        // multi-producer mode), read under the current gating epoch. `end > start` rules out
+        // n == 0 and overflow, and `n <= capacity` a claim longer than the ring should the
+        // claim sequence be corrupt (n == 1, the common case, needs no test).
         let next = self.hot.next();
         // Relaxed: only this producer writes the claim sequence in single-producer mode (it is
         // for inspection and recovery, and orders nothing: the cursor's Release store publishes).
         let start = next.load(Ordering::Relaxed);
         let end = start.wrapping_add(n);
-        if end <= self.bound && end > start && (n == 1 || n <= self.hot.capacity) {
+        // Relaxed: only compared; a changed epoch sends the claim to the slow path, which
+        // loads it again with Acquire (pairing with the SeqCst bump in
+        // `registry::gating_changed`). One load of a line that changes only on a release.
+        let epoch = self.hot.gating_epoch().load(Ordering::Relaxed);
+        if end <= self.bound
+            && end > start
+            && (n == 1 || n <= self.hot.capacity)
+            && epoch == self.epoch
+        {
             // Relaxed: as above.
             next.store(end, Ordering::Relaxed);
             return Ok(start..end);
@@ -253,8 +353,7 @@ impl<T: Slot> Producer<T> {
 
     #[inline(never)]
     fn try_claim_range_slow(&mut self, n: u64, exact: bool) -> Result<Range<u64>, ClaimError> {
-        let shared = &*self.ring.shared;
-        let capacity = shared.capacity;
+        let capacity = self.ring.shared.capacity;
         if n == 0 {
             return Err(ClaimError::Empty);
         }
@@ -262,46 +361,88 @@ impl<T: Slot> Producer<T> {
             return Err(ClaimError::TooMany { requested: n as usize, capacity: capacity as usize });
         }
         let n = n.min(capacity);
-        let control = shared.segment.control();
-        let entry = shared.segment.producer_entry(self.entry);
+        // A consumer released or evicted since the bounds were read: read the graph again.
+        // Acquire: pairs with the SeqCst bump in `registry::gating_changed`, so the `RELEASED`
+        // sequence stored before it is seen by `refresh_bound`.
+        let epoch = self.hot.gating_epoch().load(Ordering::Acquire);
+        if epoch != self.epoch {
+            self.epoch = epoch;
+            self.bound = 0;
+            self.shared_bound = 0;
+        }
+        if self.single {
+            return self.claim_single(n, exact);
+        }
+        let home = self.home_for_claim()?;
+        let result = self.claim_multi(n, exact, home);
+        if result.is_err() {
+            // A failed attempt may have written its range into the record: the record must
+            // only ever describe a range its owner holds.
+            let entry = self.entry(home);
+            let end = entry.claim_end.load(Ordering::Relaxed);
+            entry.claim_start.store(end, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// The end a claim from `start` may reach, refreshing the cached bound `cached` when `end`
+    /// passes it: `end`, or less when `!exact` (at least `start + 1`), or `Full` /
+    /// `NoConsumers`. A single producer's bound is clamped to `start + capacity`.
+    fn fit(
+        shared: &Shared,
+        cached: &mut u64,
+        single: bool,
+        start: u64,
+        mut end: u64,
+        exact: bool,
+    ) -> Result<u64, ClaimError> {
+        if end > *cached {
+            let bound = Self::refresh_bound(shared)?;
+            // Clamped in single-producer mode: see `bound` (a sane segment has
+            // slowest <= claim sequence).
+            *cached = if single { bound.min(start.saturating_add(shared.capacity)) } else { bound };
+            if end > bound {
+                if exact || bound <= start {
+                    return Err(ClaimError::Full);
+                }
+                end = bound;
+            }
+        }
+        Ok(end)
+    }
+
+    fn claim_single(&mut self, n: u64, exact: bool) -> Result<Range<u64>, ClaimError> {
+        let shared = &*self.ring.shared;
+        let next = &shared.segment.control().next.value;
+        // Relaxed: this producer wrote it last.
+        let start = next.load(Ordering::Relaxed);
+        let end = Self::fit(shared, &mut self.bound, true, start, start.saturating_add(n), exact)?;
+        // The only producer: its claim in flight is always [cursor, next), so the registry
+        // needs no per-claim record. The shared `next` is for inspection and recovery
+        // (Relaxed: it orders nothing).
+        next.store(end, Ordering::Relaxed);
+        Ok(start..end)
+    }
+
+    fn claim_multi(&mut self, n: u64, exact: bool, home: usize) -> Result<Range<u64>, ClaimError> {
+        let shared = &*self.ring.shared;
+        let next = &shared.segment.control().next.value;
+        let entry = shared.segment.producer_entry(home);
         loop {
-            // Relaxed: the multi-producer CAS below checks it; a single producer wrote it last.
-            let start = control.next.value.load(Ordering::Relaxed);
-            let mut end = start.saturating_add(n);
-            let cached = if self.single { self.bound } else { self.shared_bound };
-            if end > cached {
-                let bound = Self::refresh_bound(shared)?;
-                if self.single {
-                    // Clamped: see the field (a sane segment has slowest <= claim sequence).
-                    self.bound = bound.min(start.saturating_add(capacity));
-                } else {
-                    self.shared_bound = bound;
-                }
-                if end > bound {
-                    if exact || bound <= start {
-                        return Err(ClaimError::Full);
-                    }
-                    end = bound;
-                }
-            }
-            if self.single {
-                // The only producer: its claim in flight is always [cursor, next), so the
-                // registry needs no per-claim record. The shared `next` is for inspection and
-                // recovery (Relaxed: it orders nothing).
-                control.next.value.store(end, Ordering::Relaxed);
-                return Ok(start..end);
-            }
-            // Record the claim before taking it, so that a process killed right after the CAS
-            // below leaves its range in the registry (crash recovery reads it).
+            // Relaxed: the CAS below checks it.
+            let start = next.load(Ordering::Relaxed);
+            let wanted = start.saturating_add(n);
+            let end = Self::fit(shared, &mut self.shared_bound, false, start, wanted, exact)?;
+            // Record the claim before taking it, so that the range is described by this live
+            // handle's record from the moment it is taken: no recoverer takes it from us, and a
+            // process killed right after the CAS leaves it recorded for recovery.
             entry.claim_start.store(start, Ordering::Relaxed);
             entry.claim_end.store(end, Ordering::Relaxed);
-            // Release on success: orders the registry stores above before the claim itself.
-            if control
-                .next
-                .value
-                .compare_exchange_weak(start, end, Ordering::Release, Ordering::Relaxed)
-                .is_ok()
+            // Release on success: orders the registry stores above before the claim itself
+            // (a recoverer's Acquire load of `next` pairs with it).
+            if next.compare_exchange_weak(start, end, Ordering::Release, Ordering::Relaxed).is_ok()
             {
+                self.claim_open = true;
                 return Ok(start..end);
             }
         }
@@ -330,17 +471,18 @@ impl<T: Slot> Producer<T> {
         deadline: Option<Instant>,
     ) -> Result<Range<u64>, ClaimError> {
         let mut waiter: Option<Waiter> = None;
-        let started = Instant::now();
-        let mut check_at = None;
+        let mut last_check = None;
         loop {
             match self.try_claim_range(n, exact) {
                 Err(ClaimError::Full) => {}
                 other => return other,
             }
             if self.policy != DeadPeerPolicy::Wait {
-                self.apply_policy(&mut check_at, started);
+                self.apply_policy(&mut last_check);
             }
-            let waiter = waiter.get_or_insert_with(|| Waiter::new(self.wait, deadline));
+            let fence_fallback = self.hot.fence_fallback;
+            let waiter =
+                waiter.get_or_insert_with(|| Waiter::new(self.wait, deadline, fence_fallback));
             // The room may be held by consumers that wait for a stalled cursor.
             self.hot.help_advance(waiter.rounds());
             let shared = &*self.ring.shared;
@@ -354,9 +496,11 @@ impl<T: Slot> Producer<T> {
     /// Claims `n` slots (or up to `n`), completing when there is room.
     async fn claim_range_async(&mut self, n: u64, exact: bool) -> Result<Range<u64>, ClaimError> {
         let shared = Arc::clone(&self.ring.shared);
+        // One registration with the watcher for the whole future, removed when it is dropped.
+        let mut wait = AsyncWait::default();
         std::future::poll_fn(|cx| {
             let ready = room_for(if exact { n } else { 1 });
-            poll_with(
+            wait.poll(
                 &shared,
                 Line::Room,
                 cx,
@@ -366,6 +510,7 @@ impl<T: Slot> Producer<T> {
                 },
                 ready,
             )
+            .map(|result| result.unwrap_or_else(|kind| Err(ClaimError::AsyncUnavailable(kind))))
         })
         .await
     }
@@ -374,13 +519,13 @@ impl<T: Slot> Producer<T> {
     /// `produceClaim` promise). Works with any executor without busy-polling it.
     pub async fn claim_async(&mut self) -> Result<Claim<'_, T>, ClaimError> {
         let range = self.claim_range_async(1, true).await?;
-        Ok(Claim(self.batch(range, false)))
+        Ok(Claim(self.batch(range)))
     }
 
     /// Claims exactly `n` slots, as a future.
     pub async fn claim_many_async(&mut self, n: usize) -> Result<ClaimBatch<'_, T>, ClaimError> {
         let range = self.claim_range_async(n as u64, true).await?;
-        Ok(self.batch(range, false))
+        Ok(self.batch(range))
     }
 
     /// Claims between 1 and `max` slots, as a future that completes when at least one is free.
@@ -389,43 +534,51 @@ impl<T: Slot> Producer<T> {
         max: usize,
     ) -> Result<ClaimBatch<'_, T>, ClaimError> {
         let range = self.claim_range_async(max as u64, false).await?;
-        Ok(self.batch(range, false))
+        Ok(self.batch(range))
     }
 
-    fn batch(&mut self, range: Range<u64>, recovered: bool) -> ClaimBatch<'_, T> {
-        ClaimBatch { producer: self, start: range.start, end: range.end, recovered, done: false }
+    #[inline(always)]
+    fn batch(&mut self, range: Range<u64>) -> ClaimBatch<'_, T> {
+        ClaimBatch {
+            producer: self,
+            start: range.start,
+            end: range.end,
+            recovered: false,
+            done: false,
+            adopted: Vec::new(),
+        }
     }
 
     /// Claims one slot, waiting for room per the wait strategy.
     #[inline]
     pub fn claim(&mut self) -> Result<Claim<'_, T>, ClaimError> {
         let range = self.claim_range(1, true, None)?;
-        Ok(Claim(self.batch(range, false)))
+        Ok(Claim(self.batch(range)))
     }
 
     /// Claims one slot if one is free now ([`ClaimError::Full`] otherwise).
     #[inline]
     pub fn try_claim(&mut self) -> Result<Claim<'_, T>, ClaimError> {
         let range = self.try_claim_range(1, true)?;
-        Ok(Claim(self.batch(range, false)))
+        Ok(Claim(self.batch(range)))
     }
 
     /// Claims one slot, waiting at most `timeout` for room.
     pub fn claim_timeout(&mut self, timeout: Duration) -> Result<Claim<'_, T>, ClaimError> {
-        let range = self.claim_range(1, true, Some(Instant::now() + timeout))?;
-        Ok(Claim(self.batch(range, false)))
+        let range = self.claim_range(1, true, deadline_after(timeout))?;
+        Ok(Claim(self.batch(range)))
     }
 
     /// Claims exactly `n` consecutive slots (`n <= capacity`), waiting for room.
     pub fn claim_many(&mut self, n: usize) -> Result<ClaimBatch<'_, T>, ClaimError> {
         let range = self.claim_range(n as u64, true, None)?;
-        Ok(self.batch(range, false))
+        Ok(self.batch(range))
     }
 
     /// Claims exactly `n` slots if they are free now.
     pub fn try_claim_many(&mut self, n: usize) -> Result<ClaimBatch<'_, T>, ClaimError> {
         let range = self.try_claim_range(n as u64, true)?;
-        Ok(self.batch(range, false))
+        Ok(self.batch(range))
     }
 
     /// Claims exactly `n` slots, waiting at most `timeout`.
@@ -434,20 +587,20 @@ impl<T: Slot> Producer<T> {
         n: usize,
         timeout: Duration,
     ) -> Result<ClaimBatch<'_, T>, ClaimError> {
-        let range = self.claim_range(n as u64, true, Some(Instant::now() + timeout))?;
-        Ok(self.batch(range, false))
+        let range = self.claim_range(n as u64, true, deadline_after(timeout))?;
+        Ok(self.batch(range))
     }
 
     /// Claims between 1 and `max` slots: as many as are free, waiting until at least one is.
     pub fn claim_available(&mut self, max: usize) -> Result<ClaimBatch<'_, T>, ClaimError> {
         let range = self.claim_range(max as u64, false, None)?;
-        Ok(self.batch(range, false))
+        Ok(self.batch(range))
     }
 
     /// Claims between 1 and `max` slots if any is free now.
     pub fn try_claim_available(&mut self, max: usize) -> Result<ClaimBatch<'_, T>, ClaimError> {
         let range = self.try_claim_range(max as u64, false)?;
-        Ok(self.batch(range, false))
+        Ok(self.batch(range))
     }
 
     /// Claims between 1 and `max` slots, waiting at most `timeout` for one to be free.
@@ -456,32 +609,52 @@ impl<T: Slot> Producer<T> {
         max: usize,
         timeout: Duration,
     ) -> Result<ClaimBatch<'_, T>, ClaimError> {
-        let range = self.claim_range(max as u64, false, Some(Instant::now() + timeout))?;
-        Ok(self.batch(range, false))
+        let range = self.claim_range(max as u64, false, deadline_after(timeout))?;
+        Ok(self.batch(range))
     }
 
-    /// The seed's `produceRecover`: the slots of `range` if they are claimed and not yet
-    /// committed (`cursor <= range.start < range.end <= claim sequence`), writable and then
-    /// committable. `None` for a range that is not entirely pending.
+    /// The seed's `produceRecover`: the slots of `range` if they are claimed, not yet
+    /// committed (`cursor <= range.start < range.end <= claim sequence`) and held by no live
+    /// handle, writable and then committable. `None` otherwise.
     ///
-    /// Use it for claims left pending with [`ClaimBatch::leave_pending`], or by a producer that
-    /// died before committing. Whoever claimed the range may still write it: recover only
-    /// ranges whose claimer has given them up.
+    /// A range can be recovered when the claim that took it was left pending
+    /// ([`ClaimBatch::leave_pending`], by any handle), leaked, or belonged to a producer that
+    /// died; never while a live [`Claim`] or [`ClaimBatch`] holds any part of it. Taking it over
+    /// is atomic (see the `registry` module): two producers recovering the same range, in one
+    /// process or in two, never both get it; the second gets `None` until the first commits
+    /// it (then it is no longer pending) or drops it (then it is pending again). The recovered
+    /// range is recorded as this producer's while the batch lives, so no
+    /// [`DeadPeerPolicy::Recover`] of another producer touches it.
     pub fn recover(&mut self, range: Range<u64>) -> Option<ClaimBatch<'_, T>> {
-        let control = self.ring.segment().control();
-        let cursor = control.cursor.value.load(Ordering::Acquire);
-        let next = control.next.value.load(Ordering::Acquire);
-        if range.start >= range.end || range.start < cursor || range.end > next {
+        if !registry::is_pending(self.ring.segment(), &range) {
             return None;
         }
-        // In multi-producer mode a range after the cursor may be committed already (its commit
-        // did not wait for earlier claims): such slots are not pending.
-        if !self.single
-            && range.clone().any(|seq| self.hot.flag(seq).load(Ordering::Acquire) == seq + 1)
-        {
-            return None;
+        if self.claim_open {
+            // A claim of ours was leaked: give its record up, to take it like any other.
+            self.retire_home();
         }
-        Some(self.batch(range, true))
+        let segment = self.ring.segment();
+        // A single producer is the only handle that claims: what is pending is its own.
+        let adopted = if self.single {
+            Vec::new()
+        } else {
+            let adopted = registry::adopt(segment, &range, self.token)?;
+            // Re-checked with the records held: a holder may have committed it before letting
+            // go of it.
+            if !registry::is_pending(segment, &range) {
+                registry::release_adopted(segment, &adopted, false);
+                return None;
+            }
+            adopted
+        };
+        Some(ClaimBatch {
+            producer: self,
+            start: range.start,
+            end: range.end,
+            recovered: true,
+            done: false,
+            adopted,
+        })
     }
 
     /// Publishes `[start, end)` once every earlier sequence is published. `wait` is `None` to
@@ -563,8 +736,7 @@ impl<T: Slot> Producer<T> {
         let hot = self.hot;
         let cursor = hot.cursor();
         let mut waiter: Option<Waiter> = None;
-        let mut check_at = None;
-        let mut started = None;
+        let mut last_check = None;
         loop {
             // Acquire pairs with the Release store below by the producer of the previous range,
             // so its slot writes happen-before ours are published (and a consumer that
@@ -590,10 +762,10 @@ impl<T: Slot> Producer<T> {
             }
             let Some(deadline) = wait else { return false };
             if self.policy != DeadPeerPolicy::Wait {
-                let since = *started.get_or_insert_with(Instant::now);
-                self.apply_policy(&mut check_at, since);
+                self.apply_policy(&mut last_check);
             }
-            let waiter = waiter.get_or_insert_with(|| Waiter::new(self.wait, deadline));
+            let waiter =
+                waiter.get_or_insert_with(|| Waiter::new(self.wait, deadline, hot.fence_fallback));
             hot.help_advance(waiter.rounds());
             if !waiter.wait(hot.data_wake(), || cursor.load(Ordering::Acquire) >= start) {
                 return false;
@@ -616,15 +788,19 @@ impl<T: Slot> Producer<T> {
         self.direct_below = if cursor == next { u64::MAX } else { cursor };
     }
 
+    /// After a claim of this handle was committed: its home record describes nothing pending.
     #[inline]
-    fn finish_claim(&self) {
+    fn finish_claim(&mut self) {
         if self.single {
             return; // no per-claim registry record in single-producer mode
         }
-        // No claim in flight: an empty range at the current claim sequence.
-        let entry = self.entry();
-        let at = entry.claim_end.load(Ordering::Relaxed);
-        entry.claim_start.store(at, Ordering::Relaxed);
+        self.claim_open = false;
+        if let Some(home) = self.home {
+            // No claim in flight: an empty range at the end of the last one.
+            let entry = self.entry(home);
+            let at = entry.claim_end.load(Ordering::Relaxed);
+            entry.claim_start.store(at, Ordering::Relaxed);
+        }
     }
 
     /// Gives back an uncommitted claim: rolls it back if nothing was claimed after it, else
@@ -644,11 +820,17 @@ impl<T: Slot> Producer<T> {
                 .is_ok()
         };
         if rolled_back {
-            let entry = self.entry();
-            entry.claim_start.store(start, Ordering::Relaxed);
-            entry.claim_end.store(start, Ordering::Relaxed);
+            // Nothing claimed any more: the record describes nothing.
+            self.finish_claim();
         } else {
-            let mut batch = ClaimBatch { producer: self, start, end, recovered: true, done: true };
+            let mut batch = ClaimBatch {
+                producer: self,
+                start,
+                end,
+                recovered: false,
+                done: true,
+                adopted: Vec::new(),
+            };
             batch.commit_zeroed(Some(None));
             batch.producer.finish_claim();
         }
@@ -657,15 +839,22 @@ impl<T: Slot> Producer<T> {
 
 impl<T: Slot> Drop for Producer<T> {
     fn drop(&mut self) {
-        let entry = self.entry();
-        let start = entry.claim_start.load(Ordering::Relaxed);
-        let end = entry.claim_end.load(Ordering::Relaxed);
-        let cursor = self.ring.segment().control().cursor.value.load(Ordering::Acquire);
-        // Keep an unpublished claim (left pending) recorded for recovery; free the entry
-        // otherwise. Release: the entry's other fields are written before it is freed.
-        if start == end || end <= cursor {
-            entry.owner.store(0, Ordering::Release);
+        if self.claim_open {
+            // A leaked claim: its range stays recorded, recoverable by anyone.
+            self.retire_home();
+            return;
         }
+        let Some(home) = self.home.take() else { return };
+        let segment = self.ring.segment();
+        let entry = segment.producer_entry(home);
+        if !self.single {
+            let end = entry.claim_end.load(Ordering::Relaxed);
+            entry.claim_start.store(end, Ordering::Relaxed);
+        }
+        // Release: the record is written before it is let go (the next holder's Acquire load of
+        // the owner word pairs with it). A token of 0 says it was let go cleanly, not by death.
+        entry.owner.store(0, Ordering::Release);
+        segment.locks().unlock(segment.producer_lock(home));
     }
 }
 
@@ -675,17 +864,11 @@ fn room_for(needed: u64) -> impl Fn(&Shared) -> bool + Send + 'static {
     move |shared| {
         // Relaxed: compared with the consumers' sequences only (a claim re-checks everything).
         let next = shared.segment.control().next.value.load(Ordering::Relaxed);
-        let slowest = slowest_gating(shared);
-        slowest == u64::MAX
-            || slowest.saturating_add(shared.capacity) >= next.saturating_add(needed)
+        match shared.slowest_gating() {
+            None => true,
+            Some(slowest) => slowest.saturating_add(shared.capacity) >= next.saturating_add(needed),
+        }
     }
-}
-
-/// Whether a (dead) producer entry still records a claim that is not yet published.
-fn holds_pending_claim(entry: &ProducerEntry, cursor: u64) -> bool {
-    let start = entry.claim_start.load(Ordering::Relaxed);
-    let end = entry.claim_end.load(Ordering::Relaxed);
-    start < end && end > cursor
 }
 
 /// Consecutive claimed slots, writable in place until committed.
@@ -703,10 +886,12 @@ fn holds_pending_claim(entry: &ProducerEntry, cursor: u64) -> bool {
 /// [`leave_pending`](Self::leave_pending).
 ///
 /// **Leaked** (`std::mem::forget`), a claim skips all of that. In multi-producer mode it holds
-/// back later claims like a claim left pending, until it is recovered ([`Producer::recover`]).
-/// In single-producer mode the producer's next commit publishes it with whatever its slots held
+/// back later claims like a claim left pending, and the producer's next claim (or its drop)
+/// gives up the record describing it, so that it can be recovered ([`Producer::recover`]). In
+/// single-producer mode the producer's next commit publishes it with whatever its slots held
 /// (valid values of `T`, since every bit pattern is, but not written for this lap): the fast
-/// path does not check for leaks.
+/// path does not check for leaks. A leaked *recovered* batch keeps the records it took over
+/// until this process's last handle on the ring is dropped.
 pub struct ClaimBatch<'a, T: Slot> {
     producer: &'a mut Producer<T>,
     start: u64,
@@ -714,6 +899,9 @@ pub struct ClaimBatch<'a, T: Slot> {
     /// Recovered ranges are left pending when dropped.
     recovered: bool,
     done: bool,
+    /// A recovered range: the producer records taken over for it (multi-producer rings), let
+    /// go once it is committed, left pending again or dropped.
+    adopted: Adopted,
 }
 
 impl<T: Slot> fmt::Debug for ClaimBatch<'_, T> {
@@ -793,20 +981,35 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
         } else {
             crate::cold_path(); // multi-producer commits pay a call anyway
             self.producer.publish_general(self.start, self.end, Some(None));
+            self.finished();
+        }
+    }
+
+    /// After the range was published: the records that described it describe it no more (the
+    /// home record of a claim; the records taken over for a recovery are let go).
+    fn finished(&mut self) {
+        if self.recovered {
+            let adopted = std::mem::take(&mut self.adopted);
+            registry::release_adopted(self.producer.ring.segment(), &adopted, true);
+        } else {
             self.producer.finish_claim();
         }
     }
 
     /// Publishes the slots once earlier claims are committed, as a future (the seed's
-    /// `produceCommit` promise).
-    pub async fn commit_async(mut self) {
+    /// `produceCommit` promise). Fails only with [`ClaimError::AsyncUnavailable`], when it had
+    /// to wait and the ring's watcher thread could not be started; the claim is then dropped
+    /// (see the type's docs).
+    pub async fn commit_async(mut self) -> Result<(), ClaimError> {
         if !self.producer.single {
-            return self.commit(); // never waits in multi-producer mode
+            self.commit(); // never waits in multi-producer mode
+            return Ok(());
         }
         let shared = Arc::clone(&self.producer.ring.shared);
         let (start, end) = (self.start, self.end);
+        let mut wait = AsyncWait::default();
         std::future::poll_fn(|cx| {
-            poll_with(
+            wait.poll(
                 &shared,
                 Line::Data,
                 cx,
@@ -815,18 +1018,20 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
                 move |s| s.segment.control().cursor.value.load(Ordering::Acquire) >= start,
             )
         })
-        .await;
+        .await
+        .map_err(ClaimError::AsyncUnavailable)?;
         self.done = true;
-        self.producer.finish_claim();
+        self.finished();
+        Ok(())
     }
 
     /// Commits the slots once every earlier claim is committed (so that they become visible at
     /// once), waiting at most `timeout` for that; hands the claim back if they are still pending
     /// then.
     pub fn commit_timeout(mut self, timeout: Duration) -> Result<(), Self> {
-        if self.producer.publish(self.start, self.end, Some(Some(Instant::now() + timeout))) {
+        if self.producer.publish(self.start, self.end, Some(deadline_after(timeout))) {
             self.done = true;
-            self.producer.finish_claim();
+            self.finished();
             Ok(())
         } else {
             Err(self)
@@ -839,7 +1044,7 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
     pub fn try_commit(mut self) -> Result<(), Self> {
         if self.producer.publish(self.start, self.end, None) {
             self.done = true;
-            self.producer.finish_claim();
+            self.finished();
             Ok(())
         } else {
             Err(self)
@@ -852,7 +1057,7 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
     pub fn commit_abandoned(mut self) {
         self.done = true;
         self.commit_zeroed(Some(None));
-        self.producer.finish_claim();
+        self.finished();
     }
 
     /// Zero-fills the range, records it as abandoned and publishes it (see `publish` for `wait`).
@@ -866,13 +1071,23 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
     }
 
     /// Gives up the guard but leaves the slots claimed and unpublished; returns their range,
-    /// which [`Producer::recover`] accepts later. Later claims become visible only after it is
-    /// committed (and a single producer's later commits wait for it).
+    /// which [`Producer::recover`] (of this or any other producer, in any process) accepts
+    /// later. Later claims become visible only after it is committed (and a single producer's
+    /// later commits wait for it).
+    ///
+    /// In a multi-producer ring the registry record that describes the range is given up
+    /// with it (it is pending, held by nobody: [`Disruptor::orphaned_claim`] reports it), and
+    /// this producer's next claim takes a free record; while ranges left pending occupy every
+    /// record, claims fail with [`ClaimError::NoFreeRecord`].
     pub fn leave_pending(mut self) -> Range<u64> {
         self.done = true;
-        // No longer this handle's in-flight claim: it is orphaned (see `orphaned_claim`).
-        if !self.recovered {
-            self.producer.finish_claim();
+        if self.recovered {
+            // The records taken over keep the range, pending, for the next recoverer.
+            let adopted = std::mem::take(&mut self.adopted);
+            registry::release_adopted(self.producer.ring.segment(), &adopted, false);
+        } else if !self.producer.single {
+            // No longer this handle's claim: its range goes to a record nobody holds.
+            self.producer.leave_home_range();
         }
         if self.producer.single {
             // Later claims no longer start at the cursor.
@@ -885,8 +1100,14 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
 impl<T: Slot> Drop for ClaimBatch<'_, T> {
     #[inline(always)]
     fn drop(&mut self) {
-        if !self.done && !self.recovered {
-            self.producer.abandon(self.start, self.end);
+        if !self.done {
+            if self.recovered {
+                // Pending again, for the next recoverer.
+                let adopted = std::mem::take(&mut self.adopted);
+                registry::release_adopted(self.producer.ring.segment(), &adopted, false);
+            } else {
+                self.producer.abandon(self.start, self.end);
+            }
         }
     }
 }
@@ -923,8 +1144,9 @@ impl<'a, T: Slot> Claim<'a, T> {
         self.0.commit_timeout(timeout).map_err(Claim)
     }
 
-    /// Publishes the slot once earlier claims are committed, as a future.
-    pub async fn commit_async(self) {
+    /// Publishes the slot once earlier claims are committed, as a future; see
+    /// [`ClaimBatch::commit_async`].
+    pub async fn commit_async(self) -> Result<(), ClaimError> {
         self.0.commit_async().await
     }
 

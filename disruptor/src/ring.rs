@@ -3,16 +3,16 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::asynch::Watcher;
 use crate::consumer::Consumer;
 use crate::error::{AttachError, OpenError};
-use crate::liveness::{self, Liveness};
+use crate::gating::{load_sequence, Graph};
 use crate::producer::Producer;
 use crate::shm::{self, Control, Expectations, NewRing, ProducerMode, Segment, WakeLine};
-use crate::{graph, Schema, Slot, WaitStrategy};
+use crate::{graph, FenceMode, Schema, Slot, WaitStrategy};
 
 /// The addresses and geometry the hot paths use, copied into each handle so that a claim or a
 /// consume needs no pointer chasing or bounds checks to find them.
@@ -27,8 +27,9 @@ pub(crate) struct Hot {
     /// `capacity - 1` when the capacity is a power of two (index = seq & mask).
     mask: u64,
     pow2: bool,
-    /// Notifiers need a `SeqCst` fence (the kernel refused membarrier); see the `wait` module.
-    fence_fallback: bool,
+    /// Notifiers need a `SeqCst` fence (the ring's fence mode is `Fence`); see the `wait`
+    /// module.
+    pub(crate) fence_fallback: bool,
 }
 
 // SAFETY: the pointers address atomics and slots in a shared mapping that outlives every handle
@@ -39,7 +40,7 @@ unsafe impl Send for Hot {}
 unsafe impl Sync for Hot {}
 
 impl Hot {
-    fn new(segment: &Segment, fence_fallback: bool) -> Hot {
+    fn new(segment: &Segment) -> Hot {
         let capacity = segment.geometry().capacity;
         let control = segment.control();
         Hot {
@@ -49,8 +50,14 @@ impl Hot {
             capacity,
             mask: capacity.wrapping_sub(1),
             pow2: capacity.is_power_of_two(),
-            fence_fallback,
+            fence_fallback: segment.fence_fallback(),
         }
+    }
+
+    /// The gating epoch: bumped after every release or eviction of a consumer.
+    #[inline(always)]
+    pub(crate) fn gating_epoch(&self) -> &AtomicU64 {
+        &self.control().gating_epoch.value
     }
 
     /// The published cursor.
@@ -119,8 +126,9 @@ impl Hot {
 
     /// Multi-producer commit, step 2: moves the cursor over every committed (flagged) sequence
     /// that follows it. Whichever committer completes a run of commits advances the cursor over
-    /// it, so no commit waits for an earlier producer.
-    pub(crate) fn advance_cursor(&self) {
+    /// it, so no commit waits for an earlier producer. Returns whether this call moved it.
+    pub(crate) fn advance_cursor(&self) -> bool {
+        let mut moved = false;
         let cursor = self.cursor();
         // SeqCst (with the SeqCst fence after marking in `Producer::commit_multi`, or the
         // SeqCst CAS of its fast path, which moved the cursor over the range without marks):
@@ -138,12 +146,15 @@ impl Hot {
                 end += 1;
             }
             if end == current {
-                return;
+                return moved;
             }
             // SYNC POINT. Release (in SeqCst): pairs with the consumers' Acquire load of the
             // cursor.
             match cursor.compare_exchange(current, end, Ordering::SeqCst, Ordering::SeqCst) {
-                Ok(_) => current = end,
+                Ok(_) => {
+                    current = end;
+                    moved = true;
+                }
                 Err(actual) => current = actual,
             }
         }
@@ -154,11 +165,12 @@ impl Hot {
     /// (`Producer::commit_multi`) leaves them committed but invisible until the next commit;
     /// waiters call this with their round count (`Waiter::rounds`), so that such a ring cannot
     /// stall (a full ring would wait forever). It acts every 64 rounds (it reads the cursor and
-    /// a flag), and does nothing in single-producer rings.
+    /// a flag), and does nothing in single-producer rings. When it moves the cursor it wakes
+    /// the consumers (and committing producers) sleeping on the data line, as a commit would.
     #[cold]
     pub(crate) fn help_advance(&self, rounds: u32) {
-        if rounds % 64 == 0 && !self.flags.is_null() {
-            self.advance_cursor();
+        if rounds % 64 == 0 && !self.flags.is_null() && self.advance_cursor() {
+            self.notify_data();
         }
     }
 
@@ -190,50 +202,51 @@ pub(crate) struct Shared {
     pub(crate) segment: Segment,
     pub(crate) hot: Hot,
     pub(crate) capacity: u64,
-    /// The consumers producers must not overtake (those no other consumer depends on).
-    pub(crate) gating: Box<[usize]>,
-    /// Per consumer, the consumers it follows (empty: it follows the cursor).
-    pub(crate) dependencies: Box<[Box<[usize]>]>,
+    /// The dependency graph, from the validated copy of the header.
+    pub(crate) graph: Graph,
     /// Async watchers, started on first use.
-    pub(crate) data_watcher: OnceLock<Arc<Watcher>>,
-    pub(crate) room_watcher: OnceLock<Arc<Watcher>>,
+    pub(crate) data_watcher: Mutex<Option<Arc<Watcher>>>,
+    pub(crate) room_watcher: Mutex<Option<Arc<Watcher>>>,
 }
 
 impl Shared {
     fn new(segment: Segment) -> Shared {
         let g = *segment.geometry();
-        let masks = &segment.header().dependencies[..g.consumer_count];
-        let gating = graph::last_stages(masks).into_boxed_slice();
-        let dependencies = masks
-            .iter()
-            .map(|&m| (0..g.consumer_count).filter(|&c| m & (1 << c) != 0).collect())
-            .collect();
-        let fence_fallback = crate::wait::register_process();
+        let graph = Graph::from_masks(&segment.header().dependencies[..g.consumer_count]);
         Shared {
-            hot: Hot::new(&segment, fence_fallback),
+            hot: Hot::new(&segment),
             segment,
             capacity: g.capacity,
-            gating,
-            dependencies,
-            data_watcher: OnceLock::new(),
-            room_watcher: OnceLock::new(),
+            graph,
+            data_watcher: Mutex::new(None),
+            room_watcher: Mutex::new(None),
         }
     }
 
     /// The sequence below which consumer `index` may read: the cursor, or for a pipeline stage
-    /// the slowest of the stages it follows.
+    /// the slowest of the live stages it follows (a released stage is replaced by the stages it
+    /// followed; see `gating`).
     #[inline]
     pub(crate) fn visible_bound(&self, index: usize) -> u64 {
         // SYNC POINT. Acquire pairs with the Release store (or CAS) of the cursor in
         // `Producer::publish` (or `commit_multi`, `Hot::advance_cursor`):
         // slot writes of every sequence below it happen-before our reads.
-        let mut bound = self.segment.control().cursor.value.load(Ordering::Acquire);
-        for &dep in self.dependencies[index].iter() {
-            // Acquire pairs with the Release store in `Batch::commit` of the stage we follow:
-            // its writes to the slots it processed happen-before our reads.
-            bound = bound.min(self.segment.consumer_sequence(dep).load(Ordering::Acquire));
+        let cursor = self.segment.control().cursor.value.load(Ordering::Acquire);
+        let deps = self.graph.dependencies(index);
+        if deps.is_empty() {
+            return cursor;
         }
-        bound
+        // `load_sequence` is Acquire: it pairs with the Release store in `Batch::commit` of the
+        // stage we follow, so its writes to the slots it processed happen-before our reads.
+        let stages = self.graph.slowest(deps, |c| load_sequence(self.segment.consumer_sequence(c)));
+        stages.map_or(cursor, |s| s.min(cursor))
+    }
+
+    /// The slowest sequence producers must not overtake, over the live graph; `None` when
+    /// every consumer they would wait for is released.
+    #[inline]
+    pub(crate) fn slowest_gating(&self) -> Option<u64> {
+        self.graph.slowest_gating(|c| load_sequence(self.segment.consumer_sequence(c)))
     }
 }
 
@@ -304,6 +317,7 @@ impl<T: Slot> Disruptor<T> {
             mode: None,
             force: false,
             permissions: 0o600,
+            fence: None,
             init_timeout: Duration::from_secs(5),
             wait: DEFAULT_WAIT,
             _type: PhantomData,
@@ -388,13 +402,22 @@ impl<T: Slot> Disruptor<T> {
 
     /// Whether every consumer that producers wait for has been released (the seed's
     /// `allConsumersIgnoring`): claims then fail with [`ClaimError::NoConsumers`](crate::ClaimError).
+    /// A released pipeline stage hands its place to the stages it follows, so this is true
+    /// only once every consumer producers could wait for is released.
     pub fn all_consumers_released(&self) -> bool {
-        self.shared.gating.iter().all(|&c| self.is_released(c))
+        self.shared.slowest_gating().is_none()
     }
 
-    /// The dependencies of consumer `index` (empty: it follows the producers' cursor).
-    pub fn dependencies(&self, index: usize) -> &[usize] {
-        &self.shared.dependencies[index]
+    /// The dependencies of consumer `index` as declared at creation (empty: it follows the
+    /// producers' cursor), or `None` when `index` is out of range.
+    pub fn dependencies(&self, index: usize) -> Option<&[usize]> {
+        (index < self.consumer_count()).then(|| self.shared.graph.dependencies(index))
+    }
+
+    /// The ring's fence mode, chosen at creation and followed by this process (see
+    /// [`FenceMode`]).
+    pub fn fence_mode(&self) -> FenceMode {
+        self.shared.segment.fence_mode()
     }
 
     /// The application status word (the seed's `status`), initially 0.
@@ -437,7 +460,7 @@ impl<T: Slot> Disruptor<T> {
 ///     .depends_on(2, &[0, 1]) // consumer 2 sees a slot only after 0 and 1 committed it
 ///     .single_producer()
 ///     .create()?;
-/// assert_eq!(ring.dependencies(2), &[0, 1]);
+/// assert_eq!(ring.dependencies(2), Some(&[0, 1][..]));
 /// # shm_disruptor::unlink(&name)?;
 /// # Ok::<(), shm_disruptor::OpenError>(())
 /// ```
@@ -451,6 +474,7 @@ pub struct Builder<T: Slot> {
     mode: Option<ProducerMode>,
     force: bool,
     permissions: u32,
+    fence: Option<FenceMode>,
     init_timeout: Duration,
     wait: WaitStrategy,
     _type: PhantomData<fn() -> T>,
@@ -493,9 +517,22 @@ impl<T: Slot> Builder<T> {
         self
     }
 
-    /// Permission bits of a created segment (default `0o600`).
+    /// Permission bits of a created segment (default `0o600`: only this user). The segment
+    /// gets exactly these bits, whatever the umask (`0o666` lets every user attach). Bits
+    /// outside `0o777` (setuid, setgid, sticky) are refused with [`OpenError::InvalidConfig`].
     pub fn permissions(mut self, mode: u32) -> Self {
         self.permissions = mode;
+        self
+    }
+
+    /// The fence mode of a created ring (see [`FenceMode`]): by default
+    /// [`FenceMode::Membarrier`] where this process can register for membarriers, else
+    /// [`FenceMode::Fence`]. Every process that opens the ring follows it; choose
+    /// [`FenceMode::Fence`] when some of them run where `membarrier` is refused (a seccomp
+    /// profile), or they could not attach. Asking for `Membarrier` where this process cannot
+    /// use it fails with [`OpenError::FenceModeUnavailable`].
+    pub fn fence_mode(mut self, mode: FenceMode) -> Self {
+        self.fence = Some(mode);
         self
     }
 
@@ -558,6 +595,7 @@ impl<T: Slot> Builder<T> {
             mode: self.mode.unwrap_or(ProducerMode::Multi),
             dependencies: &masks,
             permissions: self.permissions,
+            fence: self.fence,
         })?;
         Ok(Disruptor::from_segment(segment, self.wait))
     }
@@ -606,11 +644,6 @@ fn live_users_of(name: &str) -> Option<Vec<u32>> {
         }
     }
     Some(pids)
-}
-
-/// Whether the process that recorded `token` is alive.
-pub(crate) fn token_alive(token: u64) -> bool {
-    token != 0 && liveness::check(token) == Liveness::Alive
 }
 
 /// The default wait strategy of new handles.

@@ -5,15 +5,23 @@
 //! | offset | what |
 //! |---|---|
 //! | 0 | [`Header`], written once by the creator ([`HEADER_BYTES`] reserved) |
-//! | `HEADER_BYTES` | [`Control`]: claim sequence, cursor, status, wake-up words, one 128-byte line each |
+//! | `HEADER_BYTES` | [`Control`]: claim sequence, cursor, status, wake-up words, gating epoch, one 128-byte line each |
 //! | then | one [`SequenceLine`] per consumer (its sequence, alone on its line) |
 //! | then | one [`ConsumerEntry`] per consumer (owner registry) |
 //! | then | [`MAX_PRODUCERS`] [`ProducerEntry`] lines (producer registry and in-flight claims) |
 //! | then | [`AbandonedLog`]: the last ranges published without valid contents |
 //! | then | multi-producer rings only: one `u64` commit flag per slot (`sequence + 1` once committed) |
 //! | then | `capacity` slots of `T`, aligned to at least 128 bytes |
+//!
+//! The header is validated once, from a private copy read with atomic loads
+//! ([`Segment::header`] returns that copy): a peer that rewrites the header afterwards cannot
+//! change what this process believes about the ring. Registry records are owned through
+//! open-file-description locks on the segment file (see `ownership`). The segment is allocated
+//! in full at creation (`fallocate`), so a full `/dev/shm` is an error at `create`, not a
+//! `SIGBUS` later; every attach checks that the file has not shrunk since.
 
 use std::fs::File;
+use std::os::unix::fs::FileTypeExt;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -23,13 +31,15 @@ use rustix::io::Errno;
 use rustix::shm;
 
 use crate::error::OpenError;
-use crate::liveness::{self, Liveness};
+use crate::liveness;
+use crate::ownership::Locks;
+use crate::wait::FenceMode;
 use crate::Schema;
 
 /// The first bytes of every ring segment.
 pub const MAGIC: [u8; 8] = *b"SHMDSRPT";
 /// The version of the layout below; bumped on any incompatible change.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 /// Written in native byte order; reads back differently on a foreign-endian target.
 pub const BYTE_ORDER_TAG: u32 = 0x0102_0304;
 /// The size of a cache line pair: the x86 adjacent-line prefetcher pulls 64-byte lines in pairs,
@@ -89,8 +99,10 @@ impl std::fmt::Display for ProducerMode {
 }
 
 /// The header: written by the creator before it stores `init_state = READY` (Release), and
-/// never written again.
+/// never written again. Openers read it once, with atomic loads, into a private copy
+/// ([`Header::read_from`]), validate the copy and use only the copy.
 #[repr(C)]
+#[derive(Clone, Copy)]
 pub struct Header {
     /// [`MAGIC`].
     pub magic: [u8; 8],
@@ -100,8 +112,9 @@ pub struct Header {
     pub byte_order: u32,
     /// `usize::BITS` of the creator.
     pub pointer_width: u32,
-    /// [`INIT_ZERO`], [`INIT_BUSY`] or [`INIT_READY`].
-    pub init_state: AtomicU32,
+    /// [`INIT_ZERO`], [`INIT_BUSY`] or [`INIT_READY`]; in the segment it is only accessed
+    /// atomically ([`init_state`]).
+    pub init_state: u32,
     /// `T::SCHEMA.hash`.
     pub schema_hash: u64,
     /// `size_of::<T>()`.
@@ -118,8 +131,9 @@ pub struct Header {
     pub creation_time_ns: u64,
     /// The creating process.
     pub creator_pid: u32,
-    /// Reserved, zero.
-    pub reserved: u32,
+    /// How notifiers and waiters order their accesses ([`FenceMode`]): 1 = membarrier,
+    /// 2 = fences. Chosen at creation; every process follows it.
+    pub fence_mode: u32,
     /// Total segment size in bytes.
     pub segment_size: u64,
     /// Offset of the first slot.
@@ -130,6 +144,60 @@ pub struct Header {
     pub type_name: [u8; TYPE_NAME_BYTES],
     /// `T::SCHEMA` displayed, NUL-padded (truncated with `...` if longer).
     pub schema_text: [u8; SCHEMA_TEXT_BYTES],
+}
+
+// The header has no padding (its size is the sum of its fields' sizes) and is a whole number of
+// 8-byte words, so `read_from` can copy it word by word.
+const _: () = assert!(
+    std::mem::size_of::<Header>()
+        == 8 + 4 * 4
+            + 8 * 4
+            + 4 * 2
+            + 8
+            + 4 * 2
+            + 8 * 2
+            + 8 * MAX_CONSUMERS
+            + TYPE_NAME_BYTES
+            + SCHEMA_TEXT_BYTES
+);
+const _: () = assert!(std::mem::size_of::<Header>() % 8 == 0);
+const _: () = assert!(std::mem::align_of::<Header>() == 8);
+
+// SAFETY: every field is an integer or an array of integers (all bit patterns are valid), the
+// struct is `repr(C)` with no padding (asserted above), and it has no interior mutability.
+unsafe impl bytemuck::Zeroable for Header {}
+// SAFETY: as above.
+unsafe impl bytemuck::Pod for Header {}
+
+/// The init-state word of the header at `base` (the start of a mapping of at least
+/// [`HEADER_BYTES`] bytes, page-aligned).
+///
+/// # Safety
+/// `base` must point to a live mapping of at least [`HEADER_BYTES`] bytes, aligned to 8.
+pub unsafe fn init_state<'a>(base: *const u8) -> &'a AtomicU32 {
+    // SAFETY: the word lies inside the mapping (offset 20 < HEADER_BYTES), is 4-aligned, and
+    // shared memory is only accessed atomically at this offset.
+    unsafe { &*base.add(std::mem::offset_of!(Header, init_state)).cast::<AtomicU32>() }
+}
+
+impl Header {
+    /// A private copy of the header at `base`, read with one atomic load per 8-byte word: the
+    /// segment may be written by another process at any time, so it is never read through a
+    /// plain reference.
+    ///
+    /// # Safety
+    /// `base` must point to a live mapping of at least [`HEADER_BYTES`] bytes, aligned to 8.
+    pub unsafe fn read_from(base: *const u8) -> Header {
+        let mut words = [0u64; std::mem::size_of::<Header>() / 8];
+        for (i, word) in words.iter_mut().enumerate() {
+            // SAFETY: word `i` lies inside the header (the array spans exactly its size, which
+            // is at most HEADER_BYTES) and is 8-aligned; shared words are read atomically.
+            // Relaxed: the caller's Acquire load of the init state (READY) made the creator's
+            // writes visible; nothing is published through these loads.
+            *word = unsafe { (*base.cast::<AtomicU64>().add(i)).load(Ordering::Relaxed) };
+        }
+        bytemuck::cast(words)
+    }
 }
 
 const _: () = assert!(std::mem::size_of::<Header>() <= HEADER_BYTES);
@@ -172,25 +240,38 @@ pub struct Control {
     pub data_wake: WakeLine,
     /// Producers waiting for room sleep here; consumers wake them when they commit.
     pub room_wake: WakeLine,
+    /// Bumped (SeqCst) after a consumer is released or evicted, so that producers re-read the
+    /// dependency graph's live stages before their next claim. Rarely written.
+    pub gating_epoch: SequenceLine,
 }
 
-/// Who owns a consumer index.
+/// Who owns a consumer index. The owner holds the record's lock byte (see `ownership`); the
+/// token is for display.
 #[repr(C, align(128))]
 pub struct ConsumerEntry {
-    /// The owner's process token (see [`crate::liveness`]); 0 when no handle owns it.
+    /// The owner's process token (see [`crate::liveness`]): the live owner's while its lock is
+    /// held; a dead owner's when it died holding it; 0 once it let go cleanly (or never had one).
     pub owner: AtomicU64,
     /// Number of batches committed (for the inspector's rates); written by the owner only.
     pub commits: AtomicU64,
 }
 
-/// A producer registry entry: its owner and its in-flight claim.
+/// A producer registry record: a claimed range and who holds it.
+///
+/// In multi-producer rings each producer handle holds one record (its lock byte, see
+/// `ownership`) and writes each claim into it *before* taking the claim, so that every claimed
+/// and uncommitted range is described by the record of whoever holds it. A range left pending
+/// ([`crate::ClaimBatch::leave_pending`]), or whose holder died, stays in a record that nobody
+/// holds: recovering it means taking that record's lock. In single-producer rings record 0 is
+/// the producer's lock and keeps no range (the claim in flight is `[cursor, next)`).
 #[repr(C, align(128))]
 pub struct ProducerEntry {
-    /// The owner's process token; 0 when the entry is free.
+    /// The holder's process token while its lock is held; a dead holder's when it died holding
+    /// it; 0 once it was let go (a range left in it is then pending, recoverable by anyone).
     pub owner: AtomicU64,
-    /// First sequence of the in-flight claim.
+    /// First sequence of the recorded range.
     pub claim_start: AtomicU64,
-    /// One past the last sequence of the in-flight claim; equal to `claim_start` when none.
+    /// One past the last sequence of the recorded range; not above `claim_start` when none.
     pub claim_end: AtomicU64,
 }
 
@@ -206,7 +287,7 @@ pub struct AbandonedLog {
     pub entries: [[AtomicU64; 2]; ABANDONED_ENTRIES],
 }
 
-const _: () = assert!(std::mem::size_of::<Control>() == 5 * LINE);
+const _: () = assert!(std::mem::size_of::<Control>() == 6 * LINE);
 const _: () = assert!(std::mem::size_of::<SequenceLine>() == LINE);
 const _: () = assert!(std::mem::size_of::<ConsumerEntry>() == LINE);
 const _: () = assert!(std::mem::size_of::<ProducerEntry>() == LINE);
@@ -355,12 +436,27 @@ pub fn unlink(name: &str) -> Result<(), OpenError> {
 }
 
 /// One process's mapping of a segment, with the geometry validated against its size.
-#[derive(Debug)]
 pub struct Segment {
     name: String,
     map: MmapRaw,
+    /// The private copy of the header that was validated (see [`Header::read_from`]).
+    header: Header,
     geometry: Geometry,
     mode: ProducerMode,
+    fence: FenceMode,
+    /// The segment's file and the record locks this mapping's handles hold on it.
+    locks: Locks,
+}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment")
+            .field("name", &self.name)
+            .field("geometry", &self.geometry)
+            .field("mode", &self.mode)
+            .field("fence", &self.fence)
+            .finish_non_exhaustive()
+    }
 }
 
 // SAFETY: the mapping is shared memory accessed only through atomics (control words, registries)
@@ -385,8 +481,10 @@ pub struct NewRing<'a> {
     pub mode: ProducerMode,
     /// Dependency mask per consumer.
     pub dependencies: &'a [u64],
-    /// Permission bits of the segment.
+    /// Permission bits of the segment (at most `0o777`).
     pub permissions: u32,
+    /// The fence mode asked for; `None` picks membarrier where this process can use it.
+    pub fence: Option<FenceMode>,
 }
 
 /// What an opener expects to find.
@@ -400,11 +498,66 @@ pub struct Expectations {
     pub mode: Option<ProducerMode>,
 }
 
+/// `shm_open` flags that never block (a FIFO planted in `/dev/shm` would block an `O_RDONLY`
+/// open until a writer comes) and never follow a symbolic link.
+fn open_flags(access: shm::OFlags) -> shm::OFlags {
+    access
+        | shm::OFlags::from_bits_retain(
+            (rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOFOLLOW).bits(),
+        )
+}
+
+/// Opens the existing segment `name` without blocking, and checks that it is a regular file
+/// before anything maps or reads it.
+pub fn open_file(name: &str, access: shm::OFlags) -> Result<File, OpenError> {
+    validate_name(name)?;
+    let fd = shm::open(name, open_flags(access), Mode::empty()).map_err(|e| match e {
+        // O_NOFOLLOW on a symbolic link.
+        Errno::LOOP => OpenError::NotASegment { name: name.to_owned(), kind: "a symbolic link" },
+        other => os_error("shm_open", name, other),
+    })?;
+    let file = File::from(fd);
+    let file_type = file
+        .metadata()
+        .map_err(|source| OpenError::Os { op: "fstat", name: name.to_owned(), source })?
+        .file_type();
+    if !file_type.is_file() {
+        let kind = if file_type.is_fifo() {
+            "a FIFO"
+        } else if file_type.is_socket() {
+            "a socket"
+        } else if file_type.is_char_device() || file_type.is_block_device() {
+            "a device"
+        } else if file_type.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file"
+        };
+        return Err(OpenError::NotASegment { name: name.to_owned(), kind });
+    }
+    Ok(file)
+}
+
+/// The current size of `file`.
+fn file_size(name: &str, file: &File) -> Result<u64, OpenError> {
+    Ok(file
+        .metadata()
+        .map_err(|source| OpenError::Os { op: "fstat", name: name.to_owned(), source })?
+        .len())
+}
+
 impl Segment {
     /// Creates a new segment (failing if the name exists), writes the header and marks it ready.
     pub fn create(ring: &NewRing<'_>) -> Result<Segment, OpenError> {
         let name = ring.name;
         validate_name(name)?;
+        if ring.permissions & !0o777 != 0 {
+            return Err(OpenError::InvalidConfig(format!(
+                "permissions {:#o} have bits outside 0o777 (setuid, setgid and sticky bits are \
+                 not allowed on a segment)",
+                ring.permissions
+            )));
+        }
         let geometry = Geometry::new(
             ring.capacity,
             ring.consumer_count,
@@ -413,15 +566,26 @@ impl Segment {
             ring.mode,
         )
         .map_err(OpenError::InvalidConfig)?;
-        // Step 1: create the object exclusively; it starts zero-filled (init state INIT_ZERO).
+        // The fence mode, before anything exists: a mode this process cannot follow is refused.
+        let fence = match ring.fence {
+            Some(mode) => {
+                mode.follow().map_err(|()| OpenError::FenceModeUnavailable {
+                    name: name.to_owned(),
+                    mode,
+                })?;
+                mode
+            }
+            None => FenceMode::for_new_ring(),
+        };
+        // Step 1: create the object exclusively; it starts empty (init state INIT_ZERO).
         let fd = shm::open(
             name,
             shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
-            Mode::from_bits_truncate(ring.permissions),
+            Mode::from_bits_truncate(ring.permissions & 0o600),
         )
         .map_err(|e| os_error("shm_open", name, e))?;
         let file = File::from(fd);
-        let result = Self::initialise(file, ring, geometry);
+        let result = Self::initialise(file, ring, geometry, fence);
         if result.is_err() {
             // Leave no half-made segment behind under this name.
             let _ = shm::unlink(name);
@@ -433,52 +597,82 @@ impl Segment {
         file: File,
         ring: &NewRing<'_>,
         geometry: Geometry,
+        fence: FenceMode,
     ) -> Result<Segment, OpenError> {
         let name = ring.name;
-        // Step 2: size it. Openers wait until the size covers the header and init is READY.
-        file.set_len(geometry.segment_size as u64).map_err(|source| OpenError::Os {
-            op: "ftruncate",
-            name: name.to_owned(),
-            source,
-        })?;
+        let os = |op: &'static str| move |e: Errno| os_error(op, name, e);
+        // Step 2: the exact permissions asked for (`shm_open` applied the umask; until now only
+        // this user could open it).
+        rustix::fs::fchmod(&file, Mode::from_bits_truncate(ring.permissions))
+            .map_err(os("fchmod"))?;
+        // Step 3: allocate every byte now, so that a full `/dev/shm` is an error here and not a
+        // SIGBUS in whoever first touches a page that cannot be allocated. Openers wait until
+        // the size covers the header and init is READY.
+        let size = geometry.segment_size as u64;
+        if let Err(errno) =
+            rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, size)
+        {
+            return Err(no_space(name, &file, size, errno));
+        }
         let map = MmapOptions::new()
             .len(geometry.segment_size)
             .map_raw(&file)
             .map_err(|source| OpenError::Os { op: "mmap", name: name.to_owned(), source })?;
-        let segment = Segment { name: name.to_owned(), map, geometry, mode: ring.mode };
-        // Step 3: write the header. Nobody reads it before READY, and this process is its only
-        // writer, so plain writes through the raw pointer are race-free.
-        let header_ptr = segment.map.as_mut_ptr().cast::<Header>();
-        // SAFETY: the mapping is at least HEADER_BYTES long (Geometry puts the control words
-        // after it), page-aligned (so aligned for Header), and no other process writes it until
-        // READY; `addr_of_mut!` avoids creating a reference to memory others may read.
-        unsafe {
-            let h = header_ptr;
-            std::ptr::addr_of_mut!((*h).magic).write(MAGIC);
-            std::ptr::addr_of_mut!((*h).layout_version).write(LAYOUT_VERSION);
-            std::ptr::addr_of_mut!((*h).byte_order).write(BYTE_ORDER_TAG);
-            std::ptr::addr_of_mut!((*h).pointer_width).write(usize::BITS);
-            std::ptr::addr_of_mut!((*h).schema_hash).write(ring.schema.hash);
-            std::ptr::addr_of_mut!((*h).slot_size).write(geometry.slot_size);
-            std::ptr::addr_of_mut!((*h).slot_align).write(ring.schema.align as u64);
-            std::ptr::addr_of_mut!((*h).capacity).write(geometry.capacity);
-            std::ptr::addr_of_mut!((*h).consumer_count).write(geometry.consumer_count as u32);
-            std::ptr::addr_of_mut!((*h).producer_mode).write(ring.mode.to_raw());
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-            std::ptr::addr_of_mut!((*h).creation_time_ns).write(now.as_nanos() as u64);
-            std::ptr::addr_of_mut!((*h).creator_pid).write(std::process::id());
-            std::ptr::addr_of_mut!((*h).segment_size).write(geometry.segment_size as u64);
-            std::ptr::addr_of_mut!((*h).slots_offset).write(geometry.slots_offset as u64);
-            let mut dependencies = [0u64; MAX_CONSUMERS];
-            dependencies[..ring.dependencies.len()].copy_from_slice(ring.dependencies);
-            std::ptr::addr_of_mut!((*h).dependencies).write(dependencies);
-            std::ptr::addr_of_mut!((*h).type_name).write(fixed_text(&ring.schema.type_name()));
-            std::ptr::addr_of_mut!((*h).schema_text).write(fixed_text(&ring.schema.to_string()));
+        // Step 4: write the header. Nobody reads it before READY, and this process is its only
+        // writer until then.
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let mut dependencies = [0u64; MAX_CONSUMERS];
+        dependencies[..ring.dependencies.len()].copy_from_slice(ring.dependencies);
+        let header = Header {
+            magic: MAGIC,
+            layout_version: LAYOUT_VERSION,
+            byte_order: BYTE_ORDER_TAG,
+            pointer_width: usize::BITS,
+            init_state: INIT_READY, // the copy describes the header once published
+            schema_hash: ring.schema.hash,
+            slot_size: geometry.slot_size,
+            slot_align: ring.schema.align as u64,
+            capacity: geometry.capacity,
+            consumer_count: geometry.consumer_count as u32,
+            producer_mode: ring.mode.to_raw(),
+            creation_time_ns: now.as_nanos() as u64,
+            creator_pid: std::process::id(),
+            fence_mode: fence.to_raw(),
+            segment_size: geometry.segment_size as u64,
+            slots_offset: geometry.slots_offset as u64,
+            dependencies,
+            type_name: fixed_text(&ring.schema.type_name()),
+            schema_text: fixed_text(&ring.schema.to_string()),
+        };
+        let words: [u64; std::mem::size_of::<Header>() / 8] = bytemuck::cast(header);
+        let base = map.as_mut_ptr();
+        for (i, &word) in words.iter().enumerate() {
+            if i * 8 == std::mem::offset_of!(Header, init_state) & !7 {
+                continue; // the init-state word is stored last, alone (below)
+            }
+            // SAFETY: word `i` lies inside the header (at most HEADER_BYTES, inside the
+            // mapping) and is 8-aligned (the mapping is page-aligned). Stored atomically, as
+            // an opener may already be polling the init state next to it.
+            // Relaxed: the Release store of READY below publishes every word.
+            unsafe { (*base.cast::<AtomicU64>().add(i)).store(word, Ordering::Relaxed) };
         }
-        // Step 4 (SYNC POINT): Release pairs with the Acquire load of `init_state` in
+        // The other half of the init-state word (the pointer width) is written with it.
+        // SAFETY: the mapping is at least HEADER_BYTES long and page-aligned.
+        let pointer_width =
+            unsafe { &*base.add(std::mem::offset_of!(Header, pointer_width)).cast::<AtomicU32>() };
+        // Relaxed: published by the Release store of READY below.
+        pointer_width.store(usize::BITS, Ordering::Relaxed);
+        // Step 5 (SYNC POINT): Release pairs with the Acquire load of `init_state` in
         // `Segment::open`, so every header write above happens-before an opener reads it.
-        segment.header().init_state.store(INIT_READY, Ordering::Release);
-        Ok(segment)
+        // SAFETY: the mapping is at least HEADER_BYTES long and page-aligned.
+        unsafe { init_state(base) }.store(INIT_READY, Ordering::Release);
+        let locks = Locks::new(file);
+        locks.check_supported().map_err(|source| OpenError::Os {
+            op: "fcntl(F_OFD_GETLK)",
+            name: name.to_owned(),
+            source,
+        })?;
+        Ok(Segment { name: name.to_owned(), map, header, geometry, mode: ring.mode, fence, locks })
     }
 
     /// Opens an existing segment, waits (up to `init_timeout`) for its creator to finish, and
@@ -504,36 +698,30 @@ impl Segment {
         expect: &Expectations,
         init_timeout: Duration,
     ) -> Result<Segment, OpenError> {
-        validate_name(name)?;
-        // Step 1: open the object.
-        let fd = shm::open(name, shm::OFlags::RDWR, Mode::empty())
-            .map_err(|e| os_error("shm_open", name, e))?;
-        let file = File::from(fd);
+        // Step 1: open the object (a regular file, never blocking).
+        let file = open_file(name, shm::OFlags::RDWR)?;
         // Step 2: wait for the creator to size the object and mark it READY.
         let started = Instant::now();
         let not_initialised =
             || OpenError::NotInitialised { name: name.to_owned(), waited: init_timeout };
         let map = loop {
-            let size = file
-                .metadata()
-                .map_err(|source| OpenError::Os { op: "fstat", name: name.to_owned(), source })?
-                .len();
+            let size = file_size(name, &file)?;
             if size >= HEADER_BYTES as u64 {
                 let map =
                     MmapOptions::new().len(size as usize).map_raw(&file).map_err(|source| {
                         OpenError::Os { op: "mmap", name: name.to_owned(), source }
                     })?;
-                // SAFETY: the mapping is at least HEADER_BYTES long and page-aligned.
-                let header = unsafe { &*map.as_ptr().cast::<Header>() };
                 // SYNC POINT: Acquire pairs with the Release store of INIT_READY in
                 // `Segment::initialise`: the header is complete once we see READY.
-                let state = header.init_state.load(Ordering::Acquire);
+                // SAFETY: the mapping is at least HEADER_BYTES long and page-aligned.
+                let state = unsafe { init_state(map.as_ptr()) }.load(Ordering::Acquire);
                 if state == INIT_READY {
                     break map;
                 }
                 if state != INIT_ZERO && state != INIT_BUSY {
                     // Still check the magic first: a foreign segment gets a clearer error.
-                    check_magic(name, header)?;
+                    // SAFETY: as above.
+                    check_magic(name, &unsafe { Header::read_from(map.as_ptr()) })?;
                     return Err(OpenError::Corrupt {
                         name: name.to_owned(),
                         reason: format!("init state {state} is not a known value"),
@@ -545,10 +733,11 @@ impl Segment {
             }
             std::thread::sleep(Duration::from_millis(1));
         };
-        // Step 3: validate the header, then check the size against the geometry it describes.
+        // Step 3: copy the header once, validate the copy, then check the size against the
+        // geometry it describes. Only the copy is used from here on.
         // SAFETY: the mapping is at least HEADER_BYTES long and page-aligned.
-        let header = unsafe { &*map.as_ptr().cast::<Header>() };
-        let (geometry, mode) = validate_header(name, header, schema, expect)?;
+        let header = unsafe { Header::read_from(map.as_ptr()) };
+        let (geometry, mode, fence) = validate_header(name, &header, schema, expect)?;
         if (map.len() as u64) < geometry.segment_size as u64 {
             return Err(OpenError::TooSmall {
                 name: name.to_owned(),
@@ -556,7 +745,17 @@ impl Segment {
                 actual: map.len() as u64,
             });
         }
-        Ok(Segment { name: name.to_owned(), map, geometry, mode })
+        // Step 4: follow the ring's fence mode, or refuse to take part.
+        fence
+            .follow()
+            .map_err(|()| OpenError::FenceModeUnavailable { name: name.to_owned(), mode: fence })?;
+        let locks = Locks::new(file);
+        locks.check_supported().map_err(|source| OpenError::Os {
+            op: "fcntl(F_OFD_GETLK)",
+            name: name.to_owned(),
+            source,
+        })?;
+        Ok(Segment { name: name.to_owned(), map, header, geometry, mode, fence, locks })
     }
 
     /// The segment's name.
@@ -574,11 +773,46 @@ impl Segment {
         self.mode
     }
 
-    /// The header.
+    /// The ring's fence mode, which this process follows.
+    pub fn fence_mode(&self) -> FenceMode {
+        self.fence
+    }
+
+    /// Whether notifiers of this ring need a `SeqCst` fence (see the `wait` module).
+    pub fn fence_fallback(&self) -> bool {
+        self.fence == FenceMode::Fence
+    }
+
+    /// The validated copy of the header, read once at create or open. Never the live segment:
+    /// a peer that rewrites the header later does not change it.
     pub fn header(&self) -> &Header {
-        // SAFETY: the mapping is at least HEADER_BYTES long (validated at create/open) and
-        // page-aligned; after READY the header is only read (init_state is atomic).
-        unsafe { &*self.map.as_ptr().cast::<Header>() }
+        &self.header
+    }
+
+    /// The record locks of this mapping.
+    pub(crate) fn locks(&self) -> &Locks {
+        &self.locks
+    }
+
+    /// Checks that the segment file still has the size this mapping was validated against:
+    /// `Err((expected, actual))` when it was truncated (touching the lost pages would raise
+    /// SIGBUS).
+    pub fn check_size(&self) -> Result<(), (u64, u64)> {
+        let expected = self.geometry.segment_size as u64;
+        match file_size(&self.name, self.locks.file()) {
+            Ok(actual) if actual < expected => Err((expected, actual)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The lock byte of consumer `index`'s registry record.
+    pub(crate) fn consumer_lock(&self, index: usize) -> u64 {
+        (self.geometry.consumers_offset + index * LINE) as u64
+    }
+
+    /// The lock byte of producer registry record `index`.
+    pub(crate) fn producer_lock(&self, index: usize) -> u64 {
+        (self.geometry.producers_offset + index * LINE) as u64
     }
 
     /// The hot control words.
@@ -661,16 +895,18 @@ impl Segment {
         unsafe { self.map.as_mut_ptr().add(self.geometry.slots_offset) }
     }
 
-    /// The live processes that own a consumer index or a producer registry entry.
+    /// The processes that own a consumer index or a producer record through a live handle
+    /// (their lock is held), as recorded in the records (PIDs of their own PID namespace).
     pub fn live_users(&self) -> Vec<u32> {
         let mut pids = Vec::new();
-        let tokens = (0..self.geometry.consumer_count)
-            .map(|i| self.consumer_entry(i).owner.load(Ordering::Acquire))
-            .chain(
-                (0..MAX_PRODUCERS).map(|i| self.producer_entry(i).owner.load(Ordering::Acquire)),
-            );
-        for token in tokens {
-            if token != 0 && liveness::check(token) == Liveness::Alive {
+        let consumers = (0..self.geometry.consumer_count)
+            .map(|i| (self.consumer_lock(i), &self.consumer_entry(i).owner));
+        let producers =
+            (0..MAX_PRODUCERS).map(|i| (self.producer_lock(i), &self.producer_entry(i).owner));
+        for (lock, owner) in consumers.chain(producers) {
+            // Acquire: pairs with the owner's Release store of its token after taking the lock.
+            let token = owner.load(Ordering::Acquire);
+            if token != 0 && self.locks.is_held(lock) {
                 let pid = liveness::pid_of(token);
                 if !pids.contains(&pid) {
                     pids.push(pid);
@@ -678,6 +914,23 @@ impl Segment {
             }
         }
         pids
+    }
+}
+
+/// The error for a failed `fallocate` of `size` bytes: no space left now, or more than the
+/// file system can ever hold.
+fn no_space(name: &str, file: &File, size: u64, errno: Errno) -> OpenError {
+    let name = name.to_owned();
+    let stats = rustix::fs::fstatvfs(file).ok();
+    let total = stats.as_ref().map(|s| s.f_blocks.saturating_mul(s.f_frsize));
+    let available = stats.as_ref().map(|s| s.f_bavail.saturating_mul(s.f_frsize));
+    match errno {
+        Errno::FBIG => OpenError::TooLarge { name, size, limit: total },
+        Errno::NOSPC if total.is_some_and(|t| size > t) => {
+            OpenError::TooLarge { name, size, limit: total }
+        }
+        Errno::NOSPC => OpenError::NoSpace { name, needed: size, available },
+        other => OpenError::Os { op: "fallocate", name, source: other.into() },
     }
 }
 
@@ -713,7 +966,7 @@ pub fn validate_header(
     header: &Header,
     schema: Option<&Schema>,
     expect: &Expectations,
-) -> Result<(Geometry, ProducerMode), OpenError> {
+) -> Result<(Geometry, ProducerMode, FenceMode), OpenError> {
     let owned = || name.to_owned();
     check_magic(name, header)?;
     if header.layout_version != LAYOUT_VERSION {
@@ -753,6 +1006,8 @@ pub fn validate_header(
     let corrupt = |reason: String| OpenError::Corrupt { name: owned(), reason };
     let mode = ProducerMode::from_raw(header.producer_mode)
         .ok_or_else(|| corrupt(format!("producer mode {} is not 1 or 2", header.producer_mode)))?;
+    let fence = FenceMode::from_raw(header.fence_mode)
+        .ok_or_else(|| corrupt(format!("fence mode {} is not 1 or 2", header.fence_mode)))?;
     let geometry = Geometry::new(
         header.capacity,
         header.consumer_count as usize,
@@ -798,7 +1053,7 @@ pub fn validate_header(
             return Err(mismatch("producer mode", expected_mode.to_string(), mode.to_string()));
         }
     }
-    Ok((geometry, mode))
+    Ok((geometry, mode, fence))
 }
 
 /// Names the first field where two schema descriptions differ.

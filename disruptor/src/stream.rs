@@ -24,10 +24,16 @@
 //! [`STREAM_ERROR`], from then on. A status word holding anything else is reported as
 //! [`InvalidData`](io::ErrorKind::InvalidData). Setting the status wakes blocked readers.
 //!
+//! A writer whose process dies without ending the stream (killed, crashed) leaves the status
+//! open; its readers notice that it is dead (it no longer holds the ring's producer, see the
+//! `ownership` module) and, after the last byte it committed, fail with
+//! [`UnexpectedEof`](io::ErrorKind::UnexpectedEof), as a reader of a pipe whose writer died
+//! would see the end. A new writer may then take the ring over: a single-producer ring whose
+//! producer died accepts a new one.
+//!
 //! When every reader is gone (each dropped, which releases its consumer index, like closing the
 //! read end of a pipe), writes fail with [`BrokenPipe`](io::ErrorKind::BrokenPipe) instead of
-//! waiting; up to one ring's worth of bytes written after the last reader left may still be
-//! accepted first, as a pipe's buffer would.
+//! waiting: the next write after the last reader left fails.
 //!
 //! A stream has one writer: create the ring with
 //! [`single_producer()`](crate::Builder::single_producer). Prefer
@@ -74,11 +80,12 @@
 use std::fmt;
 use std::io::{self, BufRead, Read, Write};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::ClaimError;
 use crate::ring::Shared;
-use crate::wait::Waiter;
+use crate::shm::ProducerMode;
+use crate::wait::{deadline_after, Waiter};
 use crate::{ClaimBatch, Consumer, Disruptor, Producer};
 
 /// Status word value while the stream is open: the status of a new ring.
@@ -257,8 +264,17 @@ pub struct StreamReader {
     /// `Some` until `into_consumer` or drop takes it.
     consumer: Option<Consumer<u8>>,
     timeout: Option<Duration>,
-    /// The status that ended the stream, once every byte before it was read.
-    ended: Option<i32>,
+    /// How the stream ended, once every byte before the end was read.
+    ended: Option<End>,
+}
+
+/// How a stream ended, as a reader saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    /// The writer set this status word.
+    Status(i32),
+    /// The writer died without ending the stream.
+    WriterDied,
 }
 
 impl fmt::Debug for StreamReader {
@@ -309,10 +325,11 @@ impl StreamReader {
     }
 
     /// Never waits: `Some(Ok(n))` with `n > 0` bytes readable now, `Some(Ok(0))` at the end of
-    /// the stream, `Some(Err(_))` when the writer failed, `None` when the caller must wait.
-    fn poll_available(&mut self) -> Option<io::Result<usize>> {
-        if let Some(status) = self.ended {
-            return Some(end_of_stream(status));
+    /// the stream, `Some(Err(_))` when the writer failed (or died, which is looked for only when
+    /// `check_writer`: it takes a system call), `None` when the caller must wait.
+    fn poll_available(&mut self, check_writer: bool) -> Option<io::Result<usize>> {
+        if let Some(end) = self.ended {
+            return Some(end_of_stream(end));
         }
         let consumer = self.consumer_mut();
         let available = consumer.try_consume().len();
@@ -326,7 +343,17 @@ impl StreamReader {
         // committed between our first check and the status store would be lost otherwise.
         let status = consumer.ring().status();
         if status == STREAM_OPEN {
-            return None;
+            if !check_writer || !writer_died(&consumer.ring().shared) {
+                return None;
+            }
+            // The writer's commits happened before its death, which the kernel reported to us
+            // (the lock it held is free): every byte it committed is visible now.
+            let available = consumer.try_consume().len();
+            if available > 0 {
+                return Some(Ok(available));
+            }
+            self.ended = Some(End::WriterDied);
+            return Some(end_of_stream(End::WriterDied));
         }
         let available = consumer.try_consume().len();
         if available > 0 {
@@ -338,8 +365,8 @@ impl StreamReader {
             // passed on yet.
             return None;
         }
-        self.ended = Some(status);
-        Some(end_of_stream(status))
+        self.ended = Some(End::Status(status));
+        Some(end_of_stream(End::Status(status)))
     }
 
     /// Waits (per the consumer's wait strategy, at most the timeout) until `poll_available` has
@@ -347,7 +374,9 @@ impl StreamReader {
     fn wait_available(&mut self) -> io::Result<usize> {
         let mut waiter: Option<Waiter> = None;
         loop {
-            if let Some(result) = self.poll_available() {
+            // Whether the writer died is looked for every 64 rounds (a system call).
+            let check_writer = waiter.as_ref().map_or(true, |w| w.rounds() % 64 == 0);
+            if let Some(result) = self.poll_available(check_writer) {
                 return result;
             }
             let consumer = self.consumer();
@@ -355,13 +384,17 @@ impl StreamReader {
             let (index, sequence) = (consumer.index(), consumer.sequence());
             let timeout = self.timeout;
             let waiter = waiter.get_or_insert_with(|| {
-                Waiter::new(consumer.wait_strategy(), timeout.map(|t| Instant::now() + t))
+                Waiter::new(
+                    consumer.wait_strategy(),
+                    timeout.and_then(deadline_after),
+                    shared.hot.fence_fallback,
+                )
             });
             // The data line is also where `set_status` wakes waiters, and `readable` includes
             // the end of the stream, so a blocked reader wakes when the stream ends.
             let line = &shared.segment.control().data_wake;
             if !waiter.wait(line, || readable(shared, index, sequence)) {
-                return self.poll_available().unwrap_or_else(|| {
+                return self.poll_available(true).unwrap_or_else(|| {
                     Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "timed out waiting for stream data",
@@ -415,8 +448,8 @@ impl StreamReader {
     }
 }
 
-/// Whether a waiting reader at `sequence` has something to do: bytes to read, or the stream has
-/// ended and every byte has reached it.
+/// Whether a waiting reader at `sequence` has something to do: bytes to read, the stream has
+/// ended and every byte has reached it, or the writer died.
 fn readable(shared: &Shared, index: usize, sequence: u64) -> bool {
     if shared.visible_bound(index) > sequence {
         return true;
@@ -424,12 +457,42 @@ fn readable(shared: &Shared, index: usize, sequence: u64) -> bool {
     let control = shared.segment.control();
     // Acquire pairs with the Release store in `Disruptor::set_status`, which the writer makes
     // after its last claim and commit; every byte claimed before the end must reach us.
-    control.status.value.load(Ordering::Acquire) != STREAM_OPEN
-        && control.next.value.load(Ordering::Acquire) <= sequence
+    let status = control.status.value.load(Ordering::Acquire);
+    (status != STREAM_OPEN && control.next.value.load(Ordering::Acquire) <= sequence)
+        || (status == STREAM_OPEN && writer_died(shared))
 }
 
-/// What a read returns once the stream has ended with `status` and every byte was read.
-fn end_of_stream(status: i32) -> io::Result<usize> {
+/// Whether the stream's writer died without ending the stream: no live handle holds a producer
+/// record, and one was left behind by a process that died holding it (a clean drop clears it).
+fn writer_died(shared: &Shared) -> bool {
+    let segment = &shared.segment;
+    let records = match segment.mode() {
+        ProducerMode::Single => 1,
+        ProducerMode::Multi => crate::shm::MAX_PRODUCERS,
+    };
+    let mut dead = false;
+    for entry in 0..records {
+        if segment.locks().is_held(segment.producer_lock(entry)) {
+            return false;
+        }
+        // Acquire: pairs with the Release stores of the owner word.
+        dead |= segment.producer_entry(entry).owner.load(Ordering::Acquire) != 0;
+    }
+    dead
+}
+
+/// What a read returns once the stream has ended and every byte was read.
+fn end_of_stream(end: End) -> io::Result<usize> {
+    let status = match end {
+        End::Status(status) => status,
+        End::WriterDied => {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the stream's writer died without ending the stream; every byte it committed \
+                 was read",
+            ))
+        }
+    };
     match status {
         STREAM_EOF => Ok(0),
         STREAM_ERROR => Err(io::Error::other(
@@ -500,9 +563,14 @@ mod tokio_io {
     use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 
     use super::{readable, StreamReader, StreamWriter, STREAM_EOF};
-    use crate::asynch::{poll_with, slowest_gating, Line};
+    use crate::asynch::{AsyncWait, Line};
     use crate::ring::Shared;
     use crate::{Consumer, Disruptor, Producer};
+
+    /// The error of an async stream whose watcher thread could not be started.
+    fn unavailable(kind: io::ErrorKind) -> io::Error {
+        io::Error::new(kind, "the async watcher thread of the ring could not be started")
+    }
 
     /// The async [`StreamWriter`]: implements tokio's [`AsyncWrite`] (feature `tokio`).
     ///
@@ -536,7 +604,7 @@ mod tokio_io {
     /// # shm_disruptor::unlink(&name)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub struct AsyncStreamWriter(StreamWriter);
+    pub struct AsyncStreamWriter(StreamWriter, AsyncWait);
 
     impl fmt::Debug for AsyncStreamWriter {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -547,7 +615,7 @@ mod tokio_io {
     impl AsyncStreamWriter {
         /// An async writer over `producer`.
         pub fn new(producer: Producer<u8>) -> AsyncStreamWriter {
-            AsyncStreamWriter(StreamWriter::new(producer))
+            AsyncStreamWriter(StreamWriter::new(producer), AsyncWait::default())
         }
 
         /// The ring written to.
@@ -562,17 +630,19 @@ mod tokio_io {
 
         /// Whether a claim of one byte could succeed now (or fail for want of consumers).
         fn has_room(shared: &Shared) -> bool {
-            let slowest = slowest_gating(shared);
             // Acquire: pairs with the Release CAS of `next` in multi-producer claims (a single
             // producer stores it Relaxed); only a readiness hint: the claim re-checks.
             let next = shared.segment.control().next.value.load(Ordering::Acquire);
-            slowest == u64::MAX || slowest.saturating_add(shared.capacity) > next
+            match shared.slowest_gating() {
+                None => true,
+                Some(slowest) => slowest.saturating_add(shared.capacity) > next,
+            }
         }
     }
 
     impl From<StreamWriter> for AsyncStreamWriter {
         fn from(writer: StreamWriter) -> AsyncStreamWriter {
-            AsyncStreamWriter(writer)
+            AsyncStreamWriter(writer, AsyncWait::default())
         }
     }
 
@@ -582,13 +652,14 @@ mod tokio_io {
             cx: &mut Context<'_>,
             buf: &[u8],
         ) -> Poll<io::Result<usize>> {
-            let writer = &mut self.get_mut().0;
+            let AsyncStreamWriter(writer, wait) = self.get_mut();
             if buf.is_empty() {
                 return Poll::Ready(Ok(0));
             }
             writer.check_open()?;
             let shared = Arc::clone(&writer.producer.ring().shared);
-            poll_with(&shared, Line::Room, cx, || writer.try_write(buf), Self::has_room)
+            wait.poll(&shared, Line::Room, cx, || writer.try_write(buf), Self::has_room)
+                .map(|result| result.unwrap_or_else(|kind| Err(unavailable(kind))))
         }
 
         fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -607,7 +678,7 @@ mod tokio_io {
     /// A read that must wait does not block the executor: the task is woken when data arrives
     /// or the stream ends. As with [`StreamReader`], dropping it releases its consumer index.
     /// See [`AsyncStreamWriter`] for an example.
-    pub struct AsyncStreamReader(StreamReader);
+    pub struct AsyncStreamReader(StreamReader, AsyncWait);
 
     impl fmt::Debug for AsyncStreamReader {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -618,7 +689,7 @@ mod tokio_io {
     impl AsyncStreamReader {
         /// An async reader over `consumer`, from its committed sequence on.
         pub fn new(consumer: Consumer<u8>) -> AsyncStreamReader {
-            AsyncStreamReader(StreamReader::new(consumer))
+            AsyncStreamReader(StreamReader::new(consumer), AsyncWait::default())
         }
 
         /// The ring read from.
@@ -633,23 +704,24 @@ mod tokio_io {
 
         /// `poll_available`, registering with the data watcher when it must wait.
         fn poll_available(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-            let reader = &mut self.0;
+            let AsyncStreamReader(reader, wait) = self;
             let consumer = reader.consumer();
             let shared = Arc::clone(&consumer.ring().shared);
             let (index, sequence) = (consumer.index(), consumer.sequence());
-            poll_with(
+            wait.poll(
                 &shared,
                 Line::Data,
                 cx,
-                || reader.poll_available(),
+                || reader.poll_available(true),
                 move |s| readable(s, index, sequence),
             )
+            .map(|result| result.unwrap_or_else(|kind| Err(unavailable(kind))))
         }
     }
 
     impl From<StreamReader> for AsyncStreamReader {
         fn from(reader: StreamReader) -> AsyncStreamReader {
-            AsyncStreamReader(reader)
+            AsyncStreamReader(reader, AsyncWait::default())
         }
     }
 

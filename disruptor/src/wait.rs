@@ -27,16 +27,25 @@
 //!    return at once (the word no longer holds `v`), so a wake between re-check and sleep is not
 //!    lost either.
 //!
-//! Where the kernel lacks `membarrier` (older than 4.16, or a sandbox that filters it), every
-//! process on that kernel falls back alike: notifiers issue a `SeqCst` fence before reading
-//! `waiters`, and waiters a `SeqCst` fence after incrementing it.
+//! Which of the two a ring uses is its [`FenceMode`], chosen once when the ring is created and
+//! recorded in its header; every process that opens the ring follows it, or refuses to attach
+//! ([`OpenError::FenceModeUnavailable`](crate::OpenError::FenceModeUnavailable)). Mixing them
+//! would lose wake-ups: a notifier that relies on membarrier skips its fence, and a waiter that
+//! fell back to a plain fence does not make it pass one. So where the kernel lacks `membarrier`
+//! (older than 4.16), or the creator's sandbox filters it, the ring is created in
+//! [`FenceMode::Fence`]: notifiers issue a `SeqCst` fence before reading `waiters`, and
+//! waiters a `SeqCst` fence after incrementing it. A process that cannot register for
+//! membarriers (a container whose seccomp profile refuses it) can still join such a ring; it is
+//! refused only by rings created in [`FenceMode::Membarrier`]. A creator picks the mode with
+//! [`Builder::fence_mode`](crate::Builder::fence_mode) when processes with different sandboxes
+//! share a ring.
 //!
 //! A waiter killed while asleep leaves `waiters` one too high: notifiers then make one needless
 //! wake syscall per publish until the count is corrected, which costs speed, never correctness.
 //! The futex waits are also bounded (at most [`MAX_SLEEP`]) so that a waiter notices released
 //! consumers or dead peers without anyone waking it.
 
-use std::sync::atomic::{compiler_fence, fence, AtomicU8, Ordering};
+use std::sync::atomic::{compiler_fence, fence, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -69,52 +78,80 @@ const YIELD_LIMIT: u32 = SPIN_LIMIT + 64;
 /// ~45 µs of CPU per wait (measured by the `wakeup` benchmark) for no latency gain over the futex.
 const BLOCK_YIELD_LIMIT: u32 = SPIN_LIMIT + 8;
 
-/// How notifiers order their condition store before their load of `waiters`: not yet decided,
-/// with a compiler fence (waiters use `membarrier`), or with a `SeqCst` fence (no `membarrier`).
-/// Decided once per process; every process on one kernel decides alike.
-static FENCE_MODE: AtomicU8 = AtomicU8::new(MODE_UNKNOWN);
-const MODE_UNKNOWN: u8 = 0;
-const MODE_MEMBARRIER: u8 = 1;
-const MODE_FENCE: u8 = 2;
+/// How the notifiers and waiters of one ring order their accesses: the asymmetric
+/// `membarrier` fence or a `SeqCst` fence on both sides (see the [module docs](self)). Chosen
+/// when the ring is created ([`Builder::fence_mode`](crate::Builder::fence_mode), by default
+/// [`Membarrier`](Self::Membarrier) where the creator can use it), recorded in the header, and
+/// followed by every process that opens the ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FenceMode {
+    /// Publishers issue no fence; a waiter about to sleep calls
+    /// `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`. Every process that opens the ring must be
+    /// able to register for expedited membarriers (Linux 4.16 and later, not filtered by a
+    /// seccomp profile).
+    Membarrier,
+    /// Publishers and waiters each issue a `SeqCst` fence (a few nanoseconds per publish): no
+    /// system call that a sandbox may refuse.
+    Fence,
+}
 
-/// Whether waiters can rely on `membarrier` (registering this process for it on first use).
-fn membarrier_ready() -> bool {
-    match FENCE_MODE.load(Ordering::Relaxed) {
-        MODE_MEMBARRIER => true,
-        MODE_FENCE => false,
-        _ => decide_fence_mode(),
+impl FenceMode {
+    pub(crate) fn to_raw(self) -> u32 {
+        match self {
+            FenceMode::Membarrier => 1,
+            FenceMode::Fence => 2,
+        }
+    }
+
+    pub(crate) fn from_raw(raw: u32) -> Option<FenceMode> {
+        match raw {
+            1 => Some(FenceMode::Membarrier),
+            2 => Some(FenceMode::Fence),
+            _ => None,
+        }
+    }
+
+    /// The mode of a ring this process creates: membarrier where it can register for it.
+    pub(crate) fn for_new_ring() -> FenceMode {
+        if membarrier_registered() {
+            FenceMode::Membarrier
+        } else {
+            FenceMode::Fence
+        }
+    }
+
+    /// Prepares this process to follow the mode (registers it for expedited membarriers if the
+    /// mode needs them); `Err` where it cannot.
+    pub(crate) fn follow(self) -> Result<(), ()> {
+        match self {
+            FenceMode::Fence => Ok(()),
+            FenceMode::Membarrier if membarrier_registered() => Ok(()),
+            FenceMode::Membarrier => Err(()),
+        }
     }
 }
 
-#[cold]
-fn decide_fence_mode() -> bool {
-    static DECIDED: OnceLock<bool> = OnceLock::new();
-    let ready = *DECIDED.get_or_init(|| {
-        let ready =
-            rustix::thread::membarrier(rustix::thread::MembarrierCommand::RegisterGlobalExpedited)
-                .is_ok();
-        FENCE_MODE.store(if ready { MODE_MEMBARRIER } else { MODE_FENCE }, Ordering::Relaxed);
-        ready
-    });
-    ready
+impl std::fmt::Display for FenceMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FenceMode::Membarrier => "membarrier",
+            FenceMode::Fence => "fence",
+        })
+    }
 }
 
-/// Registers this process for expedited membarriers. Every handle calls it when created, so
-/// that a waiter in another process can make our notifying threads pass a barrier.
-/// Returns whether notifiers must issue a `SeqCst` fence (no membarrier on this kernel): the
-/// decision is made once per process, so handles may cache it.
-pub fn register_process() -> bool {
-    !membarrier_ready()
+/// Whether this process is registered for expedited membarriers (registering it on first use).
+fn membarrier_registered() -> bool {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    *REGISTERED.get_or_init(|| {
+        rustix::thread::membarrier(rustix::thread::MembarrierCommand::RegisterGlobalExpedited)
+            .is_ok()
+    })
 }
 
-/// Called by a notifier after the store that a waiter may wait for (cursor or consumer sequence).
-#[inline(always)]
-pub fn notify(line: &WakeLine) {
-    notify_with(line, FENCE_MODE.load(Ordering::Relaxed) != MODE_MEMBARRIER);
-}
-
-/// [`notify`] with the fence mode given: `fence_fallback` as [`register_process`] returned it
-/// (a handle caches it, which saves the hot path a load of the global).
+/// Called by a notifier after the store that a waiter may wait for (cursor or consumer
+/// sequence). `fence_fallback` is whether the ring's mode is [`FenceMode::Fence`] (a handle
+/// caches it, which saves the hot path a load of the header).
 #[inline(always)]
 pub fn notify_with(line: &WakeLine, fence_fallback: bool) {
     // The waiter's membarrier supplies the full barrier (see the module docs); this only keeps
@@ -133,8 +170,8 @@ pub fn notify_with(line: &WakeLine, fence_fallback: bool) {
 #[inline(never)]
 fn notify_slow(line: &WakeLine, fence_fallback: bool) {
     if fence_fallback {
-        // Pairs with the fence after `waiters.fetch_add` in `sleep_on`. (Handles register the
-        // process when they are created, so the mode is decided before any notify.)
+        // Pairs with the fence after `waiters.fetch_add` in `sleep_on` (the ring's mode is
+        // `Fence`, so every waiter issues it).
         fence(Ordering::SeqCst);
         if line.waiters.load(Ordering::Relaxed) == 0 {
             return;
@@ -152,12 +189,21 @@ pub struct Waiter {
     strategy: WaitStrategy,
     deadline: Option<Instant>,
     rounds: u32,
+    /// The ring's fence mode is [`FenceMode::Fence`].
+    fence_fallback: bool,
+}
+
+/// The deadline `timeout` from now; `None` (no deadline) when it cannot be represented, as for
+/// `Duration::MAX`.
+pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
 }
 
 impl Waiter {
-    /// A wait with an optional deadline.
-    pub fn new(strategy: WaitStrategy, deadline: Option<Instant>) -> Waiter {
-        Waiter { strategy, deadline, rounds: 0 }
+    /// A wait with an optional deadline, on a ring whose fence mode is [`FenceMode::Fence`] when
+    /// `fence_fallback` is true.
+    pub fn new(strategy: WaitStrategy, deadline: Option<Instant>, fence_fallback: bool) -> Waiter {
+        Waiter { strategy, deadline, rounds: 0, fence_fallback }
     }
 
     /// How many times [`wait`](Self::wait) was called.
@@ -213,29 +259,45 @@ impl Waiter {
     }
 
     fn sleep_once(&self, line: &WakeLine, ready: impl FnMut() -> bool) {
-        sleep_on(line, ready, self.bounded(MAX_SLEEP));
+        sleep_on(line, ready, self.bounded(MAX_SLEEP), self.fence_fallback);
     }
 }
 
 /// Sleeps on `line` until woken or [`MAX_SLEEP`] passes, unless `ready` (checked after
 /// registering) says the wait is over. Used by the async watcher threads.
-pub(crate) fn sleep_until_woken(line: &WakeLine, ready: impl FnMut() -> bool) {
-    sleep_on(line, ready, MAX_SLEEP);
+pub(crate) fn sleep_until_woken(
+    line: &WakeLine,
+    ready: impl FnMut() -> bool,
+    fence_fallback: bool,
+) {
+    sleep_on(line, ready, MAX_SLEEP, fence_fallback);
 }
 
+/// After a membarrier that failed in a [`FenceMode::Membarrier`] ring, the longest sleep: the
+/// notifiers skipped their fence, so a wake-up may be lost; this bounds what that costs.
+const UNFENCED_SLEEP: Duration = Duration::from_millis(1);
+
 /// The blocking wait protocol; the argument that no wake-up is lost is in the module docs.
-fn sleep_on(line: &WakeLine, mut ready: impl FnMut() -> bool, timeout: Duration) {
+fn sleep_on(
+    line: &WakeLine,
+    mut ready: impl FnMut() -> bool,
+    mut timeout: Duration,
+    fence_fallback: bool,
+) {
     // Step 1: register.
     line.waiters.fetch_add(1, Ordering::SeqCst);
     // Step 2: make every notifier pass a full barrier (see the module docs).
-    let fenced = membarrier_ready()
+    let fenced = !fence_fallback
         && rustix::thread::membarrier(rustix::thread::MembarrierCommand::GlobalExpedited).is_ok();
     if !fenced {
-        // Pairs with the fence in `notify_slow`. (A kernel that accepted the registration but
-        // refuses the barrier, which no kernel we know does, leaves notifiers that skip the
-        // fence: handles cache the mode. A wake-up lost that way costs at most `MAX_SLEEP`.)
-        FENCE_MODE.store(MODE_FENCE, Ordering::Relaxed);
+        // Fence mode: pairs with the fence in `notify_slow`.
         fence(Ordering::SeqCst);
+        if !fence_fallback {
+            // A membarrier ring whose barrier the kernel refused although this process
+            // registered (no kernel we know does): the notifiers skip their fence, so a wake-up
+            // may be lost. Sleep briefly instead of up to MAX_SLEEP.
+            timeout = timeout.min(UNFENCED_SLEEP);
+        }
     }
     // Step 3: read the futex word, re-check, then sleep only while the word is unchanged.
     // Acquire pairs with the Release `fetch_add` in `notify_slow`.

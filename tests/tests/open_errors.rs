@@ -272,14 +272,14 @@ fn put_u64(bytes: &mut [u8], at: usize, value: u64) {
 
 // Header offsets (see `shm::Header`): magic 0, version 8, byte order 12, pointer width 16,
 // init 20, schema hash 24, slot size 32, slot align 40, capacity 48, consumers 56, mode 60,
-// created 64, creator 72, reserved 76, segment size 80, slots offset 88, dependencies 96.
+// created 64, creator 72, fence mode 76, segment size 80, slots offset 88, dependencies 96.
 
 #[test]
 fn corrupt_headers_get_typed_errors() {
     let (_g, err) = corrupted("magic", |b| b[0] = b'X', None);
     assert!(matches!(err, OpenError::BadMagic { .. }), "{err}");
     let (_g, err) = corrupted("version", |b| put_u32(b, 8, 99), None);
-    assert!(matches!(err, OpenError::UnsupportedVersion { found: 99, supported: 1, .. }), "{err}");
+    assert!(matches!(err, OpenError::UnsupportedVersion { found: 99, supported: 2, .. }), "{err}");
     let (_g, err) = corrupted("order", |b| put_u32(b, 12, 0x0403_0201), None);
     assert!(matches!(err, OpenError::ForeignTarget { .. }), "{err}");
     let (_g, err) = corrupted("slotsize", |b| put_u64(b, 32, 16), None);
@@ -292,6 +292,8 @@ fn corrupt_headers_get_typed_errors() {
     assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
     let (_g, err) = corrupted("mode", |b| put_u32(b, 60, 7), None);
     assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
+    let (_g, err) = corrupted("fence", |b| put_u32(b, 76, 9), None);
+    assert!(err.to_string().contains("fence mode 9 is not 1 or 2"), "{err}");
     let (_g, err) = corrupted("deprange", |b| put_u64(b, 96, 0b10_0000), None);
     assert!(err.to_string().contains("depends on consumer 5, but there are only 2"), "{err}");
     let (_g, err) = corrupted("cycle2", |b| (put_u64(b, 96, 0b10), put_u64(b, 104, 0b01)).1, None);

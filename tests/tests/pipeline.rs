@@ -63,7 +63,8 @@ fn diamond() {
     // 0 and 1 in parallel, 2 after both.
     let guard = SegmentGuard::new("graph-diamond");
     let ring = ring(&guard, &[(2, &[0, 1])]);
-    assert_eq!(ring.dependencies(2), &[0, 1]);
+    assert_eq!(ring.dependencies(2), Some(&[0, 1][..]));
+    assert_eq!(ring.dependencies(3), None, "out of range");
     assert_eq!(
         ring.exclusive_consumer(0).unwrap_err(),
         AttachError::NotExclusive { index: 0, concurrent: 1 }

@@ -136,7 +136,7 @@ async fn consume_async_sleeps_until_data_arrives() {
         produce(&producer_ring, WaitStrategy::Block, 3);
     });
     let future = CountPolls { inner: Box::pin(consumer.consume_async()), polls: &polls };
-    let batch = tokio::time::timeout(LIMIT, future).await.expect("woken");
+    let batch = tokio::time::timeout(LIMIT, future).await.expect("woken").unwrap();
     assert!(batch.iter().copied().eq(0..batch.len() as u64));
     assert!(!batch.is_empty());
     // Polled once, then once per wake-up: not busy-polled during the 300 ms of silence.
@@ -155,7 +155,7 @@ async fn claim_async_and_commit_async_wait_for_room_and_order() {
     let mut b = second.claim_async().await.unwrap();
     *b = 1;
     // Multi-producer: the second commit completes at once, visible only after the first.
-    tokio::time::timeout(LIMIT, b.commit_async()).await.expect("commits never wait here");
+    tokio::time::timeout(LIMIT, b.commit_async()).await.expect("commits never wait here").unwrap();
     assert_eq!(ring.cursor(), 0);
     a.commit();
     assert_eq!(ring.cursor(), 2);

@@ -48,7 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let hang_after = option("--hang-after").map(|n| n.parse::<u64>()).transpose()?;
 
     let ring = Disruptor::<Staged>::open(name)?;
-    let dependencies = ring.dependencies(index).to_vec();
+    let dependencies = ring.dependencies(index).ok_or("consumer index out of range")?.to_vec();
     let check_dependencies = |range: &std::ops::Range<u64>| {
         for &dep in &dependencies {
             let done = ring.consumer_sequence(dep).unwrap();
