@@ -721,3 +721,64 @@ fn missing_rings_and_bad_arguments_fail_cleanly() {
     }
     drop(ring);
 }
+
+/// Trust review, item 12: a FIFO planted under a ring's name (any local user can make one in
+/// `/dev/shm`) must not make the command wait for a writer forever.
+#[test]
+fn a_fifo_under_the_name_is_reported_as_foreign_without_blocking() {
+    let name = Name::new();
+    let path = std::ffi::CString::new(name.path().to_str().unwrap()).unwrap();
+    // SAFETY: `path` is a valid NUL-terminated string.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0, "mkfifo");
+    for args in [
+        vec!["inspect", &name],
+        vec!["peek", &name],
+        vec!["watch", &name, "--count", "1"],
+        vec!["rm", &name],
+    ] {
+        let run = run(&args).failed();
+        assert!(run.stderr.contains("is a FIFO"), "{args:?}: {run:#?}");
+    }
+    let json = run(&["inspect", &name, "--json"]).failed().json();
+    assert_eq!(json["error"]["kind"], "foreign");
+    run(&["rm", &name, "--force"]).ok();
+    assert!(!name.path().exists());
+}
+
+/// Trust review, item 11: a ring truncated while `watch` shows it is reported, not a SIGBUS.
+#[test]
+fn watch_reports_a_ring_truncated_under_it() {
+    let name = Name::new();
+    let ring = Disruptor::<Tick>::builder(&name).capacity(1024).consumers(1).create().unwrap();
+    publish(&ring, 0..3);
+    let mut child = Command::new(BIN)
+        .args(["watch", &name, "--interval", "20", "--count", "100000"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.contains("cursor 3"), "{first}");
+    std::fs::OpenOptions::new().write(true).open(name.path()).unwrap().set_len(4096).unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > DEADLINE {
+            let _ = child.kill();
+            panic!("watch went on after the truncation");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "exited by itself, not killed by SIGBUS: {status} {stderr}");
+    assert!(stderr.contains("is 4096 bytes, but"), "{stderr}");
+    // The other commands refuse it the same way.
+    let run = run(&["inspect", &name]).failed();
+    assert!(run.stderr.contains("is 4096 bytes, but"), "{run:#?}");
+}

@@ -78,11 +78,24 @@ const YIELD_LIMIT: u32 = SPIN_LIMIT + 64;
 /// ~45 µs of CPU per wait (measured by the `wakeup` benchmark) for no latency gain over the futex.
 const BLOCK_YIELD_LIMIT: u32 = SPIN_LIMIT + 8;
 
-/// How the notifiers and waiters of one ring order their accesses: the asymmetric
-/// `membarrier` fence or a `SeqCst` fence on both sides (see the [module docs](self)). Chosen
-/// when the ring is created ([`Builder::fence_mode`](crate::Builder::fence_mode), by default
-/// [`Membarrier`](Self::Membarrier) where the creator can use it), recorded in the header, and
-/// followed by every process that opens the ring.
+/// How the notifiers and waiters of one ring order their accesses, so that no wake-up is lost.
+///
+/// A `Block` waiter registers in a waiter count, re-checks its condition (the cursor, say) and
+/// sleeps on a futex; a publisher stores the cursor, then reads the waiter count and wakes only
+/// if it is not zero. Each side's load must not pass its own store, or both could miss the
+/// other: the waiter would sleep on a cursor that already moved, and the publisher skip the
+/// wake-up. Either both sides issue a `SeqCst` fence between their store and their load
+/// ([`Fence`](Self::Fence)), or only the waiter, who is about to sleep anyway, pays: it calls
+/// `membarrier`, which makes every running thread of every registered process pass a full
+/// barrier before the call returns, and publishers need only a compiler fence
+/// ([`Membarrier`](Self::Membarrier)). The two do not mix: a publisher that relies on the
+/// waiter's membarrier, paired with a waiter that fell back to a plain fence, can lose a
+/// wake-up.
+///
+/// So the mode is chosen when the ring is created ([`Builder::fence_mode`](crate::Builder::fence_mode),
+/// by default [`Membarrier`](Self::Membarrier) where the creator can use it), recorded in the
+/// header, and followed by every process that opens the ring; one that cannot follow it is
+/// refused ([`OpenError::FenceModeUnavailable`](crate::OpenError::FenceModeUnavailable)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FenceMode {
     /// Publishers issue no fence; a waiter about to sleep calls

@@ -18,12 +18,18 @@ pub struct Actor {
 
 impl Actor {
     pub fn start(program: &str, args: &[&str]) -> Actor {
-        let mut child = Command::new(program)
-            .args(args)
+        let mut command = Command::new(program);
+        command.args(args);
+        Actor::spawn(command)
+    }
+
+    /// Starts `command` (its stdin is null, its stdout read line by line).
+    pub fn spawn(mut command: Command) -> Actor {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("start {program}: {e}"));
+            .unwrap_or_else(|e| panic!("start {command:?}: {e}"));
         let stdout = child.stdout.take().unwrap();
         let (send, lines) = mpsc::channel();
         std::thread::spawn(move || {
@@ -46,6 +52,30 @@ impl Actor {
             .strip_prefix(prefix)
             .unwrap_or_else(|| panic!("expected {prefix:?}, got {line:?}"));
         rest.split_whitespace().map(|w| w.parse().unwrap()).collect()
+    }
+
+    /// The next line, which must start with `prefix`; the rest of it, trimmed.
+    pub fn expect_line(&mut self, prefix: &str) -> String {
+        let line = self.lines.recv_timeout(LIMIT).unwrap_or_else(|_| {
+            let status = self.child.try_wait();
+            panic!("the helper did not print {prefix:?} in time (status {status:?})")
+        });
+        line.strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("expected {prefix:?}, got {line:?}"))
+            .trim()
+            .to_owned()
+    }
+
+    /// Waits (at most [`LIMIT`]) for the helper to exit; its status.
+    pub fn wait(mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the helper did not exit in time");
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     pub fn pid(&self) -> u32 {
