@@ -63,6 +63,10 @@ pub struct Producer<T: Slot> {
     /// the orphaned range at the cursor (its start) were first seen, by this handle.
     dead_since: Vec<(usize, u64, Instant)>,
     orphan_since: Option<(u64, Instant)>,
+    /// The producer records taken over for the recovered batch in flight (multi-producer
+    /// rings), let go when it is committed, left pending again or dropped. Kept here, not in
+    /// the batch, so that a claim guard stays two words and a flag on the hot path.
+    adopted: Adopted,
 }
 
 /// What a producer blocked by a dead peer does.
@@ -153,6 +157,7 @@ impl<T: Slot> Producer<T> {
             policy: DeadPeerPolicy::Wait,
             dead_since: Vec::new(),
             orphan_since: None,
+            adopted: Vec::new(),
         })
     }
 
@@ -242,10 +247,9 @@ impl<T: Slot> Producer<T> {
             return;
         }
         let (start, end) = (range.start, range.end);
-        let mut orphan =
-            ClaimBatch { producer: self, start, end, recovered: true, done: true, adopted };
+        let mut orphan = ClaimBatch { producer: self, start, end, recovered: true, done: true };
         orphan.commit_zeroed(None);
-        orphan.finished();
+        registry::release_adopted(orphan.producer.ring.segment(), &adopted, true);
     }
 
     /// Recovers the claimed-but-unpublished range that blocks the cursor and that no live
@@ -545,7 +549,6 @@ impl<T: Slot> Producer<T> {
             end: range.end,
             recovered: false,
             done: false,
-            adopted: Vec::new(),
         }
     }
 
@@ -633,6 +636,8 @@ impl<T: Slot> Producer<T> {
             // A claim of ours was leaked: give its record up, to take it like any other.
             self.retire_home();
         }
+        // A recovered batch of ours was leaked: its records are pending again.
+        self.release_adopted(false);
         let segment = self.ring.segment();
         // A single producer is the only handle that claims: what is pending is its own.
         let adopted = if self.single {
@@ -647,14 +652,22 @@ impl<T: Slot> Producer<T> {
             }
             adopted
         };
+        self.adopted = adopted;
         Some(ClaimBatch {
             producer: self,
             start: range.start,
             end: range.end,
             recovered: true,
             done: false,
-            adopted,
         })
+    }
+
+    /// Lets go of the records taken over for a recovered batch (see `registry::release_adopted`).
+    fn release_adopted(&mut self, clear_done: bool) {
+        if !self.adopted.is_empty() {
+            let adopted = std::mem::take(&mut self.adopted);
+            registry::release_adopted(self.ring.segment(), &adopted, clear_done);
+        }
     }
 
     /// Publishes `[start, end)` once every earlier sequence is published. `wait` is `None` to
@@ -788,6 +801,28 @@ impl<T: Slot> Producer<T> {
         self.direct_below = if cursor == next { u64::MAX } else { cursor };
     }
 
+    /// After a range was published (see `ClaimBatch::finished`).
+    #[inline]
+    fn finished(&mut self, recovered: bool) {
+        if recovered {
+            self.release_adopted(true);
+        } else {
+            self.finish_claim();
+        }
+    }
+
+    /// A claim guard dropped without commit: a recovered range is pending again, for the next
+    /// recoverer; a claim is given back (see `abandon`).
+    #[cold]
+    #[inline(never)]
+    fn dropped(&mut self, start: u64, end: u64, recovered: bool) {
+        if recovered {
+            self.release_adopted(false);
+        } else {
+            self.abandon(start, end);
+        }
+    }
+
     /// After a claim of this handle was committed: its home record describes nothing pending.
     #[inline]
     fn finish_claim(&mut self) {
@@ -823,14 +858,7 @@ impl<T: Slot> Producer<T> {
             // Nothing claimed any more: the record describes nothing.
             self.finish_claim();
         } else {
-            let mut batch = ClaimBatch {
-                producer: self,
-                start,
-                end,
-                recovered: false,
-                done: true,
-                adopted: Vec::new(),
-            };
+            let mut batch = ClaimBatch { producer: self, start, end, recovered: false, done: true };
             batch.commit_zeroed(Some(None));
             batch.producer.finish_claim();
         }
@@ -839,6 +867,7 @@ impl<T: Slot> Producer<T> {
 
 impl<T: Slot> Drop for Producer<T> {
     fn drop(&mut self) {
+        self.release_adopted(false);
         if self.claim_open {
             // A leaked claim: its range stays recorded, recoverable by anyone.
             self.retire_home();
@@ -891,17 +920,15 @@ fn room_for(needed: u64) -> impl Fn(&Shared) -> bool + Send + 'static {
 /// single-producer mode the producer's next commit publishes it with whatever its slots held
 /// (valid values of `T`, since every bit pattern is, but not written for this lap): the fast
 /// path does not check for leaks. A leaked *recovered* batch keeps the records it took over
-/// until this process's last handle on the ring is dropped.
+/// until the producer recovers again or is dropped.
 pub struct ClaimBatch<'a, T: Slot> {
     producer: &'a mut Producer<T>,
     start: u64,
     end: u64,
-    /// Recovered ranges are left pending when dropped.
+    /// Recovered ranges are left pending when dropped (their records are the producer's
+    /// `adopted`).
     recovered: bool,
     done: bool,
-    /// A recovered range: the producer records taken over for it (multi-producer rings), let
-    /// go once it is committed, left pending again or dropped.
-    adopted: Adopted,
 }
 
 impl<T: Slot> fmt::Debug for ClaimBatch<'_, T> {
@@ -981,19 +1008,15 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
         } else {
             crate::cold_path(); // multi-producer commits pay a call anyway
             self.producer.publish_general(self.start, self.end, Some(None));
-            self.finished();
+            self.producer.finished(self.recovered);
         }
     }
 
     /// After the range was published: the records that described it describe it no more (the
-    /// home record of a claim; the records taken over for a recovery are let go).
+    /// home record of a claim; the records taken over for a recovery are let go). Takes the
+    /// flag, not `&mut self`: a guard whose address never escapes stays in registers.
     fn finished(&mut self) {
-        if self.recovered {
-            let adopted = std::mem::take(&mut self.adopted);
-            registry::release_adopted(self.producer.ring.segment(), &adopted, true);
-        } else {
-            self.producer.finish_claim();
-        }
+        self.producer.finished(self.recovered);
     }
 
     /// Publishes the slots once earlier claims are committed, as a future (the seed's
@@ -1083,8 +1106,7 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
         self.done = true;
         if self.recovered {
             // The records taken over keep the range, pending, for the next recoverer.
-            let adopted = std::mem::take(&mut self.adopted);
-            registry::release_adopted(self.producer.ring.segment(), &adopted, false);
+            self.producer.release_adopted(false);
         } else if !self.producer.single {
             // No longer this handle's claim: its range goes to a record nobody holds.
             self.producer.leave_home_range();
@@ -1101,13 +1123,7 @@ impl<T: Slot> Drop for ClaimBatch<'_, T> {
     #[inline(always)]
     fn drop(&mut self) {
         if !self.done {
-            if self.recovered {
-                // Pending again, for the next recoverer.
-                let adopted = std::mem::take(&mut self.adopted);
-                registry::release_adopted(self.producer.ring.segment(), &adopted, false);
-            } else {
-                self.producer.abandon(self.start, self.end);
-            }
+            self.producer.dropped(self.start, self.end, self.recovered);
         }
     }
 }
