@@ -87,13 +87,14 @@ impl Watcher {
     }
 
     /// A future that registered polls again and must still wait: keeps its registration, with
-    /// the waker of this poll.
-    fn rearm(&self, id: u64, waker: &Waker) {
+    /// the waker and the readiness check of this poll (which may look at newer state).
+    fn rearm(&self, id: u64, waker: &Waker, ready: Ready) {
         let mut registrations = self.lock();
         if let Some(r) = registrations.list.iter_mut().find(|r| r.id == id) {
             if !r.waker.will_wake(waker) {
                 r.waker = waker.clone();
             }
+            r.ready = ready;
             r.woken = false;
             self.idle.notify_one();
         }
@@ -212,7 +213,7 @@ impl AsyncWait {
             return Poll::Ready(Ok(result));
         }
         match &self.registered {
-            Some((watcher, id)) => watcher.rearm(*id, cx.waker()),
+            Some((watcher, id)) => watcher.rearm(*id, cx.waker(), Box::new(ready)),
             None => match shared.watcher(line) {
                 Ok(watcher) => {
                     let id = watcher.register(cx.waker(), Box::new(ready));
@@ -255,7 +256,7 @@ mod tests {
             let id = watcher.register(&waker, Box::new(|_| false));
             let mut wait = AsyncWait { registered: Some((Arc::clone(&watcher), id)) };
             for _ in 0..3 {
-                watcher.rearm(id, &waker);
+                watcher.rearm(id, &waker, Box::new(|_| false));
             }
             assert_eq!(watcher.len(), 1);
             wait.unregister();

@@ -67,6 +67,8 @@ pub struct Producer<T: Slot> {
     /// rings), let go when it is committed, left pending again or dropped. Kept here, not in
     /// the batch, so that a claim guard stays two words and a flag on the hot path.
     adopted: Adopted,
+    /// When the dead-peer policy last looked, for async claims (which wait across polls).
+    async_policy_check: Option<Instant>,
 }
 
 /// What a producer blocked by a dead peer does.
@@ -77,7 +79,8 @@ pub enum DeadPeerPolicy {
     /// producer's claim may be recovered by someone ([`Producer::recover_orphaned`]).
     #[default]
     Wait,
-    /// While blocked, evict a dead consumer it waits for (it is marked released) once that
+    /// While blocked (in a blocking or an async call), evict a dead consumer it waits for (it
+    /// is marked released) once that
     /// consumer has been seen dead for `after`, and commit a claim that blocks the cursor and
     /// that no live producer holds as abandoned ([`ClaimBatch::commit_abandoned`]) once it has
     /// been seen orphaned for `after`; then carry on. A consumer restarted within `after` takes
@@ -158,6 +161,7 @@ impl<T: Slot> Producer<T> {
             dead_since: Vec::new(),
             orphan_since: None,
             adopted: Vec::new(),
+            async_policy_check: None,
         })
     }
 
@@ -187,7 +191,7 @@ impl<T: Slot> Producer<T> {
     fn apply_policy(&mut self, last_check: &mut Option<Instant>) {
         let DeadPeerPolicy::Recover { after } = self.policy else { return };
         let now = Instant::now();
-        let every = (after / 4).clamp(Duration::from_millis(1), Duration::from_millis(100));
+        let every = policy_interval(after);
         if last_check.is_some_and(|t| now.saturating_duration_since(t) < every) {
             return;
         }
@@ -236,16 +240,14 @@ impl<T: Slot> Producer<T> {
     fn publish_abandoned(&mut self, range: Range<u64>) {
         let segment = self.ring.segment();
         let adopted = if self.single {
+            if !registry::is_pending(segment, &range) {
+                return;
+            }
             Vec::new()
         } else {
-            let Some(adopted) = registry::adopt(segment, &range, self.token) else { return };
+            let Some(adopted) = registry::take_over(segment, &range, self.token) else { return };
             adopted
         };
-        // Re-checked with the records held: a holder may have committed it before letting go.
-        if !registry::is_pending(segment, &range) {
-            registry::release_adopted(segment, &adopted, false);
-            return;
-        }
         let (start, end) = (range.start, range.end);
         let mut orphan = ClaimBatch { producer: self, start, end, recovered: true, done: true };
         orphan.commit_zeroed(None);
@@ -503,20 +505,55 @@ impl<T: Slot> Producer<T> {
         // One registration with the watcher for the whole future, removed when it is dropped.
         let mut wait = AsyncWait::default();
         std::future::poll_fn(|cx| {
-            let ready = room_for(if exact { n } else { 1 });
-            wait.poll(
-                &shared,
-                Line::Room,
-                cx,
-                || match self.try_claim_range(n, exact) {
-                    Err(ClaimError::Full) => None,
-                    other => Some(other),
-                },
-                ready,
-            )
-            .map(|result| result.unwrap_or_else(|kind| Err(ClaimError::AsyncUnavailable(kind))))
+            let ready = self.async_ready(n, exact);
+            wait.poll(&shared, Line::Room, cx, || self.try_claim_async(n, exact), ready)
+                .map(|result| result.unwrap_or_else(|kind| Err(ClaimError::AsyncUnavailable(kind))))
         })
         .await
+    }
+
+    /// One attempt of an async claim: `None` while the ring is full. Like a blocking claim, a
+    /// full ring runs the dead-peer policy (at its own pace) before giving up.
+    pub(crate) fn try_claim_async(
+        &mut self,
+        n: u64,
+        exact: bool,
+    ) -> Option<Result<Range<u64>, ClaimError>> {
+        let result = match self.try_claim_range(n, exact) {
+            Err(ClaimError::Full) if self.policy != DeadPeerPolicy::Wait => {
+                let mut last_check = self.async_policy_check;
+                self.apply_policy(&mut last_check);
+                self.async_policy_check = last_check;
+                self.try_claim_range(n, exact)
+            }
+            other => other,
+        };
+        match result {
+            Err(ClaimError::Full) => None,
+            other => {
+                self.async_policy_check = None;
+                Some(other)
+            }
+        }
+    }
+
+    /// When the watcher should wake an async claim of `n` (or up to `n`) slots: when there is
+    /// room, or when the dead-peer policy wants another look (no one frees room for a producer
+    /// blocked by a dead consumer).
+    pub(crate) fn async_ready(
+        &self,
+        n: u64,
+        exact: bool,
+    ) -> impl Fn(&Shared) -> bool + Send + 'static {
+        let room = room_for(if exact { n } else { 1 });
+        let look_at = match self.policy {
+            DeadPeerPolicy::Recover { after } => {
+                let every = policy_interval(after);
+                Some(self.async_policy_check.map_or_else(Instant::now, |t| t + every))
+            }
+            _ => None,
+        };
+        move |shared| room(shared) || look_at.is_some_and(|t| Instant::now() >= t)
     }
 
     /// Claims one slot, as a future that completes when there is room (the seed's
@@ -539,6 +576,12 @@ impl<T: Slot> Producer<T> {
     ) -> Result<ClaimBatch<'_, T>, ClaimError> {
         let range = self.claim_range_async(max as u64, false).await?;
         Ok(self.batch(range))
+    }
+
+    /// The guard of a range this handle just claimed.
+    #[inline(always)]
+    pub(crate) fn claimed(&mut self, range: Range<u64>) -> ClaimBatch<'_, T> {
+        self.batch(range)
     }
 
     #[inline(always)]
@@ -643,14 +686,7 @@ impl<T: Slot> Producer<T> {
         let adopted = if self.single {
             Vec::new()
         } else {
-            let adopted = registry::adopt(segment, &range, self.token)?;
-            // Re-checked with the records held: a holder may have committed it before letting
-            // go of it.
-            if !registry::is_pending(segment, &range) {
-                registry::release_adopted(segment, &adopted, false);
-                return None;
-            }
-            adopted
+            registry::take_over(segment, &range, self.token)?
         };
         self.adopted = adopted;
         Some(ClaimBatch {
@@ -831,10 +867,12 @@ impl<T: Slot> Producer<T> {
         }
         self.claim_open = false;
         if let Some(home) = self.home {
-            // No claim in flight: an empty range at the end of the last one.
+            // No claim in flight: an empty range at the end of the last one. Release: pairs
+            // with the Acquire loads of records in `registry::adopt` (a recoverer that sees the
+            // record empty sees what happened before: a rollback's `given_back` bump).
             let entry = self.entry(home);
             let at = entry.claim_end.load(Ordering::Relaxed);
-            entry.claim_start.store(at, Ordering::Relaxed);
+            entry.claim_start.store(at, Ordering::Release);
         }
     }
 
@@ -843,16 +881,26 @@ impl<T: Slot> Producer<T> {
     #[cold]
     #[inline(never)]
     fn abandon(&mut self, start: u64, end: u64) {
-        let control = self.ring.segment().control();
+        let segment = self.ring.segment();
+        let control = segment.control();
         let rolled_back = if self.single {
             control.next.value.store(start, Ordering::Release);
             true
         } else {
-            control
+            // AcqRel: as any claim CAS (it continues the release sequence of `next`).
+            let rolled_back = control
                 .next
                 .value
                 .compare_exchange(end, start, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
+                .is_ok();
+            if rolled_back {
+                // These sequences may now be claimed again: a recovery in progress must start
+                // over (see `registry::take_over`). SeqCst: the count is read twice by the
+                // recoverer, around its checks; the Release store that clears our record
+                // below (`finish_claim`) carries it to a recoverer that sees the record empty.
+                control.next.given_back.fetch_add(1, Ordering::SeqCst);
+            }
+            rolled_back
         };
         if rolled_back {
             // Nothing claimed any more: the record describes nothing.
@@ -885,6 +933,11 @@ impl<T: Slot> Drop for Producer<T> {
         entry.owner.store(0, Ordering::Release);
         segment.locks().unlock(segment.producer_lock(home));
     }
+}
+
+/// How often a blocked producer under `DeadPeerPolicy::Recover { after }` looks for dead peers.
+fn policy_interval(after: Duration) -> Duration {
+    (after / 4).clamp(Duration::from_millis(1), Duration::from_millis(100))
 }
 
 /// A check that there is room for `needed` slots after the claim sequence, or nobody left to

@@ -109,7 +109,10 @@ pub(crate) fn participants(segment: &Segment) -> Vec<Participant> {
             // No per-claim record: the single producer's claim in flight is [cursor, next).
             (entry == 0 && cursor < next).then_some(cursor..next)
         } else {
-            (start < end && end > cursor).then_some(start.max(cursor)..end)
+            // Only claimed sequences: a record of a producer killed before its CAS describes
+            // sequences at or after the claim sequence that it never took.
+            let (from, to) = (start.max(cursor), end.min(next));
+            (from < to).then_some(from..to)
         };
         if token == 0 && pending.is_none() {
             continue;
@@ -218,6 +221,30 @@ pub(crate) fn orphaned_claim(segment: &Segment) -> Option<Range<u64>> {
 /// [`release_adopted`].
 pub(crate) type Adopted = Vec<usize>;
 
+/// Takes `range` over for a recovery, multi-producer rings: the records describing it are
+/// taken over ([`adopt`]) between two checks that it is pending, and none of its sequences may
+/// have been given back meanwhile. Without that last check, a stale record (left by a producer
+/// killed between its record stores and its CAS, or between a rollback and clearing its
+/// record) could stand for a range that was given back and claimed again by a live producer,
+/// whose record the recoverer read while it was empty.
+pub(crate) fn take_over(segment: &Segment, range: &Range<u64>, token: u64) -> Option<Adopted> {
+    let given_back = &segment.control().next.given_back;
+    // SeqCst: pairs with the SeqCst bump after a rollback in `Producer::abandon` (see there).
+    let before = given_back.load(Ordering::SeqCst);
+    if !is_pending(segment, range) {
+        return None;
+    }
+    let adopted = adopt(segment, range, token)?;
+    // Re-checked with the records held: a holder may have committed it before letting go of it.
+    // SeqCst: as above; a rollback whose cleared record `adopt` saw is counted here (the clear
+    // is a Release store after the bump, and `adopt` loads records with Acquire).
+    if !is_pending(segment, range) || given_back.load(Ordering::SeqCst) != before {
+        release_adopted(segment, &adopted, false);
+        return None;
+    }
+    Some(adopted)
+}
+
 /// Takes over, for a recovery of `range`, every producer record that describes part of it:
 /// each record's lock is taken atomically (`F_OFD_SETLK`), which fails while a live handle
 /// holds it, so a range that a live claim holds is never recovered, and two recoverers never
@@ -226,8 +253,10 @@ pub(crate) type Adopted = Vec<usize>;
 pub(crate) fn adopt(segment: &Segment, range: &Range<u64>, token: u64) -> Option<Adopted> {
     let overlaps = |entry: usize| {
         let e = segment.producer_entry(entry);
+        // Acquire: pairs with the Release store that empties a record (`finish_claim`), so
+        // that a rollback before it is seen by `take_over`'s second count.
         let (start, end) =
-            (e.claim_start.load(Ordering::Relaxed), e.claim_end.load(Ordering::Relaxed));
+            (e.claim_start.load(Ordering::Acquire), e.claim_end.load(Ordering::Relaxed));
         (start < end && start < range.end && end > range.start).then_some(start..end)
     };
     let mut adopted = Vec::new();

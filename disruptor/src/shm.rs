@@ -226,12 +226,22 @@ pub struct StatusLine {
     pub value: AtomicI32,
 }
 
+/// The claim sequence and, beside it, how many claims were given back (rolled back).
+#[repr(C, align(128))]
+pub struct ClaimLine {
+    /// The claim sequence: the next sequence a producer will claim (written by producers).
+    pub value: AtomicU64,
+    /// Multi-producer rings: bumped after each claim given back by a rollback (its sequences
+    /// may be claimed again); a recovery that sees it change starts over.
+    pub given_back: AtomicU64,
+}
+
 /// Hot words, each alone on its line: nothing a producer writes shares a line with anything a
 /// consumer writes.
 #[repr(C)]
 pub struct Control {
-    /// The claim sequence: the next sequence a producer will claim (written by producers).
-    pub next: SequenceLine,
+    /// The claim sequence (written by producers), and the count of claims given back.
+    pub next: ClaimLine,
     /// The published cursor: every sequence below it is readable (written by producers).
     pub cursor: SequenceLine,
     /// The application status word.
@@ -289,6 +299,7 @@ pub struct AbandonedLog {
 
 const _: () = assert!(std::mem::size_of::<Control>() == 6 * LINE);
 const _: () = assert!(std::mem::size_of::<SequenceLine>() == LINE);
+const _: () = assert!(std::mem::size_of::<ClaimLine>() == LINE);
 const _: () = assert!(std::mem::size_of::<ConsumerEntry>() == LINE);
 const _: () = assert!(std::mem::size_of::<ProducerEntry>() == LINE);
 const _: () = assert!(std::mem::offset_of!(Control, cursor) % LINE == 0);

@@ -192,11 +192,11 @@ impl StreamWriter {
     /// Writes what fits now; `None` when the ring is full.
     #[cfg(feature = "tokio")]
     fn try_write(&mut self, buf: &[u8]) -> Option<io::Result<usize>> {
-        match self.producer.try_claim_available(buf.len()) {
-            Ok(claim) => Some(Ok(copy_and_commit(claim, buf))),
-            Err(ClaimError::Full) => None,
-            Err(e) => Some(Err(claim_error(e))),
-        }
+        // The async claim attempt: a full ring also runs the producer's dead-peer policy.
+        Some(match self.producer.try_claim_async(buf.len() as u64, false)? {
+            Ok(range) => Ok(copy_and_commit(self.producer.claimed(range), buf)),
+            Err(e) => Err(claim_error(e)),
+        })
     }
 }
 
@@ -556,7 +556,6 @@ mod tokio_io {
     use std::fmt;
     use std::io;
     use std::pin::Pin;
-    use std::sync::atomic::Ordering;
     use std::sync::Arc;
     use std::task::{ready, Context, Poll};
 
@@ -564,7 +563,6 @@ mod tokio_io {
 
     use super::{readable, StreamReader, StreamWriter, STREAM_EOF};
     use crate::asynch::{AsyncWait, Line};
-    use crate::ring::Shared;
     use crate::{Consumer, Disruptor, Producer};
 
     /// The error of an async stream whose watcher thread could not be started.
@@ -627,17 +625,6 @@ mod tokio_io {
         pub fn fail(self) {
             self.0.fail();
         }
-
-        /// Whether a claim of one byte could succeed now (or fail for want of consumers).
-        fn has_room(shared: &Shared) -> bool {
-            // Acquire: pairs with the Release CAS of `next` in multi-producer claims (a single
-            // producer stores it Relaxed); only a readiness hint: the claim re-checks.
-            let next = shared.segment.control().next.value.load(Ordering::Acquire);
-            match shared.slowest_gating() {
-                None => true,
-                Some(slowest) => slowest.saturating_add(shared.capacity) > next,
-            }
-        }
     }
 
     impl From<StreamWriter> for AsyncStreamWriter {
@@ -658,7 +645,8 @@ mod tokio_io {
             }
             writer.check_open()?;
             let shared = Arc::clone(&writer.producer.ring().shared);
-            wait.poll(&shared, Line::Room, cx, || writer.try_write(buf), Self::has_room)
+            let ready = writer.producer.async_ready(buf.len() as u64, false);
+            wait.poll(&shared, Line::Room, cx, || writer.try_write(buf), ready)
                 .map(|result| result.unwrap_or_else(|kind| Err(unavailable(kind))))
         }
 

@@ -9,6 +9,7 @@ use std::future::Future;
 use std::io::{BufRead, Read, Write};
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use shm_disruptor::{
@@ -121,6 +122,97 @@ fn two_recoverers_never_both_get_a_range() {
     assert!(first.recover(0..4).is_none(), "committed");
     let mut consumer = ring.consumer(0).unwrap();
     assert!(consumer.try_consume().iter().copied().eq(0..4));
+}
+
+/// Kills a producer process that claims and gives back claims in a loop until it dies leaving
+/// a stale record: one that describes sequences at the claim sequence (claimed by nobody),
+/// left by a kill between its record stores and its CAS, or between a rollback and clearing
+/// its record. Returns that range.
+fn leave_a_stale_record(guard: &SegmentGuard, ring: &Disruptor<u64>) -> std::ops::Range<u64> {
+    for _ in 0..500 {
+        let mut actor = trust_actor(&["claim-drop-loop", guard.name()]);
+        actor.expect_line("READY");
+        std::thread::sleep(Duration::from_millis(2));
+        actor.kill();
+        // No other producer is alive: a record describing sequences at or after the claim
+        // sequence is stale. (`participants()` shows only claimed sequences, so read the
+        // records: after the header (4096), the control lines (6 * 128), then one sequence
+        // line and one registry line per consumer, 128-byte records of owner, start, end.)
+        let next = ring.claim_sequence();
+        let bytes = std::fs::read(path_of(guard)).unwrap();
+        let word = |at: usize| u64::from_ne_bytes(bytes[at..at + 8].try_into().unwrap());
+        let records = 4096 + 6 * 128 + 2 * 128;
+        let stale = (0..64)
+            .map(|i| records + i * 128)
+            .map(|at| word(at + 8)..word(at + 16))
+            .find(|r| r.start < r.end && r.end > next);
+        if let Some(range) = stale {
+            return range;
+        }
+        // Killed holding a claim instead: recover it, and try again (the ring is big enough
+        // for all the tries, unconsumed).
+        if let Some(recovered) = ring.producer().unwrap().recover_orphaned() {
+            recovered.commit_abandoned();
+        }
+    }
+    panic!("500 kills never left a stale record");
+}
+
+/// Found by the review of the fix: a rollback lets the same sequences be claimed again, and a
+/// recoverer holding a stale record could then be handed the new, live claim.
+#[test]
+fn a_claim_given_back_and_taken_again_is_never_recovered() {
+    let guard = SegmentGuard::new("trust-aba");
+    let ring = ring(&guard, 1024, 1);
+    let stale = leave_a_stale_record(&guard, &ring);
+    let (mut holder, mut recoverer) = (ring.producer().unwrap(), ring.producer().unwrap());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let recovered = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                drop(holder.claim_timeout(LIMIT).unwrap()); // claimed, then given back
+            }
+        });
+        let started = Instant::now();
+        let mut recovered = None;
+        while recovered.is_none() && started.elapsed() < Duration::from_secs(3) {
+            recovered = recoverer.recover(stale.clone()).map(|batch| batch.range());
+        }
+        stop.store(true, Ordering::Relaxed);
+        recovered
+    });
+    assert_eq!(recovered, None, "nothing was ever left pending there");
+}
+
+/// The same through `DeadPeerPolicy::Recover`: it must never publish a live claim.
+#[test]
+fn the_recover_policy_never_publishes_a_claim_given_back_and_taken_again() {
+    let guard = SegmentGuard::new("trust-aba-policy");
+    let ring = ring(&guard, 1024, 1);
+    ring.producer().unwrap().claim_many(2).unwrap().commit(); // a claim of 1024 must wait
+    leave_a_stale_record(&guard, &ring);
+    let (mut holder, mut blocked) = (ring.producer().unwrap(), ring.producer().unwrap());
+    blocked.set_dead_peer_policy(DeadPeerPolicy::Recover { after: Duration::ZERO });
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let published_live = std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                let claim = holder.claim_timeout(LIMIT).unwrap();
+                if ring.cursor() > claim.sequence() {
+                    let sequence = claim.sequence();
+                    std::mem::forget(claim);
+                    return Some(sequence);
+                }
+            }
+            None
+        });
+        // It looks every millisecond: thousands of chances to act on the stale record.
+        let waited = blocked.claim_many_timeout(1024, Duration::from_secs(8)).map(|c| c.len());
+        assert_eq!(waited.unwrap_err(), ClaimError::Timeout, "the consumer never frees room");
+        stop.store(true, Ordering::Relaxed);
+        watcher.join().unwrap()
+    });
+    assert_eq!(published_live, None, "a live claim was published by another producer's policy");
 }
 
 // --- item 2: gating follows the live graph ---------------------------------------------------
@@ -254,7 +346,7 @@ fn a_claim_that_loses_its_race_leaves_no_record_behind() {
     // ring full: whatever it wrote into its record before the CAS must be gone then, or its
     // record would describe the winner's range as held by a live producer (and, the winner
     // dead, `Recover` would never act on it: the ring would stall for good).
-    const ATTEMPTS: usize = 100_000;
+    const RACES: u64 = 20_000;
     let guard = SegmentGuard::new("trust-race");
     let ring = ring(&guard, 4, 1);
     produce(&ring, 2);
@@ -268,16 +360,18 @@ fn a_claim_that_loses_its_race_leaves_no_record_behind() {
         .collect();
     let file = std::fs::File::open(path_of(&guard)).unwrap();
     let stale = std::sync::Mutex::new(Vec::new());
+    // Both run until they have found the ring full (lost a race) `RACES` times in all.
+    let fulls = std::sync::atomic::AtomicU64::new(0);
+    let started = Instant::now();
     std::thread::scope(|s| {
         for (producer, &record) in producers.iter_mut().zip(&records) {
-            let (file, stale) = (&file, &stale);
+            let (file, stale, fulls) = (&file, &stale, &fulls);
             s.spawn(move || {
-                let mut fulls = 0;
-                for _ in 0..ATTEMPTS {
+                while fulls.load(Ordering::Relaxed) < RACES && started.elapsed() < LIMIT {
                     match producer.try_claim_many(2) {
                         Ok(claim) => drop(claim), // the newest claim: rolled back
                         Err(ClaimError::Full) => {
-                            fulls += 1;
+                            fulls.fetch_add(1, Ordering::Relaxed);
                             let mut words = [0u8; 16];
                             file.read_exact_at(&mut words, record + 8).unwrap();
                             let start = u64::from_ne_bytes(words[..8].try_into().unwrap());
@@ -289,10 +383,10 @@ fn a_claim_that_loses_its_race_leaves_no_record_behind() {
                         Err(e) => panic!("{e}"),
                     }
                 }
-                assert!(fulls > 0, "the producers never raced");
             });
         }
     });
+    assert!(fulls.into_inner() >= RACES, "the producers raced too rarely");
     let stale = stale.into_inner().unwrap();
     assert!(
         stale.is_empty(),
@@ -471,6 +565,25 @@ fn recover_after_counts_from_the_death_not_from_the_block() {
     let dead_for = killed.elapsed();
     assert!(dead_for >= after, "evicted {dead_for:?} after its death, before `after` ({after:?})");
     blocked.join().unwrap().unwrap();
+}
+
+/// Found by the review of the fix: an async claim blocked by a dead consumer runs the policy
+/// too (nobody frees room for it, so the watcher must wake it to look).
+#[tokio::test(flavor = "current_thread")]
+async fn an_async_claim_runs_the_dead_peer_policy() {
+    let guard = SegmentGuard::new("trust-async-policy");
+    let ring = ring(&guard, 4, 1);
+    let mut actor = trust_actor(&["hold-consumer", guard.name(), "0"]);
+    actor.expect_line("HOLDING");
+    actor.kill();
+    let mut producer = ring.producer().unwrap();
+    producer.set_dead_peer_policy(DeadPeerPolicy::Recover { after: Duration::from_millis(10) });
+    for _ in 0..4 {
+        producer.try_claim().unwrap().commit();
+    }
+    let claimed = tokio::time::timeout(LIMIT, producer.claim_async()).await.expect("woken");
+    assert_eq!(claimed.map(|c| c.sequence()).unwrap_err(), ClaimError::NoConsumers);
+    assert!(ring.is_released(0), "the dead consumer was evicted");
 }
 
 // --- item 9: one fence mode per ring; the helper of a stalled cursor wakes sleepers -----------

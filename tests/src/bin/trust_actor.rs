@@ -22,6 +22,8 @@
 //!   `GOT <n>`; exits (run where no thread can be started).
 //! - `stream-write-and-hang NAME BYTES`: a stream writer writes `BYTES` bytes (`i % 251`),
 //!   then hangs without ending the stream: `WROTE <bytes>`.
+//! - `claim-drop-loop NAME`: a producer claims one slot and drops the claim (given back: it is
+//!   the newest), over and over: `READY`, then loops until killed.
 
 use std::io::Write;
 use std::time::Duration;
@@ -193,6 +195,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     Err(_) => say("TIMEOUT"),
                 }
             });
+            Ok(())
+        }
+        Some("claim-drop-loop") => {
+            let ring = Disruptor::<u64>::open(&name)?;
+            let mut producer = ring.producer()?;
+            say("READY");
+            let started = std::time::Instant::now();
+            while started.elapsed() < Duration::from_secs(120) {
+                drop(producer.claim_timeout(LIMIT)?);
+            }
             Ok(())
         }
         Some("stream-write-and-hang") => {
