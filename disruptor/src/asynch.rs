@@ -3,7 +3,7 @@
 //! They work with any executor and never busy-poll it. A future first tries the non-blocking
 //! call; if it must wait, it registers its `Waker` and a readiness check with this process's
 //! *watcher* for the ring's wake line (one thread per ring and direction, started on first use).
-//! The watcher sleeps on the segment's futex exactly like a `Block` waiter (see [`crate::wait`]
+//! The watcher sleeps on the segment's futex exactly like a `Block` waiter (see `protocol::wait`
 //! for why no wake-up is lost): it registers as a waiter, re-checks every registered condition,
 //! wakes the futures whose condition holds, and sleeps until a publisher (or a committing
 //! consumer) wakes it, or at most `MAX_SLEEP`.
@@ -17,9 +17,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use crate::protocol::layout::WakeLine;
+use crate::protocol::publish::help_advance;
+use crate::protocol::wait::sleep_until_woken;
+use crate::protocol::Core;
 use crate::ring::Shared;
-use crate::shm::WakeLine;
-use crate::wait::sleep_until_woken;
 
 /// Which wake line a watcher serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,7 +32,7 @@ pub(crate) enum Line {
     Room,
 }
 
-type Ready = Box<dyn Fn(&Shared) -> bool + Send>;
+type Ready = Box<dyn Fn(&Core) -> bool + Send>;
 
 struct Registration {
     id: u64,
@@ -118,9 +120,10 @@ impl Watcher {
 fn watch(shared: Weak<Shared>, watcher: Weak<Watcher>, line: Line) {
     loop {
         let (Some(shared), Some(watcher)) = (shared.upgrade(), watcher.upgrade()) else { return };
+        let core = &shared.core;
         let wake_line: &WakeLine = match line {
-            Line::Data => &shared.segment.control().data_wake,
-            Line::Room => &shared.segment.control().room_wake,
+            Line::Data => core.ring.data_wake(),
+            Line::Room => core.ring.room_wake(),
         };
         let registrations = watcher.lock();
         if registrations.list.iter().all(|r| r.woken) {
@@ -131,15 +134,15 @@ fn watch(shared: Weak<Shared>, watcher: Weak<Watcher>, line: Line) {
         }
         drop(registrations);
         // Async waits too must not stall on a cursor a killed producer left behind.
-        shared.hot.help_advance(0);
-        let fence_fallback = shared.hot.fence_fallback;
+        help_advance(&core.ring, 0);
+        let fence_fallback = core.ring.fence_fallback;
         sleep_until_woken(
             wake_line,
             || {
                 let mut registrations = watcher.lock();
                 let mut any = false;
                 for r in registrations.list.iter_mut().filter(|r| !r.woken) {
-                    if (r.ready)(&shared) {
+                    if (r.ready)(core) {
                         r.waker.wake_by_ref();
                         r.woken = true;
                         any = true;
@@ -206,7 +209,7 @@ impl AsyncWait {
         line: Line,
         cx: &mut Context<'_>,
         mut attempt: impl FnMut() -> Option<R>,
-        ready: impl Fn(&Shared) -> bool + Send + 'static,
+        ready: impl Fn(&Core) -> bool + Send + 'static,
     ) -> Poll<Result<R, io::ErrorKind>> {
         if let Some(result) = attempt() {
             self.unregister();
@@ -235,14 +238,11 @@ impl AsyncWait {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::task::Wake;
 
-    struct Count(AtomicUsize);
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::Relaxed);
-        }
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
     }
 
     #[test]
@@ -251,7 +251,7 @@ mod tests {
             registrations: Mutex::new(Registrations::default()),
             idle: Condvar::new(),
         });
-        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        let waker = Waker::from(Arc::new(Noop));
         for _ in 0..1000 {
             let id = watcher.register(&waker, Box::new(|_| false));
             let mut wait = AsyncWait { registered: Some((Arc::clone(&watcher), id)) };

@@ -2,17 +2,14 @@
 
 use std::fmt;
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::asynch::{AsyncWait, Line};
 use crate::error::{AttachError, ConsumeError};
-use crate::gating::RELEASED;
-use crate::ring::Hot;
-use crate::shm::ConsumerEntry;
-use crate::wait::{deadline_after, Waiter};
-use crate::{liveness, registry};
+use crate::protocol::consume::ConsumerState;
+use crate::protocol::wait::deadline_after;
+use crate::protocol::Core;
 use crate::{Disruptor, Slot, WaitStrategy};
 
 /// A blocking consume lingers longer next time while the batches it finds (without waiting) are
@@ -73,17 +70,8 @@ fn next_linger(current: u32, available: u64, fresh: u64, big: u64) -> u32 {
 /// from the committed sequence.
 pub struct Consumer<T: Slot> {
     ring: Disruptor<T>,
-    index: usize,
-    /// Our committed sequence (the shared one mirrors it).
-    sequence: u64,
-    token: u64,
+    state: ConsumerState,
     wait: WaitStrategy,
-    /// Other stages follow this one: commits wake the data line.
-    has_followers: bool,
-    /// This consumer follows other stages (its bound is not just the cursor).
-    has_dependencies: bool,
-    /// This consumer's sequence in the segment.
-    own_sequence: *const AtomicU64,
     /// Spin-loop hints to pause before the next poll of a blocking consume (see
     /// [`Consumer::set_linger`]).
     linger: u32,
@@ -92,23 +80,14 @@ pub struct Consumer<T: Slot> {
     linger_batch: u64,
     /// The end of what the last blocking consume found (to tell fresh messages from old ones).
     seen: u64,
-    /// This consumer's registry entry (for its commit counter).
-    entry: *const ConsumerEntry,
-    hot: Hot,
 }
-
-// SAFETY: the raw pointers address atomics in the mapping kept alive by `ring` (an `Arc`);
-// everything else is `Send`.
-unsafe impl<T: Slot> Send for Consumer<T> {}
-// SAFETY: as above; shared access to a `Consumer` only reads plain fields and atomics.
-unsafe impl<T: Slot> Sync for Consumer<T> {}
 
 impl<T: Slot> fmt::Debug for Consumer<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Consumer")
             .field("ring", &self.ring.name())
-            .field("index", &self.index)
-            .field("sequence", &self.sequence)
+            .field("index", &self.state.index)
+            .field("sequence", &self.state.sequence)
             .field("wait", &self.wait)
             .finish()
     }
@@ -120,51 +99,21 @@ impl<T: Slot> Consumer<T> {
         if index >= count {
             return Err(AttachError::ConsumerOutOfRange { index, count });
         }
-        let segment = ring.segment();
-        segment
-            .check_size()
-            .map_err(|(expected, actual)| AttachError::SegmentShrunk { expected, actual })?;
-        let owner = &segment.consumer_entry(index).owner;
-        let token = liveness::own_token();
-        // Take the index: its lock is free when nobody owns it or its owner died. A live owner
-        // (another handle of this process included) keeps it.
-        if !segment.locks().try_lock(segment.consumer_lock(index)).unwrap_or(false) {
-            // Acquire: pairs with the owner's Release store of its token below.
-            let holder = owner.load(Ordering::Acquire);
-            return Err(AttachError::ConsumerInUse { index, pid: liveness::pid_of(holder) });
-        }
-        // Release: pairs with the Acquire loads of the owner word by inspectors and evicters.
-        // (The previous owner's commits are visible through the Acquire load of the sequence.)
-        owner.store(token, Ordering::Release);
-        // Acquire pairs with the Release store of the previous owner's last commit.
-        let sequence = segment.consumer_sequence(index).load(Ordering::Acquire);
-        if sequence == RELEASED {
-            owner.store(0, Ordering::Release);
-            segment.locks().unlock(segment.consumer_lock(index));
-            return Err(AttachError::ConsumerReleased { index });
-        }
-        let wait = ring.wait;
-        let graph = &ring.shared.graph;
-        let has_followers = graph.has_followers(index);
-        let has_dependencies = !graph.dependencies(index).is_empty();
-        let own_sequence: *const AtomicU64 = segment.consumer_sequence(index);
-        let entry: *const ConsumerEntry = segment.consumer_entry(index);
-        let hot = ring.shared.hot;
+        ring.shared.check_size()?;
+        let state = ConsumerState::attach(ring.core(), index)?;
+        let (wait, capacity, sequence) = (ring.wait, state.ring.capacity, state.sequence);
         Ok(Consumer {
             ring,
-            index,
-            sequence,
-            token,
+            state,
             wait,
-            has_followers,
-            has_dependencies,
-            own_sequence,
             linger: 0,
-            linger_batch: linger_batch(hot.capacity),
+            linger_batch: linger_batch(capacity),
             seen: sequence,
-            entry,
-            hot,
         })
+    }
+
+    fn core(&self) -> &Core {
+        &self.ring.shared.core
     }
 
     /// The ring this consumer reads.
@@ -174,12 +123,12 @@ impl<T: Slot> Consumer<T> {
 
     /// This consumer's index.
     pub fn index(&self) -> usize {
-        self.index
+        self.state.index
     }
 
     /// The committed sequence: the next message this consumer will read.
     pub fn sequence(&self) -> u64 {
-        self.sequence
+        self.state.sequence
     }
 
     /// Sets how blocking calls wait for data.
@@ -212,7 +161,7 @@ impl<T: Slot> Consumer<T> {
     /// dense stream, a message can be seen up to one pause later. Turn it off for the lowest
     /// latency on dense bursts. [`try_consume`](Self::try_consume) never lingers.
     pub fn set_linger(&mut self, linger: bool) {
-        self.linger_batch = if linger { linger_batch(self.hot.capacity) } else { 0 };
+        self.linger_batch = if linger { linger_batch(self.state.ring.capacity) } else { 0 };
         if !linger {
             self.linger = 0;
         }
@@ -221,19 +170,11 @@ impl<T: Slot> Consumer<T> {
     /// Number of messages readable now, at most the capacity (whatever a corrupt peer wrote).
     #[inline(always)]
     fn available(&self) -> u64 {
-        let bound = if self.has_dependencies {
-            self.ring.shared.visible_bound(self.index)
-        } else {
-            // SYNC POINT. Acquire pairs with the Release store (or CAS) of the cursor in
-            // `Producer::publish` (or `commit_multi`, `Hot::advance_cursor`): slot writes below
-            // it happen-before our reads.
-            self.hot.cursor().load(Ordering::Acquire)
-        };
-        bound.saturating_sub(self.sequence).min(self.hot.capacity)
+        self.state.available(&self.ring.shared.core)
     }
 
     fn batch(&mut self, available: u64) -> Batch<'_, T> {
-        let start = self.sequence;
+        let start = self.state.sequence;
         Batch { consumer: self, start, end: start + available }
     }
 
@@ -261,8 +202,8 @@ impl<T: Slot> Consumer<T> {
     fn consume_until(&mut self, deadline: Option<Instant>) -> Result<Batch<'_, T>, ConsumeError> {
         linger(self.linger);
         let mut available = self.available();
-        let end = self.sequence + available;
-        let fresh = end.saturating_sub(self.seen.max(self.sequence));
+        let end = self.state.sequence + available;
+        let fresh = end.saturating_sub(self.seen.max(self.state.sequence));
         self.seen = end;
         self.linger = next_linger(self.linger, available, fresh, self.linger_batch);
         if available == 0 {
@@ -275,18 +216,7 @@ impl<T: Slot> Consumer<T> {
     #[cold]
     #[inline(never)]
     fn wait_for_data(&self, deadline: Option<Instant>) -> Result<u64, ConsumeError> {
-        let mut waiter = Waiter::new(self.wait, deadline, self.hot.fence_fallback);
-        loop {
-            // The cursor may be stalled by a producer killed mid-commit.
-            self.hot.help_advance(waiter.rounds());
-            if !waiter.wait(self.hot.data_wake(), || self.available() > 0) {
-                return Err(ConsumeError::Timeout);
-            }
-            let available = self.available();
-            if available > 0 {
-                return Ok(available);
-            }
-        }
+        self.state.wait_for_data(self.core(), self.wait, deadline).ok_or(ConsumeError::Timeout)
     }
 
     /// Everything published and not yet consumed, as a future that completes when there is at
@@ -297,7 +227,7 @@ impl<T: Slot> Consumer<T> {
     /// wait and the ring's watcher thread could not be started.
     pub async fn consume_async(&mut self) -> Result<Batch<'_, T>, ConsumeError> {
         let shared = Arc::clone(&self.ring.shared);
-        let (index, sequence) = (self.index, self.sequence);
+        let (index, sequence) = (self.state.index, self.state.sequence);
         let mut wait = AsyncWait::default();
         let available = std::future::poll_fn(|cx| {
             wait.poll(
@@ -305,7 +235,7 @@ impl<T: Slot> Consumer<T> {
                 Line::Data,
                 cx,
                 || Some(self.available()).filter(|&n| n > 0),
-                move |s| s.visible_bound(index) > sequence,
+                move |core| core.visible_bound(index) > sequence,
             )
         })
         .await
@@ -315,24 +245,7 @@ impl<T: Slot> Consumer<T> {
 
     #[inline(always)]
     fn commit_to(&mut self, end: u64) {
-        self.sequence = end;
-        // SAFETY: `own_sequence` and `entry` point into the mapping that `self.ring` keeps alive.
-        let (own_sequence, entry) = unsafe { (&*self.own_sequence, &*self.entry) };
-        // SYNC POINT. Release: pairs with the Acquire loads of consumer sequences in
-        // `Producer::refresh_bound` (and of stages that depend on us): our reads of the slots
-        // below `end` happen-before a producer overwrites them.
-        own_sequence.store(end, Ordering::Release);
-        // Only this owner writes its counter (for the inspector's rates): no RMW needed.
-        entry
-            .commits
-            .store(entry.commits.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
-        // Wake who may wait for this commit: producers (they gate on us if we are a last stage,
-        // or if every stage after us was released) and the stages that follow us (their visible
-        // bound is our sequence).
-        self.hot.notify_room();
-        if self.has_followers {
-            self.hot.notify_data();
-        }
+        self.state.commit_to(end);
     }
 
     /// The seed's `release(true)`: marks this consumer as ignored. Producers no longer wait for it;
@@ -342,24 +255,14 @@ impl<T: Slot> Consumer<T> {
     /// stages it follows: producers (and the stages after it) then wait for those instead.
     /// The index cannot be consumed from again.
     pub fn release(self) {
-        let segment = self.ring.segment();
-        // Release: pairs with the Acquire loads of consumer sequences by producers (through the
-        // gating epoch bumped next) and by the stages that follow.
-        segment.consumer_sequence(self.index).store(RELEASED, Ordering::Release);
-        registry::gating_changed(segment);
+        self.state.release(self.core());
         // The ownership is let go by Drop.
     }
 }
 
 impl<T: Slot> Drop for Consumer<T> {
     fn drop(&mut self) {
-        let segment = self.ring.segment();
-        let owner = &segment.consumer_entry(self.index).owner;
-        // A token of 0 says the index was let go cleanly (a dead owner leaves its token).
-        // Release: pairs with the Acquire loads of the owner word by the next owner and by
-        // inspectors. Only if it is still ours (the lock makes it so; a CAS costs nothing here).
-        let _ = owner.compare_exchange(self.token, 0, Ordering::Release, Ordering::Relaxed);
-        segment.locks().unlock(segment.consumer_lock(self.index));
+        self.state.detach(&self.ring.shared.core);
     }
 }
 
@@ -404,9 +307,9 @@ impl<'a, T: Slot> Batch<'a, T> {
     /// unless the batch wraps).
     #[inline]
     pub fn slices(&self) -> (&[T], &[T]) {
-        let hot = &self.consumer.hot;
-        let (index, first, wrapped) = hot.halves(self.start, self.end - self.start);
-        let slots = hot.slot::<T>(0).cast_const();
+        let ring = &self.consumer.state.ring;
+        let (index, first, wrapped) = ring.halves(self.start, self.end - self.start);
+        let slots = ring.slot::<T>(0).cast_const();
         // SAFETY: `Hot::halves` keeps both parts inside the slot region of `capacity` aligned
         // `T` values; every bit pattern is a valid `T` (`Slot`). Producers do not write these
         // slots until we commit past them (the gating protocol).
@@ -428,8 +331,8 @@ impl<'a, T: Slot> Batch<'a, T> {
     /// (or dropped them behind a later claim), published zero-filled so the ring could go on.
     /// Usually empty; only the last 32 abandoned ranges are remembered.
     pub fn abandoned(&self) -> Vec<Range<u64>> {
-        crate::registry::abandoned_within(
-            self.consumer.ring.segment().abandoned_log(),
+        crate::protocol::ownership::abandoned_within(
+            self.consumer.core().ring.abandoned_log(),
             self.range(),
         )
     }
@@ -495,7 +398,7 @@ impl<T: Slot> Disruptor<T> {
         if index >= count {
             return Err(AttachError::ConsumerOutOfRange { index, count });
         }
-        let masks = &self.segment().header().dependencies[..count];
+        let masks = self.core().graph.masks();
         if let Some(concurrent) = crate::graph::concurrent_with(masks, index) {
             return Err(AttachError::NotExclusive { index, concurrent });
         }

@@ -59,11 +59,11 @@ use std::fmt;
 use std::io::Read;
 use std::ops::Range;
 use std::path::Path;
-use std::sync::atomic::{fence, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::registry::{self, Participant};
-use crate::shm::{self, Segment, ABANDONED_ENTRIES, HEADER_BYTES, MAGIC};
+use crate::protocol::{ownership, snapshot, Core};
+use crate::shm::{self, Segment, HEADER_BYTES, MAGIC};
+use crate::Participant;
 use crate::{graph, OpenError, ParticipantState, ProducerMode};
 
 /// Where Linux keeps POSIX shared-memory objects: `shm_open("/name")` is `/dev/shm/name`.
@@ -76,6 +76,10 @@ pub const DEFAULT_INIT_WAIT: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 pub struct Inspector {
     segment: Segment,
+    /// The protocol's view (its record locks are only ever tested, never taken).
+    core: Core,
+    /// The segment's file (a second descriptor of the core's), for size checks.
+    file: std::fs::File,
 }
 
 /// The header of a ring: written once by its creator, never changed.
@@ -268,7 +272,14 @@ impl Inspector {
             found[..n].copy_from_slice(&prefix[..n]);
             return Err(OpenError::BadMagic { name: name.to_owned(), found });
         }
-        Ok(Inspector { segment: Segment::open_any(name, init_timeout)? })
+        let (segment, file) = Segment::open_any(name, init_timeout)?;
+        let dup = file.try_clone().map_err(|source| OpenError::Os {
+            op: "dup",
+            name: name.to_owned(),
+            source,
+        })?;
+        let core = segment.core(dup)?;
+        Ok(Inspector { segment, core, file })
     }
 
     /// The segment name.
@@ -304,7 +315,7 @@ impl Inspector {
     /// [`OpenError::TooSmall`] once another process truncated it (reading it would raise
     /// `SIGBUS`).
     pub fn check_size(&self) -> Result<(), OpenError> {
-        self.segment.check_size().map_err(|(expected, actual)| OpenError::TooSmall {
+        self.segment.check_size(&self.file).map_err(|(expected, actual)| OpenError::TooSmall {
             name: self.segment.name().to_owned(),
             expected,
             actual,
@@ -314,18 +325,13 @@ impl Inspector {
     /// The sequences and registries, read now (after checking the segment's size).
     pub fn state(&self) -> Result<RingState, OpenError> {
         self.check_size()?;
-        let segment = &self.segment;
-        let control = segment.control();
-        let masks = &segment.header().dependencies[..segment.geometry().consumer_count];
+        let core = &self.core;
+        let masks = &self.segment.header().dependencies[..self.segment.geometry().consumer_count];
         // Consumer sequences first, then the cursor, then the claim sequence: each only grows,
         // so the snapshot keeps sequence <= cursor <= claim sequence.
-        let participants = registry::participants(segment);
-        // Acquire pairs with the Release store (or CAS) of the cursor in `Producer::publish`
-        // (or `commit_multi`, `Hot::advance_cursor`).
-        let cursor = control.cursor.value.load(Ordering::Acquire);
-        // Acquire pairs with the Release CAS of a multi-producer claim (a single producer
-        // stores it Relaxed; the value is only displayed).
-        let claim_sequence = control.next.value.load(Ordering::Acquire);
+        let participants = ownership::participants(core);
+        let cursor = core.ring.load_cursor();
+        let claim_sequence = core.ring.load_claim_sequence();
         let mut consumers = Vec::new();
         let mut producers = Vec::new();
         for participant in participants {
@@ -343,8 +349,7 @@ impl Inspector {
                         lag: (!released).then(|| cursor.saturating_sub(sequence)),
                         state,
                         owner_pid: pid,
-                        // Relaxed: a statistic; nothing is read through it.
-                        commits: segment.consumer_entry(index).commits.load(Ordering::Relaxed),
+                        commits: core.ring.load_commits(index),
                         dependencies: bits(masks[index]),
                     });
                 }
@@ -353,29 +358,19 @@ impl Inspector {
                 }
             }
         }
-        let log = segment.abandoned_log();
-        // Acquire pairs with the AcqRel increment in `registry::record_abandoned`.
-        let abandoned_total = log.count.load(Ordering::Acquire);
-        let recorded = abandoned_total.min(ABANDONED_ENTRIES as u64) as usize;
-        let mut abandoned: Vec<Range<u64>> = log.entries[..recorded]
-            .iter()
-            .map(|e| e[0].load(Ordering::Relaxed)..e[1].load(Ordering::Relaxed))
-            .filter(|r| r.start < r.end)
-            .collect();
-        abandoned.sort_by_key(|r| r.start);
+        let (abandoned_total, abandoned) = snapshot::abandoned(core);
+        let (sleeping_consumers, sleeping_producers) = core.ring.load_sleepers();
         Ok(RingState {
-            // Acquire pairs with the Release store in `Disruptor::set_status`.
-            status: control.status.value.load(Ordering::Acquire),
+            status: core.ring.load_status(),
             cursor,
             claim_sequence,
             consumers,
             producers,
-            orphaned_claim: registry::orphaned_claim(segment),
+            orphaned_claim: ownership::orphaned_claim(core),
             abandoned_total,
             abandoned,
-            // Relaxed: informational counts.
-            sleeping_consumers: control.data_wake.waiters.load(Ordering::Relaxed),
-            sleeping_producers: control.room_wake.waiters.load(Ordering::Relaxed),
+            sleeping_consumers,
+            sleeping_producers,
         })
     }
 
@@ -386,7 +381,7 @@ impl Inspector {
 
     /// The live processes that own a consumer index or a producer entry.
     pub fn live_users(&self) -> Vec<u32> {
-        self.segment.live_users()
+        ownership::live_users(&self.core)
     }
 
     /// The slot layout parsed from the header's schema text, checked against the slot size and
@@ -413,42 +408,10 @@ impl Inspector {
     /// shown torn, as producers write slots after a `Release` (not a fence) claim.
     pub fn peek(&self, last: usize) -> Result<Peek, OpenError> {
         self.check_size()?;
-        let g = *self.segment.geometry();
-        let control = self.segment.control();
-        // SYNC POINT. Acquire pairs with the Release store (or CAS) of the cursor in
-        // `Producer::publish` (or `commit_multi`, `Hot::advance_cursor`):
-        // the contents of every slot below it happen-before our copies.
-        let cursor = control.cursor.value.load(Ordering::Acquire);
-        let wanted = u64::try_from(last).unwrap_or(u64::MAX).min(g.capacity).min(cursor);
-        let slot_size = g.slot_size as usize;
-        let slots = self.segment.slots().cast_const();
-        let mut copied = Vec::with_capacity(wanted as usize);
-        for sequence in cursor - wanted..cursor {
-            let index = (sequence % g.capacity) as usize;
-            debug_assert!(index < g.capacity as usize);
-            let mut bytes = vec![0u8; slot_size];
-            for (offset, byte) in bytes.iter_mut().enumerate() {
-                // `index < capacity` and `offset < slot_size`, so the byte lies inside the
-                // slot region of `capacity * slot_size` bytes at `slots_offset`, which
-                // `Geometry::new` sized and `Segment::open_any` checked against the mapping's
-                // length. A producer may be rewriting the slot concurrently (the inspector does
-                // not hold producers back), so the bytes are read with volatile loads into a
-                // private buffer, only ever treated as bytes, and slots that may have been
-                // rewritten are dropped below: the seqlock pattern of crossbeam's `AtomicCell`.
-                // SAFETY: the byte is inside the mapped slot region (see above).
-                *byte = unsafe { slots.add(index * slot_size + offset).read_volatile() };
-            }
-            copied.push(PeekedSlot { sequence, bytes });
-        }
-        // SYNC POINT. The Acquire fence keeps the copies above before the load below: if that
-        // load does not see a claim of `sequence + capacity`, no producer had claimed the slot
-        // for reuse when it was copied.
-        fence(Ordering::Acquire);
-        let claim_sequence = control.next.value.load(Ordering::Relaxed);
-        let oldest_intact = claim_sequence.saturating_sub(g.capacity);
-        let before = copied.len();
-        copied.retain(|slot| slot.sequence >= oldest_intact);
-        Ok(Peek { cursor, overwritten: before - copied.len(), slots: copied })
+        let (cursor, copies, overwritten) = snapshot::copy_published(&self.core, last);
+        let slots =
+            copies.into_iter().map(|(sequence, bytes)| PeekedSlot { sequence, bytes }).collect();
+        Ok(Peek { cursor, slots, overwritten })
     }
 
     /// The processes other than this one that map this segment: see [`processes_mapping`].

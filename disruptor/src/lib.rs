@@ -12,35 +12,50 @@
 //!
 //! See the [`Disruptor`] example.
 #![warn(missing_docs)]
+// Under `--cfg loom` only the protocol core is built, for its models: the rest is unused.
+#![cfg_attr(loom, allow(dead_code, unused_imports))]
 
+#[cfg(not(loom))]
 mod asynch;
+#[cfg(not(loom))]
 mod consumer;
 mod error;
-mod gating;
 mod graph;
+#[cfg(not(loom))]
 pub mod inspect;
 mod liveness;
-mod ownership;
+#[cfg(not(loom))]
 mod producer;
+mod protocol;
+#[cfg(not(loom))]
 mod registry;
+#[cfg(not(loom))]
 mod ring;
+#[cfg(not(loom))]
 mod shm;
 mod slot;
+#[cfg(not(loom))]
 mod stream;
-mod wait;
 
+#[cfg(not(loom))]
 pub use consumer::{Batch, BatchMut, Consumer, ExclusiveConsumer, ForwardError};
 pub use error::{AttachError, ClaimError, ConsumeError, OpenError};
-pub use producer::{Claim, ClaimBatch, DeadPeerPolicy, Producer};
-pub use registry::{Participant, ParticipantState};
+#[cfg(not(loom))]
+pub use producer::{Claim, ClaimBatch, Producer};
+pub use protocol::layout::{ProducerMode, MAX_CONSUMERS, MAX_PRODUCERS};
+pub use protocol::ownership::{Participant, ParticipantState};
+pub use protocol::policy::DeadPeerPolicy;
+pub use protocol::wait::{FenceMode, WaitStrategy};
+#[cfg(not(loom))]
 pub use ring::{Builder, Disruptor};
-pub use shm::{unlink, ProducerMode, MAX_CONSUMERS, MAX_PRODUCERS};
+#[cfg(not(loom))]
+pub use shm::unlink;
 pub use shm_disruptor_derive::Slot;
 pub use slot::{Field, Schema, SchemaKind, Slot};
-#[cfg(feature = "tokio")]
+#[cfg(all(feature = "tokio", not(loom)))]
 pub use stream::{AsyncStreamReader, AsyncStreamWriter};
+#[cfg(not(loom))]
 pub use stream::{StreamReader, StreamWriter, STREAM_EOF, STREAM_ERROR, STREAM_OPEN};
-pub use wait::{FenceMode, WaitStrategy};
 
 /// Marks the branch that calls it as unlikely, so that the compiler lays out the hot path as
 /// straight-line code (a stable stand-in for `core::hint::cold_path`).

@@ -1,19 +1,20 @@
-//! Producers: claim slots, write them in place, commit them in sequence order.
+//! Producers: claim slots, write them in place, commit them in sequence order (the typed layer
+//! over `protocol::claim` and `protocol::publish`).
 
 use std::fmt;
 use std::ops::{Deref, DerefMut, Range};
-use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::asynch::{AsyncWait, Line};
 use crate::error::{AttachError, ClaimError};
-use crate::registry::Adopted;
-use crate::ring::{Hot, Shared};
-use crate::shm::{ProducerEntry, ProducerMode, MAX_PRODUCERS};
-use crate::wait::{deadline_after, Waiter};
-use crate::{liveness, registry};
+use crate::protocol::claim::ProducerState;
+use crate::protocol::policy::Policy;
+use crate::protocol::wait::deadline_after;
+use crate::protocol::{ownership, Core};
 use crate::{Disruptor, Slot, WaitStrategy};
+
+pub use crate::protocol::policy::DeadPeerPolicy;
 
 /// A handle that claims and commits slots.
 ///
@@ -24,79 +25,16 @@ use crate::{Disruptor, Slot, WaitStrategy};
 /// not yet consumed.
 pub struct Producer<T: Slot> {
     ring: Disruptor<T>,
-    /// The registry record this handle holds (its lock): record 0, the producer's lock, in
-    /// single-producer mode; in multi-producer mode the record each claim is written into
-    /// before it is taken. `None` after a multi-producer handle gave it up with the range of a
-    /// claim left pending (or leaked); the next claim takes a free one.
-    home: Option<usize>,
-    /// This process's token, recorded as the owner of the records this handle holds.
-    token: u64,
-    /// Single-producer mode: claims may end at most here (0 in multi-producer mode, which makes
-    /// every claim take the general path). The slowest gating consumer's sequence + capacity as
-    /// last read, and never above the claim sequence + capacity as of that read.
-    /// (The single producer keeps no private copy of the claim sequence: the shared one, which
-    /// it alone writes, is the copy. One store per claim instead of two.)
-    bound: u64,
-    /// Multi-producer mode: the slowest gating consumer's sequence + capacity as last read.
-    shared_bound: u64,
-    /// The gating epoch the bounds were read under: a claim that finds another one re-reads
-    /// the live graph (a consumer was released or evicted since).
-    epoch: u64,
-    single: bool,
-    /// Multi-producer mode: a claim was handed out and is not yet committed, given back or left
-    /// pending. Found set by the next claim, it was leaked (`mem::forget`): its range stays in
-    /// `home`, which is then given up so that the range can be recovered.
-    claim_open: bool,
-    /// A commit of a range starting below this publishes it at once, with no load of the
-    /// cursor (which consumers keep reading) and no store here; anything else takes the general
-    /// path, which reads the cursor.
-    /// - Single-producer mode, no claim left pending: `u64::MAX`. Every claim before the live
-    ///   one is then published, so the live one starts at the cursor.
-    /// - Single-producer mode, some claim left pending ([`ClaimBatch::leave_pending`]): the
-    ///   cursor or less, which no later claim starts below.
-    /// - Multi-producer mode: 0.
-    direct_below: u64,
-    hot: Hot,
+    state: ProducerState,
     wait: WaitStrategy,
-    policy: DeadPeerPolicy,
-    /// `DeadPeerPolicy::Recover` bookkeeping: when each dead consumer (index, owner token) and
-    /// the orphaned range at the cursor (its start) were first seen, by this handle.
-    dead_since: Vec<(usize, u64, Instant)>,
-    orphan_since: Option<(u64, Instant)>,
-    /// The producer records taken over for the recovered batch in flight (multi-producer
-    /// rings), let go when it is committed, left pending again or dropped. Kept here, not in
-    /// the batch, so that a claim guard stays two words and a flag on the hot path.
-    adopted: Adopted,
-    /// When the dead-peer policy last looked, for async claims (which wait across polls).
-    async_policy_check: Option<Instant>,
-}
-
-/// What a producer blocked by a dead peer does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum DeadPeerPolicy {
-    /// Keep waiting: a dead consumer may be restarted and resume from its sequence, and a dead
-    /// producer's claim may be recovered by someone ([`Producer::recover_orphaned`]).
-    #[default]
-    Wait,
-    /// While blocked (in a blocking or an async call), evict a dead consumer it waits for (it
-    /// is marked released) once that
-    /// consumer has been seen dead for `after`, and commit a claim that blocks the cursor and
-    /// that no live producer holds as abandoned ([`ClaimBatch::commit_abandoned`]) once it has
-    /// been seen orphaned for `after`; then carry on. A consumer restarted within `after` takes
-    /// its index back and is not evicted. The clock starts when this producer first sees the
-    /// peer dead (it looks every `after / 4`, between 1 and 100 ms, while blocked).
-    Recover {
-        /// How long a peer must have been seen dead before it is acted on.
-        after: Duration,
-    },
+    policy: Policy,
 }
 
 impl<T: Slot> fmt::Debug for Producer<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Producer")
             .field("ring", &self.ring.name())
-            .field("record", &self.home)
+            .field("record", &self.state.home())
             .field("wait", &self.wait)
             .finish()
     }
@@ -104,70 +42,19 @@ impl<T: Slot> fmt::Debug for Producer<T> {
 
 impl<T: Slot> Producer<T> {
     pub(crate) fn attach(ring: Disruptor<T>) -> Result<Producer<T>, AttachError> {
-        let segment = ring.segment();
-        segment
-            .check_size()
-            .map_err(|(expected, actual)| AttachError::SegmentShrunk { expected, actual })?;
-        let token = liveness::own_token();
-        let single = segment.mode() == ProducerMode::Single;
-        let control = segment.control();
-        let home = if single {
-            // Record 0 is the single producer's lock.
-            let lock = segment.producer_lock(0);
-            let owner = &segment.producer_entry(0).owner;
-            if !segment.locks().try_lock(lock).unwrap_or(false) {
-                // Acquire: pairs with the holder's Release store of its token.
-                let holder = owner.load(Ordering::Acquire);
-                return Err(AttachError::ProducerInUse { pid: liveness::pid_of(holder) });
-            }
-            // A token left behind means the previous producer died holding the lock (a clean
-            // drop clears it). Its unpublished claim (the range [cursor, next)) is discarded:
-            // `next` is rolled back to the cursor. Claims it left pending before a clean drop
-            // stay pending for this one to recover.
-            if owner.load(Ordering::Acquire) != 0 {
-                let cursor = control.cursor.value.load(Ordering::Acquire);
-                control.next.value.store(cursor, Ordering::Release);
-            }
-            // Release: pairs with the Acquire loads of the owner word by inspectors.
-            owner.store(token, Ordering::Release);
-            0
-        } else {
-            registry::take_free_record(segment, token)
-                .ok_or(AttachError::TooManyProducers { max: MAX_PRODUCERS })?
-        };
-        let next = control.next.value.load(Ordering::Acquire);
-        let (wait, hot) = (ring.wait, ring.shared.hot);
-        // A previous single producer may have left claims pending: [cursor, next) is then not
-        // empty, and commits take the general path until it is published.
-        let cursor = control.cursor.value.load(Ordering::Acquire);
-        let direct_below = match single {
-            true if next == cursor => u64::MAX,
-            true => cursor,
-            false => 0,
-        };
-        Ok(Producer {
-            ring,
-            home: Some(home),
-            token,
-            bound: 0,
-            shared_bound: 0,
-            epoch: 0,
-            single,
-            claim_open: false,
-            direct_below,
-            hot,
-            wait,
-            policy: DeadPeerPolicy::Wait,
-            dead_since: Vec::new(),
-            orphan_since: None,
-            adopted: Vec::new(),
-            async_policy_check: None,
-        })
+        ring.shared.check_size()?;
+        let state = ProducerState::attach(ring.core())?;
+        let wait = ring.wait;
+        Ok(Producer { ring, state, wait, policy: Policy::default() })
     }
 
     /// The ring this producer writes to.
     pub fn ring(&self) -> &Disruptor<T> {
         &self.ring
+    }
+
+    fn core(&self) -> &Core {
+        &self.ring.shared.core
     }
 
     /// Sets how blocking calls wait (for room, and for earlier claims at commit).
@@ -182,76 +69,7 @@ impl<T: Slot> Producer<T> {
 
     /// Sets what a blocked call does about dead consumers and dead producers.
     pub fn set_dead_peer_policy(&mut self, policy: DeadPeerPolicy) {
-        self.policy = policy;
-    }
-
-    /// While blocked (`last_check` is this wait's), under `DeadPeerPolicy::Recover`: looks for
-    /// dead peers every `after / 4` (1 to 100 ms), and acts on those seen dead for `after`.
-    #[cold]
-    fn apply_policy(&mut self, last_check: &mut Option<Instant>) {
-        let DeadPeerPolicy::Recover { after } = self.policy else { return };
-        let now = Instant::now();
-        let every = policy_interval(after);
-        if last_check.is_some_and(|t| now.saturating_duration_since(t) < every) {
-            return;
-        }
-        *last_check = Some(now);
-        let segment = self.ring.segment();
-        // Consumers: the clock of each starts when it is first seen dead; a restarted consumer
-        // (another owner token, or alive) starts afresh.
-        let dead = registry::dead_consumers(segment);
-        self.dead_since.retain(|&(i, t, _)| dead.contains(&(i, t)));
-        for &(i, t) in &dead {
-            if !self.dead_since.iter().any(|&(j, u, _)| (j, u) == (i, t)) {
-                self.dead_since.push((i, t, now));
-            }
-        }
-        let due: Vec<(usize, u64)> = self
-            .dead_since
-            .iter()
-            .filter(|&&(_, _, since)| now.saturating_duration_since(since) >= after)
-            .map(|&(i, t, _)| (i, t))
-            .collect();
-        if !due.is_empty() {
-            registry::evict_consumers(segment, |i, t| due.contains(&(i, t)));
-        }
-        // The orphaned claim at the cursor, likewise.
-        match registry::orphaned_claim(segment) {
-            Some(range) => {
-                let since = match self.orphan_since {
-                    Some((start, since)) if start == range.start => since,
-                    _ => {
-                        self.orphan_since = Some((range.start, now));
-                        now
-                    }
-                };
-                if now.saturating_duration_since(since) >= after {
-                    self.publish_abandoned(range);
-                }
-            }
-            None => self.orphan_since = None,
-        }
-    }
-
-    /// Zero-fills `range`, records it as abandoned and publishes it (its predecessors must be
-    /// published: the range starts at the cursor). The records describing it are taken over
-    /// first, atomically (see `registry::adopt`): if a live handle holds any part of it, or
-    /// another producer took it over first, nothing is done.
-    fn publish_abandoned(&mut self, range: Range<u64>) {
-        let segment = self.ring.segment();
-        let adopted = if self.single {
-            if !registry::is_pending(segment, &range) {
-                return;
-            }
-            Vec::new()
-        } else {
-            let Some(adopted) = registry::take_over(segment, &range, self.token) else { return };
-            adopted
-        };
-        let (start, end) = (range.start, range.end);
-        let mut orphan = ClaimBatch { producer: self, start, end, recovered: true, done: true };
-        orphan.commit_zeroed(None);
-        registry::release_adopted(orphan.producer.ring.segment(), &adopted, true);
+        self.policy.mode = policy;
     }
 
     /// Recovers the claimed-but-unpublished range that blocks the cursor and that no live
@@ -261,197 +79,14 @@ impl<T: Slot> Producer<T> {
     /// it. Dropping it leaves it pending again. `None` when there is no such range, or when
     /// another producer recovered it first: a range is handed to one recoverer at a time.
     pub fn recover_orphaned(&mut self) -> Option<ClaimBatch<'_, T>> {
-        let range = registry::orphaned_claim(self.ring.segment())?;
+        let range = ownership::orphaned_claim(self.core())?;
         self.recover(range)
-    }
-
-    fn entry(&self, index: usize) -> &ProducerEntry {
-        self.ring.segment().producer_entry(index)
-    }
-
-    /// Multi-producer mode: gives up the home record, keeping the range it describes (a claim
-    /// left pending or leaked), so that anyone may recover it. The next claim takes a free
-    /// record.
-    fn retire_home(&mut self) {
-        if let Some(home) = self.home.take() {
-            let segment = self.ring.segment();
-            // Release: the record's range was written before it is let go; a recoverer's
-            // Acquire load of the owner word pairs with it.
-            segment.producer_entry(home).owner.store(0, Ordering::Release);
-            segment.locks().unlock(segment.producer_lock(home));
-        }
-        self.claim_open = false;
-    }
-
-    /// Multi-producer mode, a claim left pending: moves its range from the home record to a
-    /// free one that is then let go (pending, recoverable by anyone), so that this handle keeps
-    /// its record. The range is described by a record this handle holds at every step. With no
-    /// free record, the home record itself is given up with the range.
-    fn leave_home_range(&mut self) {
-        let Some(home) = self.home else { return };
-        let segment = self.ring.segment();
-        let Some(spare) = registry::take_free_record(segment, self.token) else {
-            self.retire_home();
-            return;
-        };
-        let (from, to) = (segment.producer_entry(home), segment.producer_entry(spare));
-        to.claim_end.store(from.claim_end.load(Ordering::Relaxed), Ordering::Relaxed);
-        to.claim_start.store(from.claim_start.load(Ordering::Relaxed), Ordering::Relaxed);
-        registry::release_adopted(segment, &[spare], false);
-        self.finish_claim();
-    }
-
-    /// Multi-producer mode: the home record a claim is written into, taking a free one if the
-    /// last was given up.
-    fn home_for_claim(&mut self) -> Result<usize, ClaimError> {
-        if self.claim_open {
-            // The last claim was leaked: its range stays recorded, recoverable by anyone.
-            self.retire_home();
-        }
-        match self.home {
-            Some(home) => Ok(home),
-            None => {
-                let home = registry::take_free_record(self.ring.segment(), self.token)
-                    .ok_or(ClaimError::NoFreeRecord { max: MAX_PRODUCERS })?;
-                self.home = Some(home);
-                Ok(home)
-            }
-        }
-    }
-
-    /// Re-reads the gating consumers' sequences, over the live graph, and returns the end a
-    /// claim may reach.
-    fn refresh_bound(shared: &Shared) -> Result<u64, ClaimError> {
-        // Acquire loads (see `gating::load_sequence`): the consumers' reads of the slots below
-        // their sequences happen-before we overwrite them.
-        let slowest = shared.slowest_gating().ok_or(ClaimError::NoConsumers)?;
-        Ok(slowest.saturating_add(shared.capacity))
     }
 
     /// Claims `[start, start + n)` (exact) or up to `n` slots (`!exact`), without waiting.
     #[inline(always)]
     fn try_claim_range(&mut self, n: u64, exact: bool) -> Result<Range<u64>, ClaimError> {
-        // Fast path: a single producer with room under its cached bound (always 0 in
-        // multi-producer mode), read under the current gating epoch. `end > start` rules out
-        // n == 0 and overflow, and `n <= capacity` a claim longer than the ring should the
-        // claim sequence be corrupt (n == 1, the common case, needs no test).
-        let next = self.hot.next();
-        // Relaxed: only this producer writes the claim sequence in single-producer mode (it is
-        // for inspection and recovery, and orders nothing: the cursor's Release store publishes).
-        let start = next.load(Ordering::Relaxed);
-        let end = start.wrapping_add(n);
-        // Relaxed: only compared; a changed epoch sends the claim to the slow path, which
-        // loads it again with Acquire (pairing with the SeqCst bump in
-        // `registry::gating_changed`). One load of a line that changes only on a release.
-        let epoch = self.hot.gating_epoch().load(Ordering::Relaxed);
-        if end <= self.bound
-            && end > start
-            && (n == 1 || n <= self.hot.capacity)
-            && epoch == self.epoch
-        {
-            // Relaxed: as above.
-            next.store(end, Ordering::Relaxed);
-            return Ok(start..end);
-        }
-        crate::cold_path();
-        self.try_claim_range_slow(n, exact)
-    }
-
-    #[inline(never)]
-    fn try_claim_range_slow(&mut self, n: u64, exact: bool) -> Result<Range<u64>, ClaimError> {
-        let capacity = self.ring.shared.capacity;
-        if n == 0 {
-            return Err(ClaimError::Empty);
-        }
-        if exact && n > capacity {
-            return Err(ClaimError::TooMany { requested: n as usize, capacity: capacity as usize });
-        }
-        let n = n.min(capacity);
-        // A consumer released or evicted since the bounds were read: read the graph again.
-        // Acquire: pairs with the SeqCst bump in `registry::gating_changed`, so the `RELEASED`
-        // sequence stored before it is seen by `refresh_bound`.
-        let epoch = self.hot.gating_epoch().load(Ordering::Acquire);
-        if epoch != self.epoch {
-            self.epoch = epoch;
-            self.bound = 0;
-            self.shared_bound = 0;
-        }
-        if self.single {
-            return self.claim_single(n, exact);
-        }
-        let home = self.home_for_claim()?;
-        let result = self.claim_multi(n, exact, home);
-        if result.is_err() {
-            // A failed attempt may have written its range into the record: the record must
-            // only ever describe a range its owner holds.
-            let entry = self.entry(home);
-            let end = entry.claim_end.load(Ordering::Relaxed);
-            entry.claim_start.store(end, Ordering::Relaxed);
-        }
-        result
-    }
-
-    /// The end a claim from `start` may reach, refreshing the cached bound `cached` when `end`
-    /// passes it: `end`, or less when `!exact` (at least `start + 1`), or `Full` /
-    /// `NoConsumers`. A single producer's bound is clamped to `start + capacity`.
-    fn fit(
-        shared: &Shared,
-        cached: &mut u64,
-        single: bool,
-        start: u64,
-        mut end: u64,
-        exact: bool,
-    ) -> Result<u64, ClaimError> {
-        if end > *cached {
-            let bound = Self::refresh_bound(shared)?;
-            // Clamped in single-producer mode: see `bound` (a sane segment has
-            // slowest <= claim sequence).
-            *cached = if single { bound.min(start.saturating_add(shared.capacity)) } else { bound };
-            if end > bound {
-                if exact || bound <= start {
-                    return Err(ClaimError::Full);
-                }
-                end = bound;
-            }
-        }
-        Ok(end)
-    }
-
-    fn claim_single(&mut self, n: u64, exact: bool) -> Result<Range<u64>, ClaimError> {
-        let shared = &*self.ring.shared;
-        let next = &shared.segment.control().next.value;
-        // Relaxed: this producer wrote it last.
-        let start = next.load(Ordering::Relaxed);
-        let end = Self::fit(shared, &mut self.bound, true, start, start.saturating_add(n), exact)?;
-        // The only producer: its claim in flight is always [cursor, next), so the registry
-        // needs no per-claim record. The shared `next` is for inspection and recovery
-        // (Relaxed: it orders nothing).
-        next.store(end, Ordering::Relaxed);
-        Ok(start..end)
-    }
-
-    fn claim_multi(&mut self, n: u64, exact: bool, home: usize) -> Result<Range<u64>, ClaimError> {
-        let shared = &*self.ring.shared;
-        let next = &shared.segment.control().next.value;
-        let entry = shared.segment.producer_entry(home);
-        loop {
-            // Relaxed: the CAS below checks it.
-            let start = next.load(Ordering::Relaxed);
-            let wanted = start.saturating_add(n);
-            let end = Self::fit(shared, &mut self.shared_bound, false, start, wanted, exact)?;
-            // Record the claim before taking it, so that the range is described by this live
-            // handle's record from the moment it is taken: no recoverer takes it from us, and a
-            // process killed right after the CAS leaves it recorded for recovery.
-            entry.claim_start.store(start, Ordering::Relaxed);
-            entry.claim_end.store(end, Ordering::Relaxed);
-            // Release on success: orders the registry stores above before the claim itself
-            // (a recoverer's Acquire load of `next` pairs with it).
-            if next.compare_exchange_weak(start, end, Ordering::Release, Ordering::Relaxed).is_ok()
-            {
-                self.claim_open = true;
-                return Ok(start..end);
-            }
-        }
+        self.state.try_claim(&self.ring.shared.core, n, exact)
     }
 
     #[inline(always)]
@@ -462,40 +97,11 @@ impl<T: Slot> Producer<T> {
         deadline: Option<Instant>,
     ) -> Result<Range<u64>, ClaimError> {
         match self.try_claim_range(n, exact) {
-            Err(ClaimError::Full) => self.wait_for_room(n, exact, deadline),
+            Err(ClaimError::Full) => {
+                let core = &self.ring.shared.core;
+                self.state.wait_for_room(core, n, exact, deadline, self.wait, &mut self.policy)
+            }
             other => other,
-        }
-    }
-
-    /// The slow path of a blocking claim: wait for room per the strategy and the policy.
-    #[cold]
-    #[inline(never)]
-    fn wait_for_room(
-        &mut self,
-        n: u64,
-        exact: bool,
-        deadline: Option<Instant>,
-    ) -> Result<Range<u64>, ClaimError> {
-        let mut waiter: Option<Waiter> = None;
-        let mut last_check = None;
-        loop {
-            match self.try_claim_range(n, exact) {
-                Err(ClaimError::Full) => {}
-                other => return other,
-            }
-            if self.policy != DeadPeerPolicy::Wait {
-                self.apply_policy(&mut last_check);
-            }
-            let fence_fallback = self.hot.fence_fallback;
-            let waiter =
-                waiter.get_or_insert_with(|| Waiter::new(self.wait, deadline, fence_fallback));
-            // The room may be held by consumers that wait for a stalled cursor.
-            self.hot.help_advance(waiter.rounds());
-            let shared = &*self.ring.shared;
-            let ready = room_for(if exact { n } else { 1 });
-            if !waiter.wait(&shared.segment.control().room_wake, || ready(shared)) {
-                return Err(ClaimError::Timeout);
-            }
         }
     }
 
@@ -520,10 +126,11 @@ impl<T: Slot> Producer<T> {
         exact: bool,
     ) -> Option<Result<Range<u64>, ClaimError>> {
         let result = match self.try_claim_range(n, exact) {
-            Err(ClaimError::Full) if self.policy != DeadPeerPolicy::Wait => {
-                let mut last_check = self.async_policy_check;
-                self.apply_policy(&mut last_check);
-                self.async_policy_check = last_check;
+            Err(ClaimError::Full) if self.policy.mode != DeadPeerPolicy::Wait => {
+                let mut last_check = self.policy.async_check;
+                let core = &self.ring.shared.core;
+                self.policy.apply(core, &mut self.state, &mut last_check);
+                self.policy.async_check = last_check;
                 self.try_claim_range(n, exact)
             }
             other => other,
@@ -531,7 +138,7 @@ impl<T: Slot> Producer<T> {
         match result {
             Err(ClaimError::Full) => None,
             other => {
-                self.async_policy_check = None;
+                self.policy.async_check = None;
                 Some(other)
             }
         }
@@ -544,16 +151,12 @@ impl<T: Slot> Producer<T> {
         &self,
         n: u64,
         exact: bool,
-    ) -> impl Fn(&Shared) -> bool + Send + 'static {
-        let room = room_for(if exact { n } else { 1 });
-        let look_at = match self.policy {
-            DeadPeerPolicy::Recover { after } => {
-                let every = policy_interval(after);
-                Some(self.async_policy_check.map_or_else(Instant::now, |t| t + every))
-            }
-            _ => None,
-        };
-        move |shared| room(shared) || look_at.is_some_and(|t| Instant::now() >= t)
+    ) -> impl Fn(&Core) -> bool + Send + 'static {
+        let needed = if exact { n } else { 1 };
+        let look_at = self.policy.next_look(self.policy.async_check);
+        move |core| {
+            ProducerState::room_for(core, needed) || look_at.is_some_and(|t| Instant::now() >= t)
+        }
     }
 
     /// Claims one slot, as a future that completes when there is room (the seed's
@@ -666,29 +269,15 @@ impl<T: Slot> Producer<T> {
     /// A range can be recovered when the claim that took it was left pending
     /// ([`ClaimBatch::leave_pending`], by any handle), leaked, or belonged to a producer that
     /// died; never while a live [`Claim`] or [`ClaimBatch`] holds any part of it. Taking it over
-    /// is atomic (see the `registry` module): two producers recovering the same range, in one
-    /// process or in two, never both get it; the second gets `None` until the first commits
-    /// it (then it is no longer pending) or drops it (then it is pending again). The recovered
-    /// range is recorded as this producer's while the batch lives, so no
-    /// [`DeadPeerPolicy::Recover`] of another producer touches it.
+    /// is atomic: two producers recovering the same range, in one process or in two, never both
+    /// get it; the second gets `None` until the first commits it (then it is no longer pending)
+    /// or drops it (then it is pending again). The recovered range is recorded as this
+    /// producer's while the batch lives, so no [`DeadPeerPolicy::Recover`] of another producer
+    /// touches it.
     pub fn recover(&mut self, range: Range<u64>) -> Option<ClaimBatch<'_, T>> {
-        if !registry::is_pending(self.ring.segment(), &range) {
+        if !self.state.recover(&self.ring.shared.core, &range) {
             return None;
         }
-        if self.claim_open {
-            // A claim of ours was leaked: give its record up, to take it like any other.
-            self.retire_home();
-        }
-        // A recovered batch of ours was leaked: its records are pending again.
-        self.release_adopted(false);
-        let segment = self.ring.segment();
-        // A single producer is the only handle that claims: what is pending is its own.
-        let adopted = if self.single {
-            Vec::new()
-        } else {
-            registry::take_over(segment, &range, self.token)?
-        };
-        self.adopted = adopted;
         Some(ClaimBatch {
             producer: self,
             start: range.start,
@@ -698,152 +287,22 @@ impl<T: Slot> Producer<T> {
         })
     }
 
-    /// Lets go of the records taken over for a recovered batch (see `registry::release_adopted`).
-    fn release_adopted(&mut self, clear_done: bool) {
-        if !self.adopted.is_empty() {
-            let adopted = std::mem::take(&mut self.adopted);
-            registry::release_adopted(self.ring.segment(), &adopted, clear_done);
-        }
-    }
-
-    /// Publishes `[start, end)` once every earlier sequence is published. `wait` is `None` to
-    /// never wait, `Some(None)` to wait as long as it takes, `Some(Some(deadline))` to wait until
-    /// `deadline`. Returns whether the range was published.
+    /// Publishes `[start, end)` (see `ProducerState::publish`).
     #[inline(always)]
     fn publish(&mut self, start: u64, end: u64, wait: Option<Option<Instant>>) -> bool {
-        if start < self.direct_below {
-            self.publish_next(end);
-            return true;
-        }
-        self.publish_general(start, end, wait)
+        let core = &self.ring.shared.core;
+        self.state.publish(core, start..end, wait, self.wait, &mut self.policy)
     }
 
-    /// `publish` of a range that does not start below `direct_below`: multi-producer commits,
-    /// and a single producer's ranges behind ones left pending (or recovered ones).
-    #[inline(always)]
-    fn publish_general(&mut self, start: u64, end: u64, wait: Option<Option<Instant>>) -> bool {
-        if !self.single && wait == Some(None) {
-            // Multi-producer `commit`: never waits for earlier claims.
-            self.commit_multi(start, end);
-            return true;
-        }
-        self.publish_slow(start, end, wait)
-    }
-
-    /// Single-producer mode, a range that starts at the cursor (below `direct_below`):
-    /// publishes it up to `end`.
-    #[inline(always)]
-    fn publish_next(&self, end: u64) {
-        // SYNC POINT. Release: pairs with the Acquire load of the cursor in
-        // `Shared::visible_bound`: our slot writes happen-before the consumer reads them.
-        // (Single producer: nobody else moves the cursor, so it is still the range's start.)
-        // A local copy of `hot`: the compiler need not reload its pointers after each store.
-        let hot = self.hot;
-        hot.cursor().store(end, Ordering::Release);
-        hot.notify_data();
-    }
-
-    /// Multi-producer commit: marks each slot committed, then advances the cursor over every
-    /// committed run that follows it (ours, and those of later producers that committed first).
-    /// The range becomes visible once every earlier claim is committed, without waiting here.
-    #[inline]
-    fn commit_multi(&mut self, start: u64, end: u64) {
-        let hot = self.hot;
-        // Fast path, when every earlier claim is published (the usual case: claims are mostly
-        // committed in the order they were made): move the cursor over our range directly,
-        // with no flags and no fence: one locked instruction instead of two. Stale flags never
-        // match (a flag holds its sequence + 1), and a range below the cursor needs none.
-        // SYNC POINT. SeqCst (so Release): pairs with the consumers' Acquire load of the
-        // cursor (our slot writes happen-before their reads), and, as a SeqCst RMW before our
-        // scan of later flags in `advance_cursor`, stands in for the fence below (see there).
-        match hot.cursor().compare_exchange(start, end, Ordering::SeqCst, Ordering::Relaxed) {
-            Ok(_) => {
-                hot.advance_cursor();
-                hot.notify_data();
-                return;
-            }
-            // Already published: a recovered range that someone else recovered and published
-            // too. Marking it would write stale flags over those of a later lap.
-            Err(current) if current >= end => return,
-            Err(_) => {}
-        }
-        for seq in start..end.min(start.saturating_add(hot.capacity)) {
-            // Release: pairs with the SeqCst (so Acquire) load of the flag in
-            // `Hot::advance_cursor`: our slot writes happen-before whoever advances the cursor
-            // over them, and so before the consumers that acquire the cursor.
-            hot.flag(seq).store(seq + 1, Ordering::Release);
-        }
-        // Orders the flag stores before the cursor load in `advance_cursor` (see there).
-        fence(Ordering::SeqCst);
-        hot.advance_cursor();
-        hot.notify_data();
-    }
-
-    /// The general path of `publish`: reads the cursor, and waits for earlier claims.
+    /// Gives back an uncommitted claim: rolls it back if nothing was claimed after it, else
+    /// publishes it zero-filled (commits are in order, so later producers wait for it).
+    #[cold]
     #[inline(never)]
-    fn publish_slow(&mut self, start: u64, end: u64, wait: Option<Option<Instant>>) -> bool {
-        let hot = self.hot;
-        let cursor = hot.cursor();
-        let mut waiter: Option<Waiter> = None;
-        let mut last_check = None;
-        loop {
-            // Acquire pairs with the Release store below by the producer of the previous range,
-            // so its slot writes happen-before ours are published (and a consumer that
-            // acquires our cursor value sees both).
-            let current = cursor.load(Ordering::Acquire);
-            if current >= start && !self.single {
-                // Every earlier claim is visible: commit (marks and advances the cursor).
-                self.commit_multi(start, end);
-                return true;
-            }
-            if current == start {
-                // SYNC POINT. Release: pairs with the Acquire load of the cursor in
-                // `Shared::visible_bound`: our slot writes happen-before the consumer reads.
-                cursor.store(end, Ordering::Release);
-                break;
-            }
-            if current > start {
-                // A recovered part of this range was committed already; publish the rest.
-                if current < end {
-                    cursor.fetch_max(end, Ordering::AcqRel);
-                }
-                break;
-            }
-            let Some(deadline) = wait else { return false };
-            if self.policy != DeadPeerPolicy::Wait {
-                self.apply_policy(&mut last_check);
-            }
-            let waiter =
-                waiter.get_or_insert_with(|| Waiter::new(self.wait, deadline, hot.fence_fallback));
-            hot.help_advance(waiter.rounds());
-            if !waiter.wait(hot.data_wake(), || cursor.load(Ordering::Acquire) >= start) {
-                return false;
-            }
-        }
-        if self.single {
-            self.update_direct_below();
-        }
-        self.hot.notify_data();
-        true
-    }
-
-    /// Single-producer mode, after the cursor moved on the general path or a claim was left
-    /// pending: whether the next claim will start at the cursor (see `direct_below`).
-    fn update_direct_below(&mut self) {
-        // Acquire: as in `publish_slow` (only this handle moves the cursor here).
-        let cursor = self.hot.cursor().load(Ordering::Acquire);
-        // Relaxed: this producer is the only writer of the claim sequence.
-        let next = self.hot.next().load(Ordering::Relaxed);
-        self.direct_below = if cursor == next { u64::MAX } else { cursor };
-    }
-
-    /// After a range was published (see `ClaimBatch::finished`).
-    #[inline]
-    fn finished(&mut self, recovered: bool) {
-        if recovered {
-            self.release_adopted(true);
-        } else {
-            self.finish_claim();
+    fn abandon(&mut self, start: u64, end: u64) {
+        let core = &self.ring.shared.core;
+        if !self.state.roll_back(core, start, end) {
+            self.state.publish_zeroed(core, start..end, Some(None), self.wait, &mut self.policy);
+            self.state.finish_claim(core);
         }
     }
 
@@ -853,103 +312,16 @@ impl<T: Slot> Producer<T> {
     #[inline(never)]
     fn dropped(&mut self, start: u64, end: u64, recovered: bool) {
         if recovered {
-            self.release_adopted(false);
+            self.state.release_adopted(&self.ring.shared.core, false);
         } else {
             self.abandon(start, end);
-        }
-    }
-
-    /// After a claim of this handle was committed: its home record describes nothing pending.
-    #[inline]
-    fn finish_claim(&mut self) {
-        if self.single {
-            return; // no per-claim registry record in single-producer mode
-        }
-        self.claim_open = false;
-        if let Some(home) = self.home {
-            // No claim in flight: an empty range at the end of the last one. Release: pairs
-            // with the Acquire loads of records in `registry::adopt` (a recoverer that sees the
-            // record empty sees what happened before: a rollback's `given_back` bump).
-            let entry = self.entry(home);
-            let at = entry.claim_end.load(Ordering::Relaxed);
-            entry.claim_start.store(at, Ordering::Release);
-        }
-    }
-
-    /// Gives back an uncommitted claim: rolls it back if nothing was claimed after it, else
-    /// publishes it zero-filled (commits are in order, so later producers wait for it).
-    #[cold]
-    #[inline(never)]
-    fn abandon(&mut self, start: u64, end: u64) {
-        let segment = self.ring.segment();
-        let control = segment.control();
-        let rolled_back = if self.single {
-            control.next.value.store(start, Ordering::Release);
-            true
-        } else {
-            // AcqRel: as any claim CAS (it continues the release sequence of `next`).
-            let rolled_back = control
-                .next
-                .value
-                .compare_exchange(end, start, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok();
-            if rolled_back {
-                // These sequences may now be claimed again: a recovery in progress must start
-                // over (see `registry::take_over`). SeqCst: the count is read twice by the
-                // recoverer, around its checks; the Release store that clears our record
-                // below (`finish_claim`) carries it to a recoverer that sees the record empty.
-                control.next.given_back.fetch_add(1, Ordering::SeqCst);
-            }
-            rolled_back
-        };
-        if rolled_back {
-            // Nothing claimed any more: the record describes nothing.
-            self.finish_claim();
-        } else {
-            let mut batch = ClaimBatch { producer: self, start, end, recovered: false, done: true };
-            batch.commit_zeroed(Some(None));
-            batch.producer.finish_claim();
         }
     }
 }
 
 impl<T: Slot> Drop for Producer<T> {
     fn drop(&mut self) {
-        self.release_adopted(false);
-        if self.claim_open {
-            // A leaked claim: its range stays recorded, recoverable by anyone.
-            self.retire_home();
-            return;
-        }
-        let Some(home) = self.home.take() else { return };
-        let segment = self.ring.segment();
-        let entry = segment.producer_entry(home);
-        if !self.single {
-            let end = entry.claim_end.load(Ordering::Relaxed);
-            entry.claim_start.store(end, Ordering::Relaxed);
-        }
-        // Release: the record is written before it is let go (the next holder's Acquire load of
-        // the owner word pairs with it). A token of 0 says it was let go cleanly, not by death.
-        entry.owner.store(0, Ordering::Release);
-        segment.locks().unlock(segment.producer_lock(home));
-    }
-}
-
-/// How often a blocked producer under `DeadPeerPolicy::Recover { after }` looks for dead peers.
-fn policy_interval(after: Duration) -> Duration {
-    (after / 4).clamp(Duration::from_millis(1), Duration::from_millis(100))
-}
-
-/// A check that there is room for `needed` slots after the claim sequence, or nobody left to
-/// wait for.
-fn room_for(needed: u64) -> impl Fn(&Shared) -> bool + Send + 'static {
-    move |shared| {
-        // Relaxed: compared with the consumers' sequences only (a claim re-checks everything).
-        let next = shared.segment.control().next.value.load(Ordering::Relaxed);
-        match shared.slowest_gating() {
-            None => true,
-            Some(slowest) => slowest.saturating_add(shared.capacity) >= next.saturating_add(needed),
-        }
+        self.state.detach(&self.ring.shared.core);
     }
 }
 
@@ -1011,9 +383,9 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
     /// (empty unless the claim wraps).
     #[inline]
     pub fn slices_mut(&mut self) -> (&mut [T], &mut [T]) {
-        let hot = &self.producer.hot;
-        let (index, first, wrapped) = hot.halves(self.start, self.end - self.start);
-        let slots = hot.slot::<T>(0);
+        let ring = &self.producer.state.ring;
+        let (index, first, wrapped) = ring.halves(self.start, self.end - self.start);
+        let slots = ring.slot::<T>(0);
         // `Hot::halves` keeps both parts inside the slot region, without overlap; the
         // slots hold `capacity` values of `T`, aligned for `T` (validated at create/open), and
         // every bit pattern is a valid `T` (`Slot`). The claim protocol makes this producer the
@@ -1055,13 +427,22 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
     #[inline(always)]
     pub fn commit(mut self) {
         self.done = true;
-        if self.start < self.producer.direct_below {
+        let producer = &mut *self.producer;
+        if self.start < producer.state.direct_below {
             // A single producer's claim at the cursor (the usual case).
-            self.producer.publish_next(self.end);
+            producer.state.publish_next(self.end);
         } else {
             crate::cold_path(); // multi-producer commits pay a call anyway
-            self.producer.publish_general(self.start, self.end, Some(None));
-            self.producer.finished(self.recovered);
+            let core = &producer.ring.shared.core;
+            let range = self.start..self.end;
+            producer.state.publish_general(
+                core,
+                range,
+                Some(None),
+                producer.wait,
+                &mut producer.policy,
+            );
+            producer.state.finished(core, self.recovered);
         }
     }
 
@@ -1069,7 +450,8 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
     /// home record of a claim; the records taken over for a recovery are let go). Takes the
     /// flag, not `&mut self`: a guard whose address never escapes stays in registers.
     fn finished(&mut self) {
-        self.producer.finished(self.recovered);
+        let producer = &mut *self.producer;
+        producer.state.finished(&producer.ring.shared.core, self.recovered);
     }
 
     /// Publishes the slots once earlier claims are committed, as a future (the seed's
@@ -1077,7 +459,7 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
     /// to wait and the ring's watcher thread could not be started; the claim is then dropped
     /// (see the type's docs).
     pub async fn commit_async(mut self) -> Result<(), ClaimError> {
-        if !self.producer.single {
+        if !self.producer.state.ring.single {
             self.commit(); // never waits in multi-producer mode
             return Ok(());
         }
@@ -1090,8 +472,7 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
                 Line::Data,
                 cx,
                 || self.producer.publish(start, end, None).then_some(()),
-                // Acquire pairs with the Release store of the cursor in `publish`.
-                move |s| s.segment.control().cursor.value.load(Ordering::Acquire) >= start,
+                move |core| core.ring.load_cursor() >= start,
             )
         })
         .await
@@ -1138,12 +519,10 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
 
     /// Zero-fills the range, records it as abandoned and publishes it (see `publish` for `wait`).
     fn commit_zeroed(&mut self, wait: Option<Option<Instant>>) {
-        let (a, b) = self.slices_mut();
-        a.fill(T::zeroed());
-        b.fill(T::zeroed());
-        let shared = &*self.producer.ring.shared;
-        registry::record_abandoned(shared.segment.abandoned_log(), self.start..self.end);
-        self.producer.publish(self.start, self.end, wait);
+        let producer = &mut *self.producer;
+        let core = &producer.ring.shared.core;
+        let range = self.start..self.end;
+        producer.state.publish_zeroed(core, range, wait, producer.wait, &mut producer.policy);
     }
 
     /// Gives up the guard but leaves the slots claimed and unpublished; returns their range,
@@ -1157,17 +536,8 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
     /// record, claims fail with [`ClaimError::NoFreeRecord`].
     pub fn leave_pending(mut self) -> Range<u64> {
         self.done = true;
-        if self.recovered {
-            // The records taken over keep the range, pending, for the next recoverer.
-            self.producer.release_adopted(false);
-        } else if !self.producer.single {
-            // No longer this handle's claim: its range goes to a record nobody holds.
-            self.producer.leave_home_range();
-        }
-        if self.producer.single {
-            // Later claims no longer start at the cursor.
-            self.producer.update_direct_below();
-        }
+        let producer = &mut *self.producer;
+        producer.state.leave_pending(&producer.ring.shared.core, self.recovered);
         self.start..self.end
     }
 }
@@ -1229,19 +599,19 @@ impl<T: Slot> Deref for Claim<'_, T> {
     type Target = T;
     #[inline(always)]
     fn deref(&self) -> &T {
-        let hot = &self.0.producer.hot;
-        // SAFETY: `Hot::slot` points at a slot of the ring (`Hot::index` is `< capacity`); the
-        // slot is claimed by this guard, so no producer writes it and no consumer reads it
+        let ring = &self.0.producer.state.ring;
+        // SAFETY: `Ring::slot` points at a slot of the ring (`Ring::index` is `< capacity`);
+        // the slot is claimed by this guard, so no producer writes it and no consumer reads it
         // until it is published.
-        unsafe { &*hot.slot::<T>(hot.index(self.0.start)) }
+        unsafe { &*ring.slot::<T>(ring.index(self.0.start)) }
     }
 }
 
 impl<T: Slot> DerefMut for Claim<'_, T> {
     #[inline(always)]
     fn deref_mut(&mut self) -> &mut T {
-        let hot = &self.0.producer.hot;
+        let ring = &self.0.producer.state.ring;
         // SAFETY: as in `deref`; `&mut self` makes this the only reference through the guard.
-        unsafe { &mut *hot.slot::<T>(hot.index(self.0.start)) }
+        unsafe { &mut *ring.slot::<T>(ring.index(self.0.start)) }
     }
 }

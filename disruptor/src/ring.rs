@@ -1,252 +1,72 @@
-//! [`Disruptor`]: a handle on a ring in shared memory, and its [`Builder`].
+//! [`Disruptor`]: a handle on a ring, and its [`Builder`]. The typed layer over the protocol
+//! core (`protocol`): it creates or opens the memory, and hands out handles.
 
 use std::fmt;
+use std::fs::File;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::asynch::Watcher;
 use crate::consumer::Consumer;
 use crate::error::{AttachError, OpenError};
-use crate::gating::{load_sequence, Graph};
 use crate::producer::Producer;
-use crate::shm::{self, Control, Expectations, NewRing, ProducerMode, Segment, WakeLine};
-use crate::{graph, FenceMode, Schema, Slot, WaitStrategy};
+use crate::protocol::memory::HeapMemory;
+use crate::protocol::{Core, FenceMode, Geometry, Graph, Locks};
+use crate::shm::{self, Expectations, NewRing, ProducerMode, Segment};
+use crate::{graph, Schema, Slot, WaitStrategy};
 
-/// The addresses and geometry the hot paths use, copied into each handle so that a claim or a
-/// consume needs no pointer chasing or bounds checks to find them.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Hot {
-    /// The control lines (one pointer for all of them: the hot paths load it once).
-    control: *const Control,
-    /// Per-slot commit flags (multi-producer rings); null otherwise.
-    flags: *const AtomicU64,
-    slots: *mut u8,
-    pub(crate) capacity: u64,
-    /// `capacity - 1` when the capacity is a power of two (index = seq & mask).
-    mask: u64,
-    pow2: bool,
-    /// Notifiers need a `SeqCst` fence (the ring's fence mode is `Fence`); see the `wait`
-    /// module.
-    pub(crate) fence_fallback: bool,
+/// Where a ring's memory is: a mapping of a shared-memory segment, or this process's heap.
+enum Backing {
+    Mapped { segment: Box<Segment>, file: File },
+    Heap(#[allow(dead_code)] HeapMemory),
 }
 
-// SAFETY: the pointers address atomics and slots in a shared mapping that outlives every handle
-// holding a `Hot` (each handle also holds the `Arc<Shared>` that owns the mapping); atomics are
-// shared by design, and slot access follows the claim/consume protocol.
-unsafe impl Send for Hot {}
-// SAFETY: as above.
-unsafe impl Sync for Hot {}
-
-impl Hot {
-    fn new(segment: &Segment) -> Hot {
-        let capacity = segment.geometry().capacity;
-        let control = segment.control();
-        Hot {
-            control,
-            flags: segment.flags(),
-            slots: segment.slots(),
-            capacity,
-            mask: capacity.wrapping_sub(1),
-            pow2: capacity.is_power_of_two(),
-            fence_fallback: segment.fence_fallback(),
-        }
-    }
-
-    /// The gating epoch: bumped after every release or eviction of a consumer.
-    #[inline(always)]
-    pub(crate) fn gating_epoch(&self) -> &AtomicU64 {
-        &self.control().gating_epoch.value
-    }
-
-    /// The published cursor.
-    #[inline(always)]
-    pub(crate) fn cursor(&self) -> &AtomicU64 {
-        &self.control().cursor.value
-    }
-
-    /// The control lines.
-    #[inline(always)]
-    fn control(&self) -> &Control {
-        // SAFETY: points into the mapping kept alive by the handle's `Arc<Shared>` (see above).
-        unsafe { &*self.control }
-    }
-
-    /// The claim sequence.
-    #[inline(always)]
-    pub(crate) fn next(&self) -> &AtomicU64 {
-        &self.control().next.value
-    }
-
-    /// The line consumers (and committing producers) wait on.
-    #[inline(always)]
-    pub(crate) fn data_wake(&self) -> &WakeLine {
-        &self.control().data_wake
-    }
-
-    /// The line claiming producers wait on.
-    #[inline(always)]
-    pub(crate) fn room_wake(&self) -> &WakeLine {
-        &self.control().room_wake
-    }
-
-    /// Wakes whoever sleeps on the data line (after a cursor or stage-sequence store).
-    #[inline(always)]
-    pub(crate) fn notify_data(&self) {
-        crate::wait::notify_with(self.data_wake(), self.fence_fallback);
-    }
-
-    /// Wakes whoever sleeps on the room line (after a gating consumer's sequence store).
-    #[inline(always)]
-    pub(crate) fn notify_room(&self) {
-        crate::wait::notify_with(self.room_wake(), self.fence_fallback);
-    }
-
-    /// The slot index of a sequence; always `< capacity`, whatever the sequence.
-    #[inline(always)]
-    pub(crate) fn index(&self, seq: u64) -> usize {
-        if self.pow2 {
-            (seq & self.mask) as usize
-        } else {
-            crate::cold_path(); // the division dwarfs a taken branch
-            (seq % self.capacity) as usize
-        }
-    }
-
-    /// The commit flag of the slot of `seq` (multi-producer rings only): it holds `seq + 1`
-    /// once `seq` is committed.
-    #[inline(always)]
-    pub(crate) fn flag(&self, seq: u64) -> &AtomicU64 {
-        assert!(!self.flags.is_null(), "commit flags exist in multi-producer rings only");
-        // SAFETY: `Hot::index` is `< capacity`, and a multi-producer segment holds `capacity`
-        // flags at `flags` (validated geometry), kept alive by the handle's `Arc<Shared>`.
-        unsafe { &*self.flags.add(self.index(seq)) }
-    }
-
-    /// Multi-producer commit, step 2: moves the cursor over every committed (flagged) sequence
-    /// that follows it. Whichever committer completes a run of commits advances the cursor over
-    /// it, so no commit waits for an earlier producer. Returns whether this call moved it.
-    pub(crate) fn advance_cursor(&self) -> bool {
-        let mut moved = false;
-        let cursor = self.cursor();
-        // SeqCst (with the SeqCst fence after marking in `Producer::commit_multi`, or the
-        // SeqCst CAS of its fast path, which moved the cursor over the range without marks):
-        // of two committers of adjacent ranges, either the later one's marks are visible to the
-        // earlier one's scan below, or the earlier one's CAS is visible to the later one's load
-        // here; so one of them always advances over both (the store-load pattern needs
-        // SeqCst).
-        let mut current = cursor.load(Ordering::SeqCst);
-        loop {
-            let limit = current.saturating_add(self.capacity);
-            let mut end = current;
-            // SeqCst: see above. It also acquires the committer's slot writes (its flag store
-            // is Release), which our Release CAS then passes on to consumers.
-            while end < limit && self.flag(end).load(Ordering::SeqCst) == end.wrapping_add(1) {
-                end += 1;
-            }
-            if end == current {
-                return moved;
-            }
-            // SYNC POINT. Release (in SeqCst): pairs with the consumers' Acquire load of the
-            // cursor.
-            match cursor.compare_exchange(current, end, Ordering::SeqCst, Ordering::SeqCst) {
-                Ok(_) => {
-                    current = end;
-                    moved = true;
-                }
-                Err(actual) => current = actual,
-            }
-        }
-    }
-
-    /// Multi-producer rings: moves the cursor over committed ranges that nobody advanced over.
-    /// A producer killed between publishing its own range and scanning the flags of later ones
-    /// (`Producer::commit_multi`) leaves them committed but invisible until the next commit;
-    /// waiters call this with their round count (`Waiter::rounds`), so that such a ring cannot
-    /// stall (a full ring would wait forever). It acts every 64 rounds (it reads the cursor and
-    /// a flag), and does nothing in single-producer rings. When it moves the cursor it wakes
-    /// the consumers (and committing producers) sleeping on the data line, as a commit would.
-    #[cold]
-    pub(crate) fn help_advance(&self, rounds: u32) {
-        if rounds % 64 == 0 && !self.flags.is_null() && self.advance_cursor() {
-            self.notify_data();
-        }
-    }
-
-    /// Where the run of `len` sequences from `start` lies, clamped to the capacity: its first
-    /// slot index and the lengths of the part up to the end of the ring and of the part that
-    /// wraps to its start. Always `index + first <= capacity` and `wrapped <= index`, so the two
-    /// parts lie inside the slots and do not overlap, whatever the (possibly corrupt) inputs.
-    #[inline(always)]
-    pub(crate) fn halves(&self, start: u64, len: u64) -> (usize, usize, usize) {
-        let capacity = self.capacity as usize;
-        let len = len.min(self.capacity) as usize;
-        let index = self.index(start);
-        let first = len.min(capacity - index);
-        (index, first, len - first)
-    }
-
-    /// A pointer to slot `index` (which must be `< capacity`) as a `T`.
-    #[inline(always)]
-    pub(crate) fn slot<T>(&self, index: usize) -> *mut T {
-        debug_assert!((index as u64) < self.capacity);
-        // SAFETY: `index < capacity` and the slot region holds `capacity` values of `T` (the
-        // geometry was validated against the segment size at create/open).
-        unsafe { self.slots.cast::<T>().add(index) }
-    }
-}
-
-/// What every handle of one process shares about one mapped ring.
+/// What every handle of one process shares about one ring.
 pub(crate) struct Shared {
-    pub(crate) segment: Segment,
-    pub(crate) hot: Hot,
-    pub(crate) capacity: u64,
-    /// The dependency graph, from the validated copy of the header.
-    pub(crate) graph: Graph,
+    /// The protocol's view of the ring. Declared before `backing`, so dropped before the memory
+    /// it points into.
+    pub(crate) core: Core,
+    backing: Backing,
+    name: String,
+    geometry: Geometry,
     /// Async watchers, started on first use.
     pub(crate) data_watcher: Mutex<Option<Arc<Watcher>>>,
     pub(crate) room_watcher: Mutex<Option<Arc<Watcher>>>,
 }
 
 impl Shared {
-    fn new(segment: Segment) -> Shared {
-        let g = *segment.geometry();
-        let graph = Graph::from_masks(&segment.header().dependencies[..g.consumer_count]);
+    fn new(core: Core, backing: Backing, name: String, geometry: Geometry) -> Shared {
         Shared {
-            hot: Hot::new(&segment),
-            segment,
-            capacity: g.capacity,
-            graph,
+            core,
+            backing,
+            name,
+            geometry,
             data_watcher: Mutex::new(None),
             room_watcher: Mutex::new(None),
         }
     }
 
-    /// The sequence below which consumer `index` may read: the cursor, or for a pipeline stage
-    /// the slowest of the live stages it follows (a released stage is replaced by the stages it
-    /// followed; see `gating`).
-    #[inline]
-    pub(crate) fn visible_bound(&self, index: usize) -> u64 {
-        // SYNC POINT. Acquire pairs with the Release store (or CAS) of the cursor in
-        // `Producer::publish` (or `commit_multi`, `Hot::advance_cursor`):
-        // slot writes of every sequence below it happen-before our reads.
-        let cursor = self.segment.control().cursor.value.load(Ordering::Acquire);
-        let deps = self.graph.dependencies(index);
-        if deps.is_empty() {
-            return cursor;
-        }
-        // `load_sequence` is Acquire: it pairs with the Release store in `Batch::commit` of the
-        // stage we follow, so its writes to the slots it processed happen-before our reads.
-        let stages = self.graph.slowest(deps, |c| load_sequence(self.segment.consumer_sequence(c)));
-        stages.map_or(cursor, |s| s.min(cursor))
+    /// A mapped segment (`file` is its file).
+    fn mapped(segment: Segment, file: File) -> Result<Shared, OpenError> {
+        let core = segment.core(file.try_clone().map_err(|source| OpenError::Os {
+            op: "dup",
+            name: segment.name().to_owned(),
+            source,
+        })?)?;
+        let (name, geometry) = (segment.name().to_owned(), *segment.geometry());
+        Ok(Shared::new(core, Backing::Mapped { segment: Box::new(segment), file }, name, geometry))
     }
 
-    /// The slowest sequence producers must not overtake, over the live graph; `None` when
-    /// every consumer they would wait for is released.
-    #[inline]
-    pub(crate) fn slowest_gating(&self) -> Option<u64> {
-        self.graph.slowest_gating(|c| load_sequence(self.segment.consumer_sequence(c)))
+    /// Checks, before a handle attaches, that the segment file has not shrunk since it was
+    /// mapped (touching the lost pages would raise SIGBUS).
+    pub(crate) fn check_size(&self) -> Result<(), AttachError> {
+        match &self.backing {
+            Backing::Mapped { segment, file } => segment
+                .check_size(file)
+                .map_err(|(expected, actual)| AttachError::SegmentShrunk { expected, actual }),
+            Backing::Heap(_) => Ok(()),
+        }
     }
 }
 
@@ -330,8 +150,8 @@ impl<T: Slot> Disruptor<T> {
         Self::builder(name).open()
     }
 
-    fn from_segment(segment: Segment, wait: WaitStrategy) -> Disruptor<T> {
-        Disruptor { shared: Arc::new(Shared::new(segment)), wait, _type: PhantomData }
+    fn from_shared(shared: Shared, wait: WaitStrategy) -> Disruptor<T> {
+        Disruptor { shared: Arc::new(shared), wait, _type: PhantomData }
     }
 
     /// Sets the wait strategy that producer and consumer handles made from this handle start
@@ -358,41 +178,40 @@ impl<T: Slot> Disruptor<T> {
         Consumer::attach(self.clone(), index)
     }
 
-    /// The segment name.
+    /// The segment name (for an in-process ring, the name it was built with).
     pub fn name(&self) -> &str {
-        self.shared.segment.name()
+        &self.shared.name
     }
 
     /// Number of slots.
     pub fn capacity(&self) -> usize {
-        self.shared.capacity as usize
+        self.shared.geometry.capacity as usize
     }
 
     /// Number of consumers.
     pub fn consumer_count(&self) -> usize {
-        self.shared.segment.geometry().consumer_count
+        self.shared.geometry.consumer_count
     }
 
     /// Single- or multi-producer.
     pub fn producer_mode(&self) -> ProducerMode {
-        self.shared.segment.mode()
+        self.shared.core.mode
     }
 
     /// The published cursor: every sequence below it has been committed.
     pub fn cursor(&self) -> u64 {
-        self.shared.segment.control().cursor.value.load(Ordering::Acquire)
+        self.shared.core.ring.load_cursor()
     }
 
     /// The claim sequence: the next sequence a producer will claim.
     pub fn claim_sequence(&self) -> u64 {
-        self.shared.segment.control().next.value.load(Ordering::Acquire)
+        self.shared.core.ring.load_claim_sequence()
     }
 
     /// Consumer `index`'s committed sequence (`u64::MAX` once released), or `None` when out of
     /// range.
     pub fn consumer_sequence(&self, index: usize) -> Option<u64> {
-        (index < self.consumer_count())
-            .then(|| self.shared.segment.consumer_sequence(index).load(Ordering::Acquire))
+        (index < self.consumer_count()).then(|| self.shared.core.ring.load_consumer_sequence(index))
     }
 
     /// Whether consumer `index` has been released (producers ignore it).
@@ -405,33 +224,31 @@ impl<T: Slot> Disruptor<T> {
     /// A released pipeline stage hands its place to the stages it follows, so this is true
     /// only once every consumer producers could wait for is released.
     pub fn all_consumers_released(&self) -> bool {
-        self.shared.slowest_gating().is_none()
+        self.shared.core.slowest_gating().is_none()
     }
 
     /// The dependencies of consumer `index` as declared at creation (empty: it follows the
     /// producers' cursor), or `None` when `index` is out of range.
     pub fn dependencies(&self, index: usize) -> Option<&[usize]> {
-        (index < self.consumer_count()).then(|| self.shared.graph.dependencies(index))
+        (index < self.consumer_count()).then(|| self.shared.core.graph.dependencies(index))
     }
 
     /// The ring's fence mode, chosen at creation and followed by this process (see
     /// [`FenceMode`]).
     pub fn fence_mode(&self) -> FenceMode {
-        self.shared.segment.fence_mode()
+        self.shared.core.fence
     }
 
-    /// The application status word (the seed's `status`), initially 0.
+    /// The application status word (the seed's `status`), initially 0. Whatever the setter
+    /// wrote before setting it is visible after reading it.
     pub fn status(&self) -> i32 {
-        // Acquire pairs with the Release store in `set_status`: whatever the setter wrote before
-        // setting the status is visible after reading it.
-        self.shared.segment.control().status.value.load(Ordering::Acquire)
+        self.shared.core.ring.load_status()
     }
 
-    /// Sets the application status word, visible to every process.
+    /// Sets the application status word, visible to every process (and wakes whoever waits for
+    /// data: a stream's readers wait for its end there).
     pub fn set_status(&self, status: i32) {
-        // Release: pairs with the Acquire load in `status`.
-        self.shared.segment.control().status.value.store(status, Ordering::Release);
-        self.shared.hot.notify_data();
+        self.shared.core.ring.store_status(status);
     }
 
     /// The schema of `T`, which the segment header also records.
@@ -439,13 +256,14 @@ impl<T: Slot> Disruptor<T> {
         &T::SCHEMA
     }
 
-    /// The process ids of live processes attached (owning a consumer index or producer entry).
+    /// The process ids of live processes attached (owning a consumer index or producer record
+    /// through a live handle), as they recorded them (PIDs of their own PID namespace).
     pub fn live_users(&self) -> Vec<u32> {
-        self.shared.segment.live_users()
+        crate::protocol::ownership::live_users(&self.shared.core)
     }
 
-    pub(crate) fn segment(&self) -> &Segment {
-        &self.shared.segment
+    pub(crate) fn core(&self) -> &Core {
+        &self.shared.core
     }
 }
 
@@ -555,8 +373,8 @@ impl<T: Slot> Builder<T> {
         self
     }
 
-    /// Creates the ring; fails with [`OpenError::AlreadyExists`] if the name is taken.
-    pub fn create(self) -> Result<Disruptor<T>, OpenError> {
+    /// The capacity, consumer count and dependency masks asked for, checked.
+    fn checked(&self) -> Result<(usize, usize, Vec<u64>), OpenError> {
         let invalid = |reason: String| OpenError::InvalidConfig(reason);
         let capacity = self
             .capacity
@@ -587,7 +405,13 @@ impl<T: Slot> Builder<T> {
             }
         }
         graph::validate(&masks).map_err(invalid)?;
-        let segment = Segment::create(&NewRing {
+        Ok((capacity, consumers, masks))
+    }
+
+    /// Creates the ring; fails with [`OpenError::AlreadyExists`] if the name is taken.
+    pub fn create(self) -> Result<Disruptor<T>, OpenError> {
+        let (capacity, consumers, masks) = self.checked()?;
+        let (segment, file) = Segment::create(&NewRing {
             name: &self.name,
             schema: &T::SCHEMA,
             capacity: capacity as u64,
@@ -597,7 +421,54 @@ impl<T: Slot> Builder<T> {
             permissions: self.permissions,
             fence: self.fence,
         })?;
-        Ok(Disruptor::from_segment(segment, self.wait))
+        Ok(Disruptor::from_shared(Shared::mapped(segment, file)?, self.wait))
+    }
+
+    /// Creates the ring in this process's memory instead of a shared-memory segment: its
+    /// handles work the same, between the threads of this process (clone the `Disruptor`), and
+    /// no other process can open it; nothing is left behind when its last handle is dropped.
+    /// The name is only for display. It runs the very same protocol, which is how the
+    /// protocol is checked under Miri.
+    ///
+    /// ```
+    /// use shm_disruptor::Disruptor;
+    /// let ring = Disruptor::<u64>::builder("threads").capacity(8).consumers(1).create_in_process()?;
+    /// let mut producer = ring.producer()?;
+    /// let mut claim = producer.claim()?;
+    /// *claim = 7;
+    /// claim.commit();
+    /// let mut consumer = ring.consumer(0)?;
+    /// assert_eq!(consumer.try_consume().iter().copied().collect::<Vec<_>>(), [7]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create_in_process(self) -> Result<Disruptor<T>, OpenError> {
+        let (capacity, consumers, masks) = self.checked()?;
+        let mode = self.mode.unwrap_or(ProducerMode::Multi);
+        let schema = &T::SCHEMA;
+        let geometry = Geometry::new(
+            capacity as u64,
+            consumers,
+            schema.size as u64,
+            schema.align as u64,
+            mode,
+        )
+        .map_err(OpenError::InvalidConfig)?;
+        let fence = match self.fence {
+            Some(mode) => {
+                mode.follow().map_err(|()| OpenError::FenceModeUnavailable {
+                    name: self.name.clone(),
+                    mode,
+                })?;
+                mode
+            }
+            None => FenceMode::for_new_ring(),
+        };
+        let memory = HeapMemory::new(&geometry, mode == ProducerMode::Multi);
+        let ring = memory.ring(fence == FenceMode::Fence);
+        let graph = Graph::from_masks(&masks);
+        let core = Core::new(ring, &geometry, graph, Locks::in_process(), mode, fence);
+        let shared = Shared::new(core, Backing::Heap(memory), self.name, geometry);
+        Ok(Disruptor::from_shared(shared, self.wait))
     }
 
     /// The seed's `init = true`: removes any segment of this name, then creates a new one.
@@ -627,8 +498,8 @@ impl<T: Slot> Builder<T> {
             consumer_count: self.consumers,
             mode: self.mode,
         };
-        let segment = Segment::open(&self.name, &T::SCHEMA, &expect, self.init_timeout)?;
-        Ok(Disruptor::from_segment(segment, self.wait))
+        let (segment, file) = Segment::open(&self.name, &T::SCHEMA, &expect, self.init_timeout)?;
+        Ok(Disruptor::from_shared(Shared::mapped(segment, file)?, self.wait))
     }
 }
 
@@ -636,8 +507,9 @@ impl<T: Slot> Builder<T> {
 /// producer entries, and any other process that maps it; `None` if it is absent or not a valid
 /// ring.
 fn live_users_of(name: &str) -> Option<Vec<u32>> {
-    let segment = Segment::open_any(name, Duration::from_millis(0)).ok()?;
-    let mut pids = segment.live_users();
+    let (segment, file) = Segment::open_any(name, Duration::from_millis(0)).ok()?;
+    let core = segment.core(file).ok()?;
+    let mut pids = crate::protocol::ownership::live_users(&core);
     for pid in crate::inspect::processes_mapping(name) {
         if !pids.contains(&pid) {
             pids.push(pid);

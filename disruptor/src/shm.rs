@@ -1,17 +1,6 @@
 //! The shared-memory segment: its layout, creation, attachment and validation.
 //!
-//! Layout (every offset from the start of the mapping, which is page-aligned):
-//!
-//! | offset | what |
-//! |---|---|
-//! | 0 | [`Header`], written once by the creator ([`HEADER_BYTES`] reserved) |
-//! | `HEADER_BYTES` | [`Control`]: claim sequence, cursor, status, wake-up words, gating epoch, one 128-byte line each |
-//! | then | one [`SequenceLine`] per consumer (its sequence, alone on its line) |
-//! | then | one [`ConsumerEntry`] per consumer (owner registry) |
-//! | then | [`MAX_PRODUCERS`] [`ProducerEntry`] lines (producer registry and in-flight claims) |
-//! | then | [`AbandonedLog`]: the last ranges published without valid contents |
-//! | then | multi-producer rings only: one `u64` commit flag per slot (`sequence + 1` once committed) |
-//! | then | `capacity` slots of `T`, aligned to at least 128 bytes |
+//! The layout is in `protocol::layout`.
 //!
 //! The header is validated once, from a private copy read with atomic loads
 //! ([`Segment::header`] returns that copy): a peer that rewrites the header afterwards cannot
@@ -22,7 +11,6 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileTypeExt;
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use memmap2::{MmapOptions, MmapRaw};
@@ -31,381 +19,10 @@ use rustix::io::Errno;
 use rustix::shm;
 
 use crate::error::OpenError;
-use crate::liveness;
-use crate::ownership::Locks;
-use crate::wait::FenceMode;
+pub use crate::protocol::layout::*;
+use crate::protocol::ring::{Ring, RingParts};
+use crate::protocol::{Core, FenceMode, Graph, Locks};
 use crate::Schema;
-
-/// The first bytes of every ring segment.
-pub const MAGIC: [u8; 8] = *b"SHMDSRPT";
-/// The version of the layout below; bumped on any incompatible change.
-pub const LAYOUT_VERSION: u32 = 2;
-/// Written in native byte order; reads back differently on a foreign-endian target.
-pub const BYTE_ORDER_TAG: u32 = 0x0102_0304;
-/// The size of a cache line pair: the x86 adjacent-line prefetcher pulls 64-byte lines in pairs,
-/// so words written by different parties are kept 128 bytes apart.
-pub const LINE: usize = 128;
-/// Bytes reserved for the header.
-pub const HEADER_BYTES: usize = 4096;
-/// The most consumers a ring can have (the dependency graph is a 64-bit mask per consumer).
-pub const MAX_CONSUMERS: usize = 64;
-/// The number of producer registry entries: at most this many producer handles at once.
-pub const MAX_PRODUCERS: usize = 64;
-/// Bytes of the readable schema description kept in the header.
-pub const SCHEMA_TEXT_BYTES: usize = 2048;
-/// Bytes of the type name kept in the header.
-pub const TYPE_NAME_BYTES: usize = 128;
-
-/// Init-state values.
-pub const INIT_ZERO: u32 = 0;
-/// The creator is writing the header.
-pub const INIT_BUSY: u32 = 1;
-/// The header is complete and may be read (stored with Release).
-pub const INIT_READY: u32 = 2;
-
-/// Producer modes as stored in the header.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProducerMode {
-    /// One producer handle at a time; claims need no atomic read-modify-write.
-    Single,
-    /// Any number of producer handles, in any processes; claims use a CAS on the claim sequence.
-    Multi,
-}
-
-impl ProducerMode {
-    fn to_raw(self) -> u32 {
-        match self {
-            ProducerMode::Single => 1,
-            ProducerMode::Multi => 2,
-        }
-    }
-
-    fn from_raw(raw: u32) -> Option<ProducerMode> {
-        match raw {
-            1 => Some(ProducerMode::Single),
-            2 => Some(ProducerMode::Multi),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for ProducerMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ProducerMode::Single => "single-producer",
-            ProducerMode::Multi => "multi-producer",
-        })
-    }
-}
-
-/// The header: written by the creator before it stores `init_state = READY` (Release), and
-/// never written again. Openers read it once, with atomic loads, into a private copy
-/// ([`Header::read_from`]), validate the copy and use only the copy.
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct Header {
-    /// [`MAGIC`].
-    pub magic: [u8; 8],
-    /// [`LAYOUT_VERSION`].
-    pub layout_version: u32,
-    /// [`BYTE_ORDER_TAG`] in the creator's byte order.
-    pub byte_order: u32,
-    /// `usize::BITS` of the creator.
-    pub pointer_width: u32,
-    /// [`INIT_ZERO`], [`INIT_BUSY`] or [`INIT_READY`]; in the segment it is only accessed
-    /// atomically ([`init_state`]).
-    pub init_state: u32,
-    /// `T::SCHEMA.hash`.
-    pub schema_hash: u64,
-    /// `size_of::<T>()`.
-    pub slot_size: u64,
-    /// `align_of::<T>()`.
-    pub slot_align: u64,
-    /// Number of slots.
-    pub capacity: u64,
-    /// Number of consumers.
-    pub consumer_count: u32,
-    /// 1 = single producer, 2 = multi producer.
-    pub producer_mode: u32,
-    /// Creation time, nanoseconds since the Unix epoch.
-    pub creation_time_ns: u64,
-    /// The creating process.
-    pub creator_pid: u32,
-    /// How notifiers and waiters order their accesses ([`FenceMode`]): 1 = membarrier,
-    /// 2 = fences. Chosen at creation; every process follows it.
-    pub fence_mode: u32,
-    /// Total segment size in bytes.
-    pub segment_size: u64,
-    /// Offset of the first slot.
-    pub slots_offset: u64,
-    /// For each consumer, a bit mask of the consumers it depends on (0: it follows the cursor).
-    pub dependencies: [u64; MAX_CONSUMERS],
-    /// `T`'s name, NUL-padded.
-    pub type_name: [u8; TYPE_NAME_BYTES],
-    /// `T::SCHEMA` displayed, NUL-padded (truncated with `...` if longer).
-    pub schema_text: [u8; SCHEMA_TEXT_BYTES],
-}
-
-// The header has no padding (its size is the sum of its fields' sizes) and is a whole number of
-// 8-byte words, so `read_from` can copy it word by word.
-const _: () = assert!(
-    std::mem::size_of::<Header>()
-        == 8 + 4 * 4
-            + 8 * 4
-            + 4 * 2
-            + 8
-            + 4 * 2
-            + 8 * 2
-            + 8 * MAX_CONSUMERS
-            + TYPE_NAME_BYTES
-            + SCHEMA_TEXT_BYTES
-);
-const _: () = assert!(std::mem::size_of::<Header>() % 8 == 0);
-const _: () = assert!(std::mem::align_of::<Header>() == 8);
-
-// SAFETY: every field is an integer or an array of integers (all bit patterns are valid), the
-// struct is `repr(C)` with no padding (asserted above), and it has no interior mutability.
-unsafe impl bytemuck::Zeroable for Header {}
-// SAFETY: as above.
-unsafe impl bytemuck::Pod for Header {}
-
-/// The init-state word of the header at `base` (the start of a mapping of at least
-/// [`HEADER_BYTES`] bytes, page-aligned).
-///
-/// # Safety
-/// `base` must point to a live mapping of at least [`HEADER_BYTES`] bytes, aligned to 8.
-pub unsafe fn init_state<'a>(base: *const u8) -> &'a AtomicU32 {
-    // SAFETY: the word lies inside the mapping (offset 20 < HEADER_BYTES), is 4-aligned, and
-    // shared memory is only accessed atomically at this offset.
-    unsafe { &*base.add(std::mem::offset_of!(Header, init_state)).cast::<AtomicU32>() }
-}
-
-impl Header {
-    /// A private copy of the header at `base`, read with one atomic load per 8-byte word: the
-    /// segment may be written by another process at any time, so it is never read through a
-    /// plain reference.
-    ///
-    /// # Safety
-    /// `base` must point to a live mapping of at least [`HEADER_BYTES`] bytes, aligned to 8.
-    pub unsafe fn read_from(base: *const u8) -> Header {
-        let mut words = [0u64; std::mem::size_of::<Header>() / 8];
-        for (i, word) in words.iter_mut().enumerate() {
-            // SAFETY: word `i` lies inside the header (the array spans exactly its size, which
-            // is at most HEADER_BYTES) and is 8-aligned; shared words are read atomically.
-            // Relaxed: the caller's Acquire load of the init state (READY) made the creator's
-            // writes visible; nothing is published through these loads.
-            *word = unsafe { (*base.cast::<AtomicU64>().add(i)).load(Ordering::Relaxed) };
-        }
-        bytemuck::cast(words)
-    }
-}
-
-const _: () = assert!(std::mem::size_of::<Header>() <= HEADER_BYTES);
-const _: () = assert!(HEADER_BYTES % LINE == 0);
-
-/// A 64-bit sequence alone on its 128-byte line.
-#[repr(C, align(128))]
-pub struct SequenceLine {
-    /// The value.
-    pub value: AtomicU64,
-}
-
-/// A futex word and a waiter count on their own line.
-#[repr(C, align(128))]
-pub struct WakeLine {
-    /// Bumped by a waker before `FUTEX_WAKE`; waiters sleep while it holds the value they read.
-    pub futex: AtomicU32,
-    /// Number of handles registered as (about to be) sleeping on `futex`.
-    pub waiters: AtomicU32,
-}
-
-/// The application status word (the seed's `status`).
-#[repr(C, align(128))]
-pub struct StatusLine {
-    /// The value.
-    pub value: AtomicI32,
-}
-
-/// The claim sequence and, beside it, how many claims were given back (rolled back).
-#[repr(C, align(128))]
-pub struct ClaimLine {
-    /// The claim sequence: the next sequence a producer will claim (written by producers).
-    pub value: AtomicU64,
-    /// Multi-producer rings: bumped after each claim given back by a rollback (its sequences
-    /// may be claimed again); a recovery that sees it change starts over.
-    pub given_back: AtomicU64,
-}
-
-/// Hot words, each alone on its line: nothing a producer writes shares a line with anything a
-/// consumer writes.
-#[repr(C)]
-pub struct Control {
-    /// The claim sequence (written by producers), and the count of claims given back.
-    pub next: ClaimLine,
-    /// The published cursor: every sequence below it is readable (written by producers).
-    pub cursor: SequenceLine,
-    /// The application status word.
-    pub status: StatusLine,
-    /// Consumers waiting for data sleep here; publishers wake them.
-    pub data_wake: WakeLine,
-    /// Producers waiting for room sleep here; consumers wake them when they commit.
-    pub room_wake: WakeLine,
-    /// Bumped (SeqCst) after a consumer is released or evicted, so that producers re-read the
-    /// dependency graph's live stages before their next claim. Rarely written.
-    pub gating_epoch: SequenceLine,
-}
-
-/// Who owns a consumer index. The owner holds the record's lock byte (see `ownership`); the
-/// token is for display.
-#[repr(C, align(128))]
-pub struct ConsumerEntry {
-    /// The owner's process token (see [`crate::liveness`]): the live owner's while its lock is
-    /// held; a dead owner's when it died holding it; 0 once it let go cleanly (or never had one).
-    pub owner: AtomicU64,
-    /// Number of batches committed (for the inspector's rates); written by the owner only.
-    pub commits: AtomicU64,
-}
-
-/// A producer registry record: a claimed range and who holds it.
-///
-/// In multi-producer rings each producer handle holds one record (its lock byte, see
-/// `ownership`) and writes each claim into it *before* taking the claim, so that every claimed
-/// and uncommitted range is described by the record of whoever holds it. A range left pending
-/// ([`crate::ClaimBatch::leave_pending`]), or whose holder died, stays in a record that nobody
-/// holds: recovering it means taking that record's lock. In single-producer rings record 0 is
-/// the producer's lock and keeps no range (the claim in flight is `[cursor, next)`).
-#[repr(C, align(128))]
-pub struct ProducerEntry {
-    /// The holder's process token while its lock is held; a dead holder's when it died holding
-    /// it; 0 once it was let go (a range left in it is then pending, recoverable by anyone).
-    pub owner: AtomicU64,
-    /// First sequence of the recorded range.
-    pub claim_start: AtomicU64,
-    /// One past the last sequence of the recorded range; not above `claim_start` when none.
-    pub claim_end: AtomicU64,
-}
-
-/// Records of ranges committed as abandoned (a dead producer's claim, published zero-filled).
-pub const ABANDONED_ENTRIES: usize = 32;
-
-/// A small ring of the last [`ABANDONED_ENTRIES`] abandoned ranges, so consumers can tell.
-#[repr(C, align(128))]
-pub struct AbandonedLog {
-    /// Number of ranges ever recorded; entry `count % ABANDONED_ENTRIES` is written next.
-    pub count: AtomicU64,
-    /// `[start, end)` pairs.
-    pub entries: [[AtomicU64; 2]; ABANDONED_ENTRIES],
-}
-
-const _: () = assert!(std::mem::size_of::<Control>() == 6 * LINE);
-const _: () = assert!(std::mem::size_of::<SequenceLine>() == LINE);
-const _: () = assert!(std::mem::size_of::<ClaimLine>() == LINE);
-const _: () = assert!(std::mem::size_of::<ConsumerEntry>() == LINE);
-const _: () = assert!(std::mem::size_of::<ProducerEntry>() == LINE);
-const _: () = assert!(std::mem::offset_of!(Control, cursor) % LINE == 0);
-const _: () = assert!(std::mem::offset_of!(Control, room_wake) % LINE == 0);
-
-/// Where each part of a segment lies, computed from the header values alone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Geometry {
-    /// Number of slots.
-    pub capacity: u64,
-    /// Number of consumers.
-    pub consumer_count: usize,
-    /// `size_of::<T>()`.
-    pub slot_size: u64,
-    /// `align_of::<T>()`.
-    pub slot_align: u64,
-    /// Offset of the consumer sequence lines.
-    pub sequences_offset: usize,
-    /// Offset of the consumer registry.
-    pub consumers_offset: usize,
-    /// Offset of the producer registry.
-    pub producers_offset: usize,
-    /// Offset of the abandoned-range log.
-    pub abandoned_offset: usize,
-    /// Offset of the per-slot commit flags (multi-producer rings only; 0 when there are none).
-    pub flags_offset: usize,
-    /// Offset of the first slot.
-    pub slots_offset: usize,
-    /// Total size in bytes.
-    pub segment_size: usize,
-}
-
-impl Geometry {
-    /// Computes the layout, or says why it cannot exist on this target.
-    pub fn new(
-        capacity: u64,
-        consumer_count: usize,
-        slot_size: u64,
-        slot_align: u64,
-        mode: ProducerMode,
-    ) -> Result<Geometry, String> {
-        if capacity == 0 {
-            return Err("capacity must be at least 1".into());
-        }
-        if consumer_count == 0 {
-            return Err("a ring needs at least one consumer".into());
-        }
-        if consumer_count > MAX_CONSUMERS {
-            return Err(format!(
-                "at most {MAX_CONSUMERS} consumers are supported, not {consumer_count}"
-            ));
-        }
-        if slot_size == 0
-            || slot_align == 0
-            || !slot_align.is_power_of_two()
-            || slot_size % slot_align != 0
-        {
-            return Err(format!(
-                "slot size {slot_size} / align {slot_align} is not a valid layout"
-            ));
-        }
-        if slot_align > 4096 {
-            return Err(format!("slot alignment {slot_align} exceeds the page size"));
-        }
-        let sequences_offset = HEADER_BYTES + std::mem::size_of::<Control>();
-        let consumers_offset = sequences_offset + consumer_count * LINE;
-        let producers_offset = consumers_offset + consumer_count * LINE;
-        let abandoned_offset = producers_offset + MAX_PRODUCERS * LINE;
-        let after_registry = abandoned_offset + std::mem::size_of::<AbandonedLog>();
-        let too_large =
-            || format!("{capacity} slots of {slot_size} bytes do not fit in the address space");
-        // Multi-producer rings keep one commit flag (a u64) per slot.
-        let (flags_offset, after_flags) = match mode {
-            ProducerMode::Single => (0, after_registry),
-            ProducerMode::Multi => {
-                let flag_bytes = usize::try_from(capacity)
-                    .ok()
-                    .and_then(|c| c.checked_mul(8))
-                    .filter(|&b| b <= isize::MAX as usize / 4)
-                    .ok_or_else(too_large)?;
-                (after_registry, after_registry + flag_bytes)
-            }
-        };
-        let slot_align = slot_align.max(LINE as u64) as usize;
-        let slots_offset = after_flags.next_multiple_of(slot_align);
-        let slot_bytes = capacity.checked_mul(slot_size).ok_or_else(too_large)?;
-        let segment_size = (slots_offset as u64).checked_add(slot_bytes).ok_or_else(too_large)?;
-        // Keep sizes well inside isize::MAX so pointer arithmetic on the mapping cannot overflow.
-        if segment_size > (isize::MAX as u64) / 2 {
-            return Err(too_large());
-        }
-        Ok(Geometry {
-            capacity,
-            consumer_count,
-            slot_size,
-            slot_align: slot_align as u64,
-            sequences_offset,
-            consumers_offset,
-            producers_offset,
-            abandoned_offset,
-            flags_offset,
-            slots_offset,
-            segment_size: segment_size as usize,
-        })
-    }
-}
 
 /// Checks a POSIX shared-memory name: `/` then 1..=254 bytes, no other `/`, no NUL.
 pub fn validate_name(name: &str) -> Result<(), OpenError> {
@@ -455,8 +72,6 @@ pub struct Segment {
     geometry: Geometry,
     mode: ProducerMode,
     fence: FenceMode,
-    /// The segment's file and the record locks this mapping's handles hold on it.
-    locks: Locks,
 }
 
 impl std::fmt::Debug for Segment {
@@ -559,7 +174,7 @@ fn file_size(name: &str, file: &File) -> Result<u64, OpenError> {
 
 impl Segment {
     /// Creates a new segment (failing if the name exists), writes the header and marks it ready.
-    pub fn create(ring: &NewRing<'_>) -> Result<Segment, OpenError> {
+    pub fn create(ring: &NewRing<'_>) -> Result<(Segment, File), OpenError> {
         let name = ring.name;
         validate_name(name)?;
         if ring.permissions & !0o777 != 0 {
@@ -609,7 +224,7 @@ impl Segment {
         ring: &NewRing<'_>,
         geometry: Geometry,
         fence: FenceMode,
-    ) -> Result<Segment, OpenError> {
+    ) -> Result<(Segment, File), OpenError> {
         let name = ring.name;
         let os = |op: &'static str| move |e: Errno| os_error(op, name, e);
         // Step 2: the exact permissions asked for (`shm_open` applied the umask; until now only
@@ -655,35 +270,11 @@ impl Segment {
             type_name: fixed_text(&ring.schema.type_name()),
             schema_text: fixed_text(&ring.schema.to_string()),
         };
-        let words: [u64; std::mem::size_of::<Header>() / 8] = bytemuck::cast(header);
-        let base = map.as_mut_ptr();
-        for (i, &word) in words.iter().enumerate() {
-            if i * 8 == std::mem::offset_of!(Header, init_state) & !7 {
-                continue; // the init-state word is stored last, alone (below)
-            }
-            // SAFETY: word `i` lies inside the header (at most HEADER_BYTES, inside the
-            // mapping) and is 8-aligned (the mapping is page-aligned). Stored atomically, as
-            // an opener may already be polling the init state next to it.
-            // Relaxed: the Release store of READY below publishes every word.
-            unsafe { (*base.cast::<AtomicU64>().add(i)).store(word, Ordering::Relaxed) };
-        }
-        // The other half of the init-state word (the pointer width) is written with it.
-        // SAFETY: the mapping is at least HEADER_BYTES long and page-aligned.
-        let pointer_width =
-            unsafe { &*base.add(std::mem::offset_of!(Header, pointer_width)).cast::<AtomicU32>() };
-        // Relaxed: published by the Release store of READY below.
-        pointer_width.store(usize::BITS, Ordering::Relaxed);
-        // Step 5 (SYNC POINT): Release pairs with the Acquire load of `init_state` in
-        // `Segment::open`, so every header write above happens-before an opener reads it.
-        // SAFETY: the mapping is at least HEADER_BYTES long and page-aligned.
-        unsafe { init_state(base) }.store(INIT_READY, Ordering::Release);
-        let locks = Locks::new(file);
-        locks.check_supported().map_err(|source| OpenError::Os {
-            op: "fcntl(F_OFD_GETLK)",
-            name: name.to_owned(),
-            source,
-        })?;
-        Ok(Segment { name: name.to_owned(), map, header, geometry, mode: ring.mode, fence, locks })
+        // Step 5 (SYNC POINT): publish it (READY, Release; see `Header::publish`).
+        // SAFETY: the mapping is at least HEADER_BYTES long (Geometry puts the control words
+        // after it), page-aligned, and no other process writes the header.
+        unsafe { header.publish(map.as_mut_ptr()) };
+        Ok((Segment { name: name.to_owned(), map, header, geometry, mode: ring.mode, fence }, file))
     }
 
     /// Opens an existing segment, waits (up to `init_timeout`) for its creator to finish, and
@@ -693,13 +284,13 @@ impl Segment {
         schema: &Schema,
         expect: &Expectations,
         init_timeout: Duration,
-    ) -> Result<Segment, OpenError> {
+    ) -> Result<(Segment, File), OpenError> {
         Self::open_checked(name, Some(schema), expect, init_timeout)
     }
 
     /// Opens a ring of any slot type, validating everything but the schema (for tools that read
     /// rings generically, and for `replace_existing`'s in-use check).
-    pub fn open_any(name: &str, init_timeout: Duration) -> Result<Segment, OpenError> {
+    pub fn open_any(name: &str, init_timeout: Duration) -> Result<(Segment, File), OpenError> {
         Self::open_checked(name, None, &Expectations::default(), init_timeout)
     }
 
@@ -708,7 +299,7 @@ impl Segment {
         schema: Option<&Schema>,
         expect: &Expectations,
         init_timeout: Duration,
-    ) -> Result<Segment, OpenError> {
+    ) -> Result<(Segment, File), OpenError> {
         // Step 1: open the object (a regular file, never blocking).
         let file = open_file(name, shm::OFlags::RDWR)?;
         // Step 2: wait for the creator to size the object and mark it READY.
@@ -722,10 +313,10 @@ impl Segment {
                     MmapOptions::new().len(size as usize).map_raw(&file).map_err(|source| {
                         OpenError::Os { op: "mmap", name: name.to_owned(), source }
                     })?;
-                // SYNC POINT: Acquire pairs with the Release store of INIT_READY in
-                // `Segment::initialise`: the header is complete once we see READY.
+                // SYNC POINT: the init state is loaded with Acquire (`Header::load_init_state`),
+                // pairing with `Header::publish`: the header is complete once we see READY.
                 // SAFETY: the mapping is at least HEADER_BYTES long and page-aligned.
-                let state = unsafe { init_state(map.as_ptr()) }.load(Ordering::Acquire);
+                let state = unsafe { Header::load_init_state(map.as_ptr()) };
                 if state == INIT_READY {
                     break map;
                 }
@@ -760,13 +351,7 @@ impl Segment {
         fence
             .follow()
             .map_err(|()| OpenError::FenceModeUnavailable { name: name.to_owned(), mode: fence })?;
-        let locks = Locks::new(file);
-        locks.check_supported().map_err(|source| OpenError::Os {
-            op: "fcntl(F_OFD_GETLK)",
-            name: name.to_owned(),
-            source,
-        })?;
-        Ok(Segment { name: name.to_owned(), map, header, geometry, mode, fence, locks })
+        Ok((Segment { name: name.to_owned(), map, header, geometry, mode, fence }, file))
     }
 
     /// The segment's name.
@@ -784,147 +369,63 @@ impl Segment {
         self.mode
     }
 
-    /// The ring's fence mode, which this process follows.
-    pub fn fence_mode(&self) -> FenceMode {
-        self.fence
-    }
-
-    /// Whether notifiers of this ring need a `SeqCst` fence (see the `wait` module).
-    pub fn fence_fallback(&self) -> bool {
-        self.fence == FenceMode::Fence
-    }
-
     /// The validated copy of the header, read once at create or open. Never the live segment:
     /// a peer that rewrites the header later does not change it.
     pub fn header(&self) -> &Header {
         &self.header
     }
 
-    /// The record locks of this mapping.
-    pub(crate) fn locks(&self) -> &Locks {
-        &self.locks
+    /// The protocol's view of this mapping, whose record locks are taken on `file` (this
+    /// segment's file: its open file description carries every lock of this mapping). The
+    /// segment must outlive the returned core.
+    pub(crate) fn core(&self, file: File) -> Result<Core, OpenError> {
+        let locks = Locks::new(file);
+        locks.check_supported().map_err(|source| OpenError::Os {
+            op: "fcntl(F_OFD_GETLK)",
+            name: self.name.clone(),
+            source,
+        })?;
+        let g = &self.geometry;
+        let base = self.map.as_mut_ptr();
+        let at = |offset: usize| {
+            // SAFETY: every offset was computed by `Geometry::new` from the validated header
+            // and lies inside the segment, whose size was checked against the mapping's length
+            // at create or open.
+            unsafe { base.add(offset) }
+        };
+        let parts = RingParts {
+            control: at(HEADER_BYTES).cast_const().cast(),
+            sequences: at(g.sequences_offset).cast_const().cast(),
+            consumers: at(g.consumers_offset).cast_const().cast(),
+            producers: at(g.producers_offset).cast_const().cast(),
+            abandoned: at(g.abandoned_offset).cast_const().cast(),
+            flags: if g.flags_offset == 0 {
+                std::ptr::null()
+            } else {
+                at(g.flags_offset).cast_const().cast()
+            },
+            slots: at(g.slots_offset),
+            capacity: g.capacity,
+            consumer_count: g.consumer_count,
+            fence_fallback: self.fence == FenceMode::Fence,
+        };
+        // SAFETY: the parts lie at the offsets of the validated geometry (128-aligned inside a
+        // page-aligned mapping, so aligned for what they hold), with the counts `RingParts`
+        // asks for; the mapping lives as long as `self`, which the caller keeps alive.
+        let ring = unsafe { Ring::new(parts) };
+        let graph = Graph::from_masks(&self.header.dependencies[..g.consumer_count]);
+        Ok(Core::new(ring, g, graph, locks, self.mode, self.fence))
     }
 
-    /// Checks that the segment file still has the size this mapping was validated against:
-    /// `Err((expected, actual))` when it was truncated (touching the lost pages would raise
-    /// SIGBUS).
-    pub fn check_size(&self) -> Result<(), (u64, u64)> {
+    /// Checks that `file` (this segment's) still has the size this mapping was validated
+    /// against: `Err((expected, actual))` when it was truncated (touching the lost pages would
+    /// raise SIGBUS).
+    pub fn check_size(&self, file: &File) -> Result<(), (u64, u64)> {
         let expected = self.geometry.segment_size as u64;
-        match file_size(&self.name, self.locks.file()) {
+        match file_size(&self.name, file) {
             Ok(actual) if actual < expected => Err((expected, actual)),
             _ => Ok(()),
         }
-    }
-
-    /// The lock byte of consumer `index`'s registry record.
-    pub(crate) fn consumer_lock(&self, index: usize) -> u64 {
-        (self.geometry.consumers_offset + index * LINE) as u64
-    }
-
-    /// The lock byte of producer registry record `index`.
-    pub(crate) fn producer_lock(&self, index: usize) -> u64 {
-        (self.geometry.producers_offset + index * LINE) as u64
-    }
-
-    /// The hot control words.
-    pub fn control(&self) -> &Control {
-        // SAFETY: Control lies at HEADER_BYTES (a multiple of 128, so aligned), inside the
-        // validated segment size; it is all atomics, so shared references are fine.
-        unsafe { &*self.map.as_ptr().add(HEADER_BYTES).cast::<Control>() }
-    }
-
-    /// Consumer `index`'s sequence.
-    ///
-    /// # Panics
-    /// If `index >= consumer_count` (a programmer error: callers check the index first).
-    pub fn consumer_sequence(&self, index: usize) -> &AtomicU64 {
-        assert!(index < self.geometry.consumer_count);
-        // SAFETY: index < consumer_count, so the line lies inside the sequences region whose
-        // size the geometry includes; offsets are multiples of 128, so it is aligned.
-        unsafe {
-            &(*self
-                .map
-                .as_ptr()
-                .add(self.geometry.sequences_offset + index * LINE)
-                .cast::<SequenceLine>())
-            .value
-        }
-    }
-
-    /// Consumer `index`'s registry entry.
-    ///
-    /// # Panics
-    /// If `index >= consumer_count`.
-    pub fn consumer_entry(&self, index: usize) -> &ConsumerEntry {
-        assert!(index < self.geometry.consumer_count);
-        // SAFETY: as in `consumer_sequence`, for the consumer registry region.
-        unsafe {
-            &*self
-                .map
-                .as_ptr()
-                .add(self.geometry.consumers_offset + index * LINE)
-                .cast::<ConsumerEntry>()
-        }
-    }
-
-    /// Producer registry entry `index`.
-    ///
-    /// # Panics
-    /// If `index >= MAX_PRODUCERS`.
-    pub fn producer_entry(&self, index: usize) -> &ProducerEntry {
-        assert!(index < MAX_PRODUCERS);
-        // SAFETY: index < MAX_PRODUCERS, inside the producer registry region; 128-aligned.
-        unsafe {
-            &*self
-                .map
-                .as_ptr()
-                .add(self.geometry.producers_offset + index * LINE)
-                .cast::<ProducerEntry>()
-        }
-    }
-
-    /// The abandoned-range log.
-    pub fn abandoned_log(&self) -> &AbandonedLog {
-        // SAFETY: the log lies at `abandoned_offset` (a multiple of 128), before the slots,
-        // inside the validated segment size; it is all atomics.
-        unsafe { &*self.map.as_ptr().add(self.geometry.abandoned_offset).cast::<AbandonedLog>() }
-    }
-
-    /// Pointer to the first per-slot commit flag; null in single-producer rings.
-    pub fn flags(&self) -> *const AtomicU64 {
-        if self.geometry.flags_offset == 0 {
-            return std::ptr::null();
-        }
-        // SAFETY: the flags (`capacity` u64s, 8-aligned as the offset is a multiple of 128) lie
-        // at `flags_offset`, inside the validated segment size.
-        unsafe { self.map.as_ptr().add(self.geometry.flags_offset).cast::<AtomicU64>() }
-    }
-
-    /// Pointer to the first slot.
-    pub fn slots(&self) -> *mut u8 {
-        // SAFETY: slots_offset + capacity * slot_size == segment_size <= mapping length.
-        unsafe { self.map.as_mut_ptr().add(self.geometry.slots_offset) }
-    }
-
-    /// The processes that own a consumer index or a producer record through a live handle
-    /// (their lock is held), as recorded in the records (PIDs of their own PID namespace).
-    pub fn live_users(&self) -> Vec<u32> {
-        let mut pids = Vec::new();
-        let consumers = (0..self.geometry.consumer_count)
-            .map(|i| (self.consumer_lock(i), &self.consumer_entry(i).owner));
-        let producers =
-            (0..MAX_PRODUCERS).map(|i| (self.producer_lock(i), &self.producer_entry(i).owner));
-        for (lock, owner) in consumers.chain(producers) {
-            // Acquire: pairs with the owner's Release store of its token after taking the lock.
-            let token = owner.load(Ordering::Acquire);
-            if token != 0 && self.locks.is_held(lock) {
-                let pid = liveness::pid_of(token);
-                if !pids.contains(&pid) {
-                    pids.push(pid);
-                }
-            }
-        }
-        pids
     }
 }
 

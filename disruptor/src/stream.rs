@@ -79,13 +79,12 @@
 
 use std::fmt;
 use std::io::{self, BufRead, Read, Write};
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::error::ClaimError;
-use crate::ring::Shared;
-use crate::shm::ProducerMode;
-use crate::wait::{deadline_after, Waiter};
+use crate::protocol::ownership::writer_died;
+use crate::protocol::wait::{deadline_after, Waiter};
+use crate::protocol::Core;
 use crate::{ClaimBatch, Consumer, Disruptor, Producer};
 
 /// Status word value while the stream is open: the status of a new ring.
@@ -343,7 +342,7 @@ impl StreamReader {
         // committed between our first check and the status store would be lost otherwise.
         let status = consumer.ring().status();
         if status == STREAM_OPEN {
-            if !check_writer || !writer_died(&consumer.ring().shared) {
+            if !check_writer || !writer_died(&consumer.ring().shared.core) {
                 return None;
             }
             // The writer's commits happened before its death, which the kernel reported to us
@@ -380,20 +379,19 @@ impl StreamReader {
                 return result;
             }
             let consumer = self.consumer();
-            let shared = &*consumer.ring().shared;
+            let core = &consumer.ring().shared.core;
             let (index, sequence) = (consumer.index(), consumer.sequence());
             let timeout = self.timeout;
             let waiter = waiter.get_or_insert_with(|| {
                 Waiter::new(
                     consumer.wait_strategy(),
                     timeout.and_then(deadline_after),
-                    shared.hot.fence_fallback,
+                    core.ring.fence_fallback,
                 )
             });
             // The data line is also where `set_status` wakes waiters, and `readable` includes
             // the end of the stream, so a blocked reader wakes when the stream ends.
-            let line = &shared.segment.control().data_wake;
-            if !waiter.wait(line, || readable(shared, index, sequence)) {
+            if !waiter.wait(core.ring.data_wake(), || readable(core, index, sequence)) {
                 return self.poll_available(true).unwrap_or_else(|| {
                     Err(io::Error::new(
                         io::ErrorKind::TimedOut,
@@ -410,9 +408,9 @@ impl StreamReader {
             return &[];
         }
         let consumer = self.consumer();
-        let shared = &*consumer.ring().shared;
-        let (index, len, _) = shared.hot.halves(consumer.sequence(), available as u64);
-        // `Hot::halves` gives `index < capacity` and `len <= capacity - index`, so the
+        let ring = &consumer.ring().shared.core.ring;
+        let (index, len, _) = ring.halves(consumer.sequence(), available as u64);
+        // `Ring::halves` gives `index < capacity` and `len <= capacity - index`, so the
         // slice lies inside the slot region of `capacity` bytes, which stays mapped while
         // `consumer` (borrowed for the slice's lifetime) holds the `Shared`. `available` came
         // from `try_consume` (`poll_available`) with the same sequence, so these bytes are
@@ -420,7 +418,7 @@ impl StreamReader {
         // commits past them (the gating protocol, as for `Batch::slices`), and committing takes
         // `&mut self`, which ends this borrow first.
         // SAFETY: in bounds, published, and not written until this consumer commits (see above).
-        unsafe { std::slice::from_raw_parts(shared.hot.slot::<u8>(index).cast_const(), len) }
+        unsafe { std::slice::from_raw_parts(ring.slot::<u8>(index).cast_const(), len) }
     }
 
     /// Copies up to `room` readable bytes, in order, through `put` (called once per half of a
@@ -450,35 +448,16 @@ impl StreamReader {
 
 /// Whether a waiting reader at `sequence` has something to do: bytes to read, the stream has
 /// ended and every byte has reached it, or the writer died.
-fn readable(shared: &Shared, index: usize, sequence: u64) -> bool {
-    if shared.visible_bound(index) > sequence {
+fn readable(core: &Core, index: usize, sequence: u64) -> bool {
+    if core.visible_bound(index) > sequence {
         return true;
     }
-    let control = shared.segment.control();
-    // Acquire pairs with the Release store in `Disruptor::set_status`, which the writer makes
-    // after its last claim and commit; every byte claimed before the end must reach us.
-    let status = control.status.value.load(Ordering::Acquire);
-    (status != STREAM_OPEN && control.next.value.load(Ordering::Acquire) <= sequence)
-        || (status == STREAM_OPEN && writer_died(shared))
-}
-
-/// Whether the stream's writer died without ending the stream: no live handle holds a producer
-/// record, and one was left behind by a process that died holding it (a clean drop clears it).
-fn writer_died(shared: &Shared) -> bool {
-    let segment = &shared.segment;
-    let records = match segment.mode() {
-        ProducerMode::Single => 1,
-        ProducerMode::Multi => crate::shm::MAX_PRODUCERS,
-    };
-    let mut dead = false;
-    for entry in 0..records {
-        if segment.locks().is_held(segment.producer_lock(entry)) {
-            return false;
-        }
-        // Acquire: pairs with the Release stores of the owner word.
-        dead |= segment.producer_entry(entry).owner.load(Ordering::Acquire) != 0;
-    }
-    dead
+    // `load_status` is Acquire, pairing with the Release store in `Disruptor::set_status`,
+    // which the writer makes after its last claim and commit; every byte claimed before the
+    // end must reach us.
+    let status = core.ring.load_status();
+    (status != STREAM_OPEN && core.ring.load_claim_sequence() <= sequence)
+        || (status == STREAM_OPEN && writer_died(core))
 }
 
 /// What a read returns once the stream has ended and every byte was read.

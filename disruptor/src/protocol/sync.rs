@@ -3,7 +3,9 @@
 //! `loom` module and crossbeam do). Nothing else in the crate names `std::sync::atomic`.
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{compiler_fence, fence, AtomicI32, AtomicU32, AtomicU64, Ordering};
+pub(crate) use std::sync::atomic::{
+    compiler_fence, fence, AtomicI32, AtomicU32, AtomicU64, Ordering,
+};
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Mutex, MutexGuard};
 

@@ -13,8 +13,6 @@
 //! release and eviction bumps the ring's gating epoch after storing `u64::MAX`, and producers
 //! compare the epoch on every claim, so the next claim after a release re-reads the graph.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 /// A released (or evicted) consumer's sequence.
 pub(crate) const RELEASED: u64 = u64::MAX;
 
@@ -26,6 +24,8 @@ pub(crate) struct Graph {
     /// The consumers no other consumer depends on: the producers' gating set while every
     /// consumer is live.
     last: Box<[usize]>,
+    /// The graph as the header records it: per consumer, a mask of the consumers it follows.
+    masks: Box<[u64]>,
 }
 
 impl Graph {
@@ -35,7 +35,12 @@ impl Graph {
         let dependencies =
             masks.iter().map(|&m| (0..count).filter(|&c| m & (1 << c) != 0).collect()).collect();
         let last = crate::graph::last_stages(masks).into_boxed_slice();
-        Graph { dependencies, last }
+        Graph { dependencies, last, masks: masks.into() }
+    }
+
+    /// The graph as masks (see `graph`).
+    pub(crate) fn masks(&self) -> &[u64] {
+        &self.masks
     }
 
     /// The consumers `index` depends on directly (empty: it follows the cursor).
@@ -60,7 +65,7 @@ impl Graph {
         // Consumers pushed so far: each is pushed (and so visited) at most once, so the stack
         // never holds more than one entry per consumer.
         let mut pushed = 0u64;
-        let mut stack = [0usize; crate::shm::MAX_CONSUMERS];
+        let mut stack = [0usize; super::layout::MAX_CONSUMERS];
         let mut depth = 0;
         let mut push = |c: usize, stack: &mut [usize], depth: &mut usize| {
             if pushed & (1 << c) == 0 {
@@ -94,15 +99,6 @@ impl Graph {
     pub(crate) fn slowest_gating(&self, sequence: impl Fn(usize) -> u64) -> Option<u64> {
         self.slowest(&self.last, sequence)
     }
-}
-
-/// Loads consumer sequences for [`Graph::slowest`]: Acquire pairs with the Release store of a
-/// consumer's sequence in `Consumer::commit_to` (its reads of the slots below it happen-before
-/// a producer overwrites them, or a following stage reads what it wrote), and with the Release
-/// store of `RELEASED` in `Consumer::release` / `registry::evict_dead_consumers`.
-#[inline]
-pub(crate) fn load_sequence(line: &AtomicU64) -> u64 {
-    line.load(Ordering::Acquire)
 }
 
 #[cfg(test)]

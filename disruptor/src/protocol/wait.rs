@@ -45,13 +45,10 @@
 //! The futex waits are also bounded (at most [`MAX_SLEEP`]) so that a waiter notices released
 //! consumers or dead peers without anyone waking it.
 
-use std::sync::atomic::{compiler_fence, fence, Ordering};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use rustix::thread::futex;
-
-use crate::shm::WakeLine;
+use super::layout::WakeLine;
+use super::sync::{compiler_fence, fence, Ordering};
 
 /// How a handle waits when it must (consumer: nothing to read; producer: no room).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -154,19 +151,96 @@ impl std::fmt::Display for FenceMode {
 }
 
 /// Whether this process is registered for expedited membarriers (registering it on first use).
+/// Never under loom or Miri, which model only fences.
 fn membarrier_registered() -> bool {
-    static REGISTERED: OnceLock<bool> = OnceLock::new();
-    *REGISTERED.get_or_init(|| {
-        rustix::thread::membarrier(rustix::thread::MembarrierCommand::RegisterGlobalExpedited)
-            .is_ok()
-    })
+    #[cfg(any(loom, miri))]
+    return false;
+    #[cfg(not(any(loom, miri)))]
+    {
+        static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *REGISTERED.get_or_init(|| {
+            rustix::thread::membarrier(rustix::thread::MembarrierCommand::RegisterGlobalExpedited)
+                .is_ok()
+        })
+    }
+}
+
+/// Makes every running thread of every process registered for expedited membarriers pass a
+/// full memory barrier before it returns; `false` where the kernel refuses.
+fn membarrier() -> bool {
+    #[cfg(any(loom, miri))]
+    return false;
+    #[cfg(not(any(loom, miri)))]
+    rustix::thread::membarrier(rustix::thread::MembarrierCommand::GlobalExpedited).is_ok()
+}
+
+/// The futex operations of the wait protocol: sleep while a word holds a value, wake the
+/// sleepers. The kernel's in the crate ([`OsFutex`]); under loom a model with the same
+/// semantics ([`ModelFutex`]: the check of the word and the sleep are atomic with respect to a
+/// wake), whose sleeps have no timeout, so that a lost wake-up shows as a deadlock.
+pub(crate) trait Futex {
+    /// Sleeps while `word` holds `expected`, until woken or `timeout` passes (or spuriously).
+    fn wait(line: &WakeLine, expected: u32, timeout: Duration);
+    /// Wakes every sleeper of `line`.
+    fn wake(line: &WakeLine);
+}
+
+/// The futex the protocol uses in this build.
+#[cfg(not(loom))]
+pub(crate) type SystemFutex = OsFutex;
+/// The futex the protocol uses in this build.
+#[cfg(loom)]
+pub(crate) type SystemFutex = ModelFutex;
+
+/// The kernel's futex (shared, not process-private: sleepers and wakers are in any process).
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub(crate) struct OsFutex;
+
+#[cfg(not(loom))]
+impl Futex for OsFutex {
+    fn wait(line: &WakeLine, expected: u32, timeout: Duration) {
+        use rustix::thread::futex;
+        let timeout = rustix::time::Timespec {
+            tv_sec: timeout.as_secs().min(i64::MAX as u64) as _,
+            tv_nsec: timeout.subsec_nanos() as _,
+        };
+        // EAGAIN (word changed), EINTR and ETIMEDOUT all just mean "check again".
+        let _ = futex::wait(&line.futex, futex::Flags::empty(), expected, Some(&timeout));
+    }
+
+    fn wake(line: &WakeLine) {
+        use rustix::thread::futex;
+        let _ = futex::wake(&line.futex, futex::Flags::empty(), i32::MAX as u32);
+    }
+}
+
+/// A model of the futex for loom (see [`Futex`]).
+#[cfg(loom)]
+#[derive(Debug)]
+pub(crate) struct ModelFutex;
+
+#[cfg(loom)]
+impl Futex for ModelFutex {
+    fn wait(line: &WakeLine, expected: u32, _timeout: Duration) {
+        let guard = super::sync::lock(&line.kernel.0);
+        // SeqCst: the kernel reads the word under its own lock, atomically with the sleep.
+        if line.futex.load(Ordering::SeqCst) == expected {
+            drop(line.kernel.1.wait(guard));
+        }
+    }
+
+    fn wake(line: &WakeLine) {
+        let _guard = super::sync::lock(&line.kernel.0);
+        line.kernel.1.notify_all();
+    }
 }
 
 /// Called by a notifier after the store that a waiter may wait for (cursor or consumer
 /// sequence). `fence_fallback` is whether the ring's mode is [`FenceMode::Fence`] (a handle
 /// caches it, which saves the hot path a load of the header).
 #[inline(always)]
-pub fn notify_with(line: &WakeLine, fence_fallback: bool) {
+pub(crate) fn notify(line: &WakeLine, fence_fallback: bool) {
     // The waiter's membarrier supplies the full barrier (see the module docs); this only keeps
     // the compiler from moving the `waiters` load above the condition store.
     compiler_fence(Ordering::SeqCst);
@@ -193,12 +267,12 @@ fn notify_slow(line: &WakeLine, fence_fallback: bool) {
     // Release: the waiter's Acquire load of `futex` then observes a value other than the one it
     // saw before re-checking, so a FUTEX_WAIT that starts after this returns at once.
     line.futex.fetch_add(1, Ordering::Release);
-    let _ = futex::wake(&line.futex, futex::Flags::empty(), i32::MAX as u32);
+    SystemFutex::wake(line);
 }
 
 /// One wait in progress: call [`Waiter::wait`] each time the condition was found false.
 #[derive(Debug)]
-pub struct Waiter {
+pub(crate) struct Waiter {
     strategy: WaitStrategy,
     deadline: Option<Instant>,
     rounds: u32,
@@ -215,7 +289,11 @@ pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
 impl Waiter {
     /// A wait with an optional deadline, on a ring whose fence mode is [`FenceMode::Fence`] when
     /// `fence_fallback` is true.
-    pub fn new(strategy: WaitStrategy, deadline: Option<Instant>, fence_fallback: bool) -> Waiter {
+    pub(crate) fn new(
+        strategy: WaitStrategy,
+        deadline: Option<Instant>,
+        fence_fallback: bool,
+    ) -> Waiter {
         Waiter { strategy, deadline, rounds: 0, fence_fallback }
     }
 
@@ -227,10 +305,10 @@ impl Waiter {
     /// Waits a little, per the strategy. Returns `false` once the deadline has passed.
     /// `ready` re-checks the condition (used by `Block` after registering as a waiter).
     #[inline]
-    pub fn wait(&mut self, line: &WakeLine, ready: impl FnMut() -> bool) -> bool {
+    pub(crate) fn wait(&mut self, line: &WakeLine, ready: impl FnMut() -> bool) -> bool {
         self.rounds = self.rounds.saturating_add(1);
         if self.rounds < SPIN_LIMIT || self.strategy == WaitStrategy::BusySpin {
-            core::hint::spin_loop();
+            super::sync::spin_loop();
             // Check the clock only every 256 rounds while spinning: it costs ~20 ns.
             return self.rounds % 256 != 0 || !self.expired();
         }
@@ -239,19 +317,19 @@ impl Waiter {
         }
         match self.strategy {
             WaitStrategy::BusySpin => {}
-            WaitStrategy::Yield => std::thread::yield_now(),
+            WaitStrategy::Yield => super::sync::yield_now(),
             WaitStrategy::Backoff => {
                 if self.rounds < YIELD_LIMIT {
-                    std::thread::yield_now();
+                    super::sync::yield_now();
                 } else {
                     let exponent = (self.rounds - YIELD_LIMIT).min(10);
                     let sleep = Duration::from_micros(1 << exponent).min(Duration::from_millis(1));
-                    std::thread::sleep(self.bounded(sleep));
+                    super::sync::sleep(self.bounded(sleep));
                 }
             }
             WaitStrategy::Block => {
                 if self.rounds < BLOCK_YIELD_LIMIT {
-                    std::thread::yield_now();
+                    super::sync::yield_now();
                 } else {
                     self.sleep_once(line, ready);
                 }
@@ -300,8 +378,7 @@ fn sleep_on(
     // Step 1: register.
     line.waiters.fetch_add(1, Ordering::SeqCst);
     // Step 2: make every notifier pass a full barrier (see the module docs).
-    let fenced = !fence_fallback
-        && rustix::thread::membarrier(rustix::thread::MembarrierCommand::GlobalExpedited).is_ok();
+    let fenced = !fence_fallback && membarrier();
     if !fenced {
         // Fence mode: pairs with the fence in `notify_slow`.
         fence(Ordering::SeqCst);
@@ -316,12 +393,7 @@ fn sleep_on(
     // Acquire pairs with the Release `fetch_add` in `notify_slow`.
     let observed = line.futex.load(Ordering::Acquire);
     if !ready() {
-        let timeout = rustix::time::Timespec {
-            tv_sec: timeout.as_secs() as _,
-            tv_nsec: timeout.subsec_nanos() as _,
-        };
-        // EAGAIN (word changed), EINTR and ETIMEDOUT all just mean "check again".
-        let _ = futex::wait(&line.futex, futex::Flags::empty(), observed, Some(&timeout));
+        SystemFutex::wait(line, observed, timeout);
     }
     line.waiters.fetch_sub(1, Ordering::Relaxed);
 }

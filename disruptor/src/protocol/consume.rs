@@ -1,0 +1,139 @@
+//! Consumers: what one consumer index may read, and its commits.
+//!
+//! A consumer sees `[its sequence, bound)`, where the bound is the producers' cursor or, for a
+//! pipeline stage, the slowest live stage it follows (`Core::visible_bound`). Its commit is one
+//! Release store of its sequence, which is what producers (and the stages that follow it) wait
+//! for; its release stores `RELEASED` there and bumps the gating epoch.
+
+use std::time::Instant;
+
+use super::gating::RELEASED;
+use super::layout::ConsumerEntry;
+use super::ownership::{self, AttachConsumer};
+use super::publish::help_advance;
+use super::sync::{AtomicU64, Ordering};
+use super::wait::{WaitStrategy, Waiter};
+use super::{Core, Ring};
+use crate::error::AttachError;
+use crate::liveness;
+
+/// What one consumer handle knows (see the module docs).
+#[derive(Debug)]
+pub(crate) struct ConsumerState {
+    /// The ring's shared words (a copy).
+    pub(crate) ring: Ring,
+    pub(crate) index: usize,
+    /// The committed sequence (the shared one mirrors it).
+    pub(crate) sequence: u64,
+    token: u64,
+    /// Other stages follow this one: commits wake the data line.
+    has_followers: bool,
+    /// This consumer follows other stages (its bound is not just the cursor).
+    has_dependencies: bool,
+    /// This consumer's sequence in the ring.
+    own_sequence: *const AtomicU64,
+    /// This consumer's registry record (for its commit counter).
+    entry: *const ConsumerEntry,
+}
+
+// SAFETY: the raw pointers address atomics in the memory that the handle's `Arc` keeps alive;
+// everything else is `Send`.
+unsafe impl Send for ConsumerState {}
+// SAFETY: as above; shared access only reads plain fields and atomics.
+unsafe impl Sync for ConsumerState {}
+
+impl ConsumerState {
+    /// Takes consumer `index` (in range) for a new handle.
+    pub(crate) fn attach(core: &Core, index: usize) -> Result<ConsumerState, AttachError> {
+        let token = liveness::own_token();
+        let sequence = ownership::attach_consumer(core, index, token).map_err(|e| match e {
+            AttachConsumer::InUse(pid) => AttachError::ConsumerInUse { index, pid },
+            AttachConsumer::Released => AttachError::ConsumerReleased { index },
+        })?;
+        let ring = core.ring;
+        Ok(ConsumerState {
+            ring,
+            index,
+            sequence,
+            token,
+            has_followers: core.graph.has_followers(index),
+            has_dependencies: !core.graph.dependencies(index).is_empty(),
+            own_sequence: ring.consumer_sequence(index),
+            entry: ring.consumer_entry(index),
+        })
+    }
+
+    /// Number of messages readable now, at most the capacity (whatever a corrupt peer wrote).
+    #[inline(always)]
+    pub(crate) fn available(&self, core: &Core) -> u64 {
+        let bound = if self.has_dependencies {
+            core.visible_bound(self.index)
+        } else {
+            // SYNC POINT: `load_cursor` is Acquire, pairing with the Release stores and CASes
+            // of the cursor: slot writes below it happen-before our reads.
+            self.ring.load_cursor()
+        };
+        bound.saturating_sub(self.sequence).min(self.ring.capacity)
+    }
+
+    /// The slow path of a blocking consume: waits per the strategy until something is visible;
+    /// `None` once `deadline` passes.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn wait_for_data(
+        &self,
+        core: &Core,
+        strategy: WaitStrategy,
+        deadline: Option<Instant>,
+    ) -> Option<u64> {
+        let mut waiter = Waiter::new(strategy, deadline, self.ring.fence_fallback);
+        loop {
+            // The cursor may be stalled by a producer killed mid-commit.
+            help_advance(&self.ring, waiter.rounds());
+            if !waiter.wait(self.ring.data_wake(), || self.available(core) > 0) {
+                return None;
+            }
+            let available = self.available(core);
+            if available > 0 {
+                return Some(available);
+            }
+        }
+    }
+
+    /// Commits every message below `end`.
+    #[inline(always)]
+    pub(crate) fn commit_to(&mut self, end: u64) {
+        self.sequence = end;
+        // SAFETY: `own_sequence` and `entry` point into the memory that the handle keeps alive.
+        let (own_sequence, entry) = unsafe { (&*self.own_sequence, &*self.entry) };
+        // SYNC POINT. Release: pairs with the Acquire loads of consumer sequences when
+        // producers refresh their bound (and by the stages that depend on us): our reads of the
+        // slots below `end` happen-before a producer overwrites them.
+        own_sequence.store(end, Ordering::Release);
+        // Only this owner writes its counter (for the inspector's rates): no RMW needed.
+        entry
+            .commits
+            .store(entry.commits.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        // Wake who may wait for this commit: producers (they gate on us if we are a last stage,
+        // or if every stage after us was released) and the stages that follow us (their visible
+        // bound is our sequence).
+        self.ring.notify_room();
+        if self.has_followers {
+            self.ring.notify_data();
+        }
+    }
+
+    /// The seed's `release(true)`: producers stop waiting for this consumer, and a stage that
+    /// followed it follows the stages it followed.
+    pub(crate) fn release(&self, core: &Core) {
+        // Release: pairs with the Acquire loads of consumer sequences by producers (through the
+        // gating epoch bumped next) and by the stages that follow.
+        self.ring.consumer_sequence(self.index).store(RELEASED, Ordering::Release);
+        ownership::gating_changed(core);
+    }
+
+    /// The handle is dropped: its index is let go (a later owner resumes from its sequence).
+    pub(crate) fn detach(&self, core: &Core) {
+        ownership::detach_consumer(core, self.index, self.token);
+    }
+}

@@ -1,0 +1,1 @@
+//! Loom models of the protocol core (run with `ci/loom.sh`).

@@ -1,0 +1,126 @@
+//! What a blocked producer does about dead peers ([`DeadPeerPolicy`]), and the bookkeeping that
+//! makes `after` count from when a peer was first seen dead.
+
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use super::claim::ProducerState;
+use super::ownership;
+use super::wait::WaitStrategy;
+use super::Core;
+
+/// What a producer blocked by a dead peer does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum DeadPeerPolicy {
+    /// Keep waiting: a dead consumer may be restarted and resume from its sequence, and a dead
+    /// producer's claim may be recovered by someone
+    /// ([`Producer::recover_orphaned`](crate::Producer::recover_orphaned)).
+    #[default]
+    Wait,
+    /// While blocked (in a blocking or an async call), evict a dead consumer it waits for (it
+    /// is marked released) once that consumer has been seen dead for `after`, and commit a claim
+    /// that blocks the cursor and that no live producer holds as abandoned
+    /// ([`ClaimBatch::commit_abandoned`](crate::ClaimBatch::commit_abandoned)) once it has been
+    /// seen orphaned for `after`; then carry on. A consumer restarted within `after` takes its
+    /// index back and is not evicted. The clock starts when this producer first sees the peer
+    /// dead (it looks every `after / 4`, between 1 and 100 ms, while blocked).
+    Recover {
+        /// How long a peer must have been seen dead before it is acted on.
+        after: Duration,
+    },
+}
+
+/// How often a blocked producer under `DeadPeerPolicy::Recover { after }` looks for dead peers.
+pub(crate) fn interval(after: Duration) -> Duration {
+    (after / 4).clamp(Duration::from_millis(1), Duration::from_millis(100))
+}
+
+/// One producer handle's policy and what it has seen.
+#[derive(Debug, Default)]
+pub(crate) struct Policy {
+    /// The policy.
+    pub(crate) mode: DeadPeerPolicy,
+    /// When each dead consumer (index, owner token) was first seen dead.
+    dead_since: Vec<(usize, u64, Instant)>,
+    /// When the orphaned range at the cursor (its start) was first seen.
+    orphan_since: Option<(u64, Instant)>,
+    /// When the policy last looked, for async claims (which wait across polls).
+    pub(crate) async_check: Option<Instant>,
+}
+
+impl Policy {
+    /// When the policy next wants a look, for a wait that last looked at `last_check`; `None`
+    /// under `Wait`.
+    pub(crate) fn next_look(&self, last_check: Option<Instant>) -> Option<Instant> {
+        match self.mode {
+            DeadPeerPolicy::Recover { after } => {
+                Some(last_check.map_or_else(Instant::now, |t| t + interval(after)))
+            }
+            _ => None,
+        }
+    }
+
+    /// While `state`'s producer is blocked (`last_check` is this wait's): under `Recover`,
+    /// looks for dead peers every `after / 4` (1 to 100 ms), and acts on those seen dead for
+    /// `after`.
+    #[cold]
+    pub(crate) fn apply(
+        &mut self,
+        core: &Core,
+        state: &mut ProducerState,
+        last_check: &mut Option<Instant>,
+    ) {
+        let DeadPeerPolicy::Recover { after } = self.mode else { return };
+        let now = Instant::now();
+        if last_check.is_some_and(|t| now.saturating_duration_since(t) < interval(after)) {
+            return;
+        }
+        *last_check = Some(now);
+        // Consumers: the clock of each starts when it is first seen dead; a restarted consumer
+        // (another owner token, or alive) starts afresh.
+        let dead = ownership::dead_consumers(core);
+        self.dead_since.retain(|&(i, t, _)| dead.contains(&(i, t)));
+        for &(i, t) in &dead {
+            if !self.dead_since.iter().any(|&(j, u, _)| (j, u) == (i, t)) {
+                self.dead_since.push((i, t, now));
+            }
+        }
+        let due: Vec<(usize, u64)> = self
+            .dead_since
+            .iter()
+            .filter(|&&(_, _, since)| now.saturating_duration_since(since) >= after)
+            .map(|&(i, t, _)| (i, t))
+            .collect();
+        if !due.is_empty() {
+            ownership::evict_consumers(core, |i, t| due.contains(&(i, t)));
+        }
+        // The orphaned claim at the cursor, likewise.
+        match ownership::orphaned_claim(core) {
+            Some(range) => {
+                let since = match self.orphan_since {
+                    Some((start, since)) if start == range.start => since,
+                    _ => {
+                        self.orphan_since = Some((range.start, now));
+                        now
+                    }
+                };
+                if now.saturating_duration_since(since) >= after {
+                    self.publish_abandoned(core, state, range);
+                }
+            }
+            None => self.orphan_since = None,
+        }
+    }
+
+    /// Zero-fills `range`, records it as abandoned and publishes it (its predecessors are
+    /// published: the range starts at the cursor). The records describing it are taken over
+    /// first, atomically (`ownership::take_over`): if a live handle holds any part of it, or
+    /// another producer took it over first, nothing is done.
+    fn publish_abandoned(&mut self, core: &Core, state: &mut ProducerState, range: Range<u64>) {
+        let Some(adopted) = state.take_orphan(core, &range) else { return };
+        // Never waits: the range starts at the cursor.
+        state.publish_zeroed(core, range, None, WaitStrategy::BusySpin, self);
+        ownership::release_adopted(core, &adopted, true);
+    }
+}
