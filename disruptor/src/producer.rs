@@ -182,6 +182,7 @@ impl<T: Slot> Producer<T> {
     }
 
     /// The guard of a range this handle just claimed.
+    #[cfg(feature = "tokio")]
     #[inline(always)]
     pub(crate) fn claimed(&mut self, range: Range<u64>) -> ClaimBatch<'_, T> {
         self.batch(range)
@@ -300,10 +301,7 @@ impl<T: Slot> Producer<T> {
     #[inline(never)]
     fn abandon(&mut self, start: u64, end: u64) {
         let core = &self.ring.shared.core;
-        if !self.state.roll_back(core, start, end) {
-            self.state.publish_zeroed(core, start..end, Some(None), self.wait, &mut self.policy);
-            self.state.finish_claim(core);
-        }
+        self.state.give_back(core, start..end, self.wait, &mut self.policy);
     }
 
     /// A claim guard dropped without commit: a recovered range is pending again, for the next

@@ -359,7 +359,7 @@ impl ProducerState {
     /// Gives back an uncommitted claim: `true` when it was rolled back (nothing was claimed
     /// after it, always the case in single-producer mode), `false` when the caller must publish
     /// it (zero-filled: commits are in order, so later producers wait for it).
-    pub(crate) fn roll_back(&mut self, core: &Core, start: u64, end: u64) -> bool {
+    fn roll_back(&mut self, core: &Core, start: u64, end: u64) -> bool {
         let next = self.ring.next();
         if self.ring.single {
             // Release: as any store of the claim sequence by the single producer.
@@ -378,6 +378,22 @@ impl ProducerState {
             self.finish_claim(core);
         }
         rolled_back
+    }
+
+    /// Gives back an uncommitted claim of this handle (its guard dropped without commit):
+    /// rolled back when nothing was claimed after it, else published zero-filled and recorded
+    /// as abandoned (commits are in order, so later producers wait for it).
+    pub(crate) fn give_back(
+        &mut self,
+        core: &Core,
+        range: Range<u64>,
+        strategy: super::wait::WaitStrategy,
+        policy: &mut super::policy::Policy,
+    ) {
+        if !self.roll_back(core, range.start, range.end) {
+            self.publish_zeroed(core, range, Some(None), strategy, policy);
+            self.finish_claim(core);
+        }
     }
 
     /// The seed's `produceRecover`: takes `range` over if it is claimed, uncommitted and held

@@ -69,11 +69,22 @@ pub enum WaitStrategy {
 /// The longest a blocked waiter sleeps before re-checking on its own.
 pub const MAX_SLEEP: Duration = Duration::from_millis(100);
 
+#[cfg(not(loom))]
 const SPIN_LIMIT: u32 = 64;
+#[cfg(not(loom))]
 const YIELD_LIMIT: u32 = SPIN_LIMIT + 64;
 /// `Block` yields only briefly before it sleeps: each yield is a syscall, and 64 of them cost
 /// ~45 µs of CPU per wait (measured by the `wakeup` benchmark) for no latency gain over the futex.
+#[cfg(not(loom))]
 const BLOCK_YIELD_LIMIT: u32 = SPIN_LIMIT + 8;
+// In a loom model every spin is a point where another thread may run: a waiter reaches its
+// futex after two rounds, so that models stay small.
+#[cfg(loom)]
+const SPIN_LIMIT: u32 = 1;
+#[cfg(loom)]
+const YIELD_LIMIT: u32 = SPIN_LIMIT + 1;
+#[cfg(loom)]
+const BLOCK_YIELD_LIMIT: u32 = SPIN_LIMIT + 1;
 
 /// How the notifiers and waiters of one ring order their accesses, so that no wake-up is lost.
 ///
