@@ -459,7 +459,12 @@ impl<'a, T: Slot> std::ops::Deref for BatchMut<'a, T> {
 impl<T: Slot> BatchMut<'_, T> {
     /// The messages, writable: the part up to the end of the ring, then the part from its start.
     pub fn slices_mut(&mut self) -> (&mut [T], &mut [T]) {
-        let (a, b) = self.0.slices();
+        let batch = &self.0;
+        let ring = &batch.consumer.state.ring;
+        let (index, first, wrapped) = ring.halves(batch.start, batch.end - batch.start);
+        // From the ring's own pointer, not from `Batch::slices`: writing through a pointer
+        // derived from a `&[T]` is undefined behaviour (Miri reports it).
+        let slots = ring.slot::<T>(0);
         // The slices lie inside the slot region (see `Batch::slices`) and do not
         // overlap. `ExclusiveConsumer` exists only for a consumer that every other consumer
         // follows or precedes: the stages it follows have committed past these slots and no
@@ -469,8 +474,8 @@ impl<T: Slot> BatchMut<'_, T> {
         // SAFETY: in bounds, disjoint, and this exclusive stage's only access (see above).
         unsafe {
             (
-                std::slice::from_raw_parts_mut(a.as_ptr().cast_mut(), a.len()),
-                std::slice::from_raw_parts_mut(b.as_ptr().cast_mut(), b.len()),
+                std::slice::from_raw_parts_mut(slots.add(index), first),
+                std::slice::from_raw_parts_mut(slots, wrapped),
             )
         }
     }

@@ -1,9 +1,12 @@
-//! Compile-fail (and compile-pass) tests of `#[derive(Slot)]`. Regenerate the `.stderr` files
+//! Compile-fail (and compile-pass) tests of `#[derive(Slot)]`, and (`ui/borrow/`) of the borrow
+//! rules that keep safe code from holding two `&mut` to a slot, or a `&T` to a slot being
+//! written. Regenerate the `.stderr` files
 //! with `TRYBUILD=overwrite cargo test -p shm-disruptor-tests --test ui`, then read every diff.
 
 #[test]
 fn ui() {
     let t = trybuild::TestCases::new();
     t.compile_fail("ui/*.rs");
+    t.compile_fail("ui/borrow/*.rs");
     t.pass("ui/pass/*.rs");
 }

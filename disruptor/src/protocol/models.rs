@@ -2,7 +2,7 @@
 //! producers and consumers on rings of 1 to 4 slots, running the shipped protocol code over
 //! heap memory with loom's atomics and a model of the futex.
 //!
-//! Run them with `ci/loom.sh` (`RUSTFLAGS="--cfg loom" cargo test -p shm-disruptor --lib
+//! Run them with `bash .ci/loom` (`RUSTFLAGS="--cfg loom" cargo test -p shm-disruptor --lib
 //! --release protocol::models`). Each model prints how many interleavings it explored.
 //!
 //! What every model asserts, in every interleaving:
@@ -165,19 +165,20 @@ impl Harness {
 /// `bound`: 3, or 2 for the models of three threads on a full ring, whose state space grows
 /// twentyfold from 2 to 3) and prints how many were explored.
 fn check(name: &str, bound: usize, model: impl Fn() + Sync + Send + 'static) {
-    static RUNS: AtomicUsize = AtomicUsize::new(0);
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
         builder.preemption_bound = Some(bound);
     }
     builder.max_branches = builder.max_branches.max(20_000);
     let bound = builder.preemption_bound;
-    let before = RUNS.load(StdOrdering::Relaxed);
+    // This model's own count (models run on parallel test threads).
+    let runs = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = runs.clone();
     builder.check(move || {
-        RUNS.fetch_add(1, StdOrdering::Relaxed);
+        counter.fetch_add(1, StdOrdering::Relaxed);
         model();
     });
-    let explored = RUNS.load(StdOrdering::Relaxed) - before;
+    let explored = runs.load(StdOrdering::Relaxed);
     println!("loom model {name}: {explored} interleavings explored (preemption bound {bound:?})");
 }
 
