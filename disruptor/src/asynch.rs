@@ -21,7 +21,28 @@ use crate::protocol::layout::WakeLine;
 use crate::protocol::publish::help_advance;
 use crate::protocol::wait::sleep_until_woken;
 use crate::protocol::Core;
-use crate::ring::Shared;
+
+/// What a watcher watches: one process's state of one ring (the typed layer's `Shared`). A
+/// trait, so that this module depends on the protocol core only, not on the handles above it.
+pub(crate) trait Watched: Send + Sync + 'static {
+    /// The ring's protocol core.
+    fn core(&self) -> &Core;
+    /// The ring's watchers in this process.
+    fn watchers(&self) -> &Watchers;
+}
+
+/// The watchers of one ring in this process, one per wake line, started on first use.
+#[derive(Default)]
+pub(crate) struct Watchers {
+    data: Mutex<Option<Arc<Watcher>>>,
+    room: Mutex<Option<Arc<Watcher>>>,
+}
+
+impl std::fmt::Debug for Watchers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watchers").finish_non_exhaustive()
+    }
+}
 
 /// Which wake line a watcher serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,16 +82,15 @@ impl std::fmt::Debug for Watcher {
 }
 
 impl Watcher {
-    fn start(shared: &Arc<Shared>, line: Line) -> io::Result<Arc<Watcher>> {
+    fn start(shared: Weak<dyn Watched>, line: Line) -> io::Result<Arc<Watcher>> {
         let watcher = Arc::new(Watcher {
             registrations: Mutex::new(Registrations::default()),
             idle: Condvar::new(),
         });
-        let weak_shared = Arc::downgrade(shared);
         let weak_watcher = Arc::downgrade(&watcher);
         std::thread::Builder::new()
             .name("shm-disruptor-watcher".into())
-            .spawn(move || watch(weak_shared, weak_watcher, line))?;
+            .spawn(move || watch(shared, weak_watcher, line))?;
         Ok(watcher)
     }
 
@@ -117,10 +137,10 @@ impl Watcher {
 }
 
 /// The watcher thread: exits once the ring's last handle in this process is gone.
-fn watch(shared: Weak<Shared>, watcher: Weak<Watcher>, line: Line) {
+fn watch(shared: Weak<dyn Watched>, watcher: Weak<Watcher>, line: Line) {
     loop {
         let (Some(shared), Some(watcher)) = (shared.upgrade(), watcher.upgrade()) else { return };
-        let core = &shared.core;
+        let core = shared.core();
         let wake_line: &WakeLine = match line {
             Line::Data => core.ring.data_wake(),
             Line::Room => core.ring.room_wake(),
@@ -155,22 +175,22 @@ fn watch(shared: Weak<Shared>, watcher: Weak<Watcher>, line: Line) {
     }
 }
 
-impl Shared {
-    /// The watcher of `line`, started on first use; the error kind when its thread could not
-    /// be started (a later call tries again).
-    pub(crate) fn watcher(self: &Arc<Self>, line: Line) -> Result<Arc<Watcher>, io::ErrorKind> {
-        let cell = match line {
-            Line::Data => &self.data_watcher,
-            Line::Room => &self.room_watcher,
-        };
-        let mut slot = cell.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(watcher) = slot.as_ref() {
-            return Ok(Arc::clone(watcher));
-        }
-        let watcher = Watcher::start(self, line).map_err(|e| e.kind())?;
-        *slot = Some(Arc::clone(&watcher));
-        Ok(watcher)
+/// The watcher of `line` for `shared`, started on first use; the error kind when its thread
+/// could not be started (a later call tries again).
+fn watcher<S: Watched>(shared: &Arc<S>, line: Line) -> Result<Arc<Watcher>, io::ErrorKind> {
+    let watchers = shared.watchers();
+    let cell = match line {
+        Line::Data => &watchers.data,
+        Line::Room => &watchers.room,
+    };
+    let mut slot = cell.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(watcher) = slot.as_ref() {
+        return Ok(Arc::clone(watcher));
     }
+    let shared: Arc<dyn Watched> = Arc::clone(shared) as Arc<dyn Watched>;
+    let watcher = Watcher::start(Arc::downgrade(&shared), line).map_err(|e| e.kind())?;
+    *slot = Some(Arc::clone(&watcher));
+    Ok(watcher)
 }
 
 /// One future's (or one async stream's) wait: at most one registration with a watcher,
@@ -203,9 +223,9 @@ impl AsyncWait {
     /// re-arms the registration this wait already has) and tries once more: a wake-up between
     /// the two attempts is then caught by the watcher's check. `Err` when the watcher thread
     /// could not be started. The registration ends when an attempt succeeds.
-    pub(crate) fn poll<R>(
+    pub(crate) fn poll<R, S: Watched>(
         &mut self,
-        shared: &Arc<Shared>,
+        shared: &Arc<S>,
         line: Line,
         cx: &mut Context<'_>,
         mut attempt: impl FnMut() -> Option<R>,
@@ -217,7 +237,7 @@ impl AsyncWait {
         }
         match &self.registered {
             Some((watcher, id)) => watcher.rearm(*id, cx.waker(), Box::new(ready)),
-            None => match shared.watcher(line) {
+            None => match watcher(shared, line) {
                 Ok(watcher) => {
                     let id = watcher.register(cx.waker(), Box::new(ready));
                     self.registered = Some((watcher, id));

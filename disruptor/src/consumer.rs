@@ -390,6 +390,12 @@ impl<T: Slot> fmt::Debug for ExclusiveConsumer<T> {
 }
 
 impl<T: Slot> Disruptor<T> {
+    /// The consumer handle for `index`, which this process then owns until the handle drops.
+    /// It starts at the consumer's committed sequence (0 for a new ring).
+    pub fn consumer(&self, index: usize) -> Result<Consumer<T>, AttachError> {
+        Consumer::attach(self.clone(), index)
+    }
+
     /// The consumer for `index`, with write access to the slots it reads. Refused with
     /// [`AttachError::NotExclusive`] when another consumer may read the same slots concurrently
     /// (neither depends on the other, directly or through other stages).

@@ -40,6 +40,15 @@ impl<T: Slot> fmt::Debug for Producer<T> {
     }
 }
 
+impl<T: Slot> Disruptor<T> {
+    /// A producer handle. In single-producer mode only one live handle may exist at a time
+    /// ([`AttachError::ProducerInUse`] otherwise); in multi-producer mode up to
+    /// [`MAX_PRODUCERS`](crate::MAX_PRODUCERS) at once.
+    pub fn producer(&self) -> Result<Producer<T>, AttachError> {
+        Producer::attach(self.clone())
+    }
+}
+
 impl<T: Slot> Producer<T> {
     pub(crate) fn attach(ring: Disruptor<T>) -> Result<Producer<T>, AttachError> {
         ring.shared.check_size()?;

@@ -4,13 +4,11 @@
 use std::fmt;
 use std::fs::File;
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::asynch::Watcher;
-use crate::consumer::Consumer;
+use crate::asynch::{Watched, Watchers};
 use crate::error::{AttachError, OpenError};
-use crate::producer::Producer;
 use crate::protocol::memory::HeapMemory;
 use crate::protocol::{Core, FenceMode, Geometry, Graph, Locks};
 use crate::shm::{self, Expectations, NewRing, ProducerMode, Segment};
@@ -31,20 +29,22 @@ pub(crate) struct Shared {
     name: String,
     geometry: Geometry,
     /// Async watchers, started on first use.
-    pub(crate) data_watcher: Mutex<Option<Arc<Watcher>>>,
-    pub(crate) room_watcher: Mutex<Option<Arc<Watcher>>>,
+    watchers: Watchers,
+}
+
+impl Watched for Shared {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+
+    fn watchers(&self) -> &Watchers {
+        &self.watchers
+    }
 }
 
 impl Shared {
     fn new(core: Core, backing: Backing, name: String, geometry: Geometry) -> Shared {
-        Shared {
-            core,
-            backing,
-            name,
-            geometry,
-            data_watcher: Mutex::new(None),
-            room_watcher: Mutex::new(None),
-        }
+        Shared { core, backing, name, geometry, watchers: Watchers::default() }
     }
 
     /// A mapped segment (`file` is its file).
@@ -73,8 +73,8 @@ impl Shared {
 /// A typed ring of `T` values in a POSIX shared-memory segment.
 ///
 /// A `Disruptor` is a cheap, cloneable handle (`Send + Sync`) on one mapping; share it between
-/// threads, or open the same name in other processes. Get a [`Producer`] to claim and commit
-/// slots, and a [`Consumer`] per consumer index to read them.
+/// threads, or open the same name in other processes. Get a [`Producer`](crate::Producer) to
+/// claim and commit slots, and a [`Consumer`](crate::Consumer) per consumer index to read them.
 ///
 /// ```
 /// use shm_disruptor::{Disruptor, Slot};
@@ -163,19 +163,6 @@ impl<T: Slot> Disruptor<T> {
     /// The wait strategy new handles start with ([`WaitStrategy::Backoff`] unless set).
     pub fn wait_strategy(&self) -> WaitStrategy {
         self.wait
-    }
-
-    /// A producer handle. In single-producer mode only one live handle may exist at a time
-    /// ([`AttachError::ProducerInUse`] otherwise); in multi-producer mode up to
-    /// [`MAX_PRODUCERS`](crate::MAX_PRODUCERS) at once.
-    pub fn producer(&self) -> Result<Producer<T>, AttachError> {
-        Producer::attach(self.clone())
-    }
-
-    /// The consumer handle for `index`, which this process then owns until the handle drops.
-    /// It starts at the consumer's committed sequence (0 for a new ring).
-    pub fn consumer(&self, index: usize) -> Result<Consumer<T>, AttachError> {
-        Consumer::attach(self.clone(), index)
     }
 
     /// The segment name (for an in-process ring, the name it was built with).
