@@ -108,6 +108,23 @@ fn drain(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
     rx
 }
 
+/// Waits for `child` to exit; kills it, reaps it and fails the test if it outlives
+/// [`DEADLINE`] (`what` names it in the failure).
+fn wait_within_deadline(child: &mut Child, what: &str) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if started.elapsed() > DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not finish within {DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Runs the tool with `args`, killing it if it outlives [`DEADLINE`].
 fn run(args: &[&str]) -> Run {
     let mut child = Command::new(BIN)
@@ -119,18 +136,7 @@ fn run(args: &[&str]) -> Run {
         .expect("cannot start the tool");
     let stdout = drain(child.stdout.take().unwrap());
     let stderr = drain(child.stderr.take().unwrap());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("shm-disruptor {args:?} did not finish within {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let status = wait_within_deadline(&mut child, &format!("shm-disruptor {args:?}"));
     let text = |rx: mpsc::Receiver<String>| rx.recv_timeout(DEADLINE).unwrap_or_default();
     Run { code: status.code(), stdout: text(stdout), stderr: text(stderr) }
 }
@@ -763,17 +769,7 @@ fn watch_reports_a_ring_truncated_under_it() {
     stdout.read_line(&mut first).unwrap();
     assert!(first.contains("cursor 3"), "{first}");
     std::fs::OpenOptions::new().write(true).open(name.path()).unwrap().set_len(4096).unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            panic!("watch went on after the truncation");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let status = wait_within_deadline(&mut child, "watch, after the truncation,");
     let mut stderr = String::new();
     child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
     assert_eq!(status.code(), Some(1), "exited by itself, not killed by SIGBUS: {status} {stderr}");

@@ -95,7 +95,11 @@ impl<T: Slot> Producer<T> {
     /// Claims `[start, start + n)` (exact) or up to `n` slots (`!exact`), without waiting.
     #[inline(always)]
     fn try_claim_range(&mut self, n: u64, exact: bool) -> Result<Range<u64>, ClaimError> {
-        self.state.try_claim(&self.ring.shared.core, n, exact)
+        match self.state.try_claim_fast(n) {
+            Some(range) => Ok(range),
+            // The core is looked up only here: the fast path loads nothing it does not use.
+            None => self.state.try_claim_slow(&self.ring.shared.core, n, exact),
+        }
     }
 
     #[inline(always)]

@@ -16,11 +16,11 @@ use shm_disruptor_tests::SegmentGuard;
 const CAPACITY: usize = 16;
 const CONSUMERS: usize = 2;
 // Offsets of the control words (see the `shm` module docs): the header takes 4096 bytes, then
-// one 128-byte line each for next, cursor, status, the two wake lines and the gating epoch,
-// then the consumer sequences.
+// one 128-byte line each for next (with the gating epoch), cursor, status and the two wake
+// lines, then the consumer sequences.
 const NEXT: u64 = 4096;
 const CURSOR: u64 = 4096 + 128;
-const SEQUENCES: u64 = 4096 + 6 * 128;
+const SEQUENCES: u64 = 4096 + 5 * 128;
 /// The header fields a creator writes (magic .. dependencies).
 const HEADER_FIELDS: u64 = 96 + 8 * 64;
 

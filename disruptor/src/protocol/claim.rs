@@ -111,10 +111,20 @@ impl ProducerState {
         n: u64,
         exact: bool,
     ) -> Result<Range<u64>, ClaimError> {
-        // Fast path: a single producer with room under its cached bound (always 0 in
-        // multi-producer mode), read under the current gating epoch. `end > start` rules out
-        // n == 0 and overflow, and `n <= capacity` a claim longer than the ring should the
-        // claim sequence be corrupt (n == 1, the common case, needs no test).
+        match self.try_claim_fast(n) {
+            Some(range) => Ok(range),
+            None => self.try_claim_slow(core, n, exact),
+        }
+    }
+
+    /// The fast path of [`try_claim`](Self::try_claim), which needs no `Core` (so a handle
+    /// finds it only on the slow path): a single producer with room under its cached bound
+    /// (always 0 in multi-producer mode), read under the current gating epoch. `None`: take
+    /// the slow path. `end > start` rules out n == 0 and overflow, and `n <= capacity` a claim
+    /// longer than the ring should the claim sequence be corrupt (n == 1, the common case,
+    /// needs no test).
+    #[inline(always)]
+    pub(crate) fn try_claim_fast(&mut self, n: u64) -> Option<Range<u64>> {
         let next = self.ring.next();
         // Relaxed: only this producer writes the claim sequence in single-producer mode (it is
         // for inspection and recovery, and orders nothing: the cursor's Release store publishes).
@@ -122,7 +132,8 @@ impl ProducerState {
         let end = start.wrapping_add(n);
         // Relaxed: only compared; a changed epoch sends the claim to the slow path, which
         // loads it again with Acquire (pairing with the SeqCst bump in
-        // `ownership::gating_changed`). One load of a line that changes only on a release.
+        // `ownership::gating_changed`). It lies beside the claim sequence: no other line is
+        // touched (see `ClaimLine`).
         let epoch = self.ring.gating_epoch().load(Ordering::Relaxed);
         if end <= self.bound
             && end > start
@@ -131,14 +142,14 @@ impl ProducerState {
         {
             // Relaxed: as above.
             next.store(end, Ordering::Relaxed);
-            return Ok(start..end);
+            return Some(start..end);
         }
         crate::cold_path();
-        self.try_claim_slow(core, n, exact)
+        None
     }
 
     #[inline(never)]
-    fn try_claim_slow(
+    pub(crate) fn try_claim_slow(
         &mut self,
         core: &Core,
         n: u64,

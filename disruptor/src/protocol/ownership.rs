@@ -540,7 +540,7 @@ pub(crate) fn gating_changed(core: &Core) {
     // SeqCst: the bump is globally visible before `release()` returns, so a claim that starts
     // afterwards sees it (its Relaxed load in the claim fast path, then an Acquire load in the
     // slow path, which pairs with this store and makes the `RELEASED` store before it visible).
-    control.gating_epoch.value.fetch_add(1, Ordering::SeqCst);
+    control.next.gating_epoch.fetch_add(1, Ordering::SeqCst);
     core.ring.notify_room();
     core.ring.notify_data();
 }

@@ -106,7 +106,7 @@ impl Ring {
     /// The gating epoch: bumped after every release or eviction of a consumer.
     #[inline(always)]
     pub(crate) fn gating_epoch(&self) -> &AtomicU64 {
-        &self.control().gating_epoch.value
+        &self.control().next.gating_epoch
     }
 
     /// The application status word.
