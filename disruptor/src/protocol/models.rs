@@ -10,7 +10,8 @@
 //!   every stage it must wait for has committed it: the slots are loom `UnsafeCell`s, so an
 //!   access without a happens-before edge from the last conflicting one fails the model;
 //! - every message is delivered once to each consumer index, in sequence order, with the value
-//!   its producer wrote;
+//!   its producer wrote (so the cursor never moves past an unpublished claim: a consumer would
+//!   read a slot not yet written), and the cursor never moves backwards;
 //! - no wake-up is lost: a `Block` waiter sleeps in the futex model with no timeout, so a lost
 //!   wake-up is a deadlock, which fails the model.
 //!
@@ -146,7 +147,14 @@ impl Harness {
         mut check: impl FnMut(u64, u64),
     ) {
         let end = consumer.sequence + count;
+        let mut last_cursor = 0;
         while consumer.sequence < end {
+            // Relaxed, so that the check adds no happens-before edge that could hide a missing
+            // one in the code under test; read-read coherence still makes a cursor moved
+            // backwards visible here.
+            let cursor = self.core.ring.cursor().load(Ordering::Relaxed);
+            assert!(cursor >= last_cursor, "the cursor moved back from {last_cursor} to {cursor}");
+            last_cursor = cursor;
             let available = match consumer.available(&self.core) {
                 0 => consumer.wait_for_data(&self.core, strategy, None).unwrap(),
                 n => n,
