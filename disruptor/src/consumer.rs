@@ -310,7 +310,7 @@ impl<'a, T: Slot> Batch<'a, T> {
         let ring = &self.consumer.state.ring;
         let (index, first, wrapped) = ring.halves(self.start, self.end - self.start);
         let slots = ring.slot::<T>(0).cast_const();
-        // SAFETY: `Hot::halves` keeps both parts inside the slot region of `capacity` aligned
+        // SAFETY: `Ring::halves` keeps both parts inside the slot region of `capacity` aligned
         // `T` values; every bit pattern is a valid `T` (`Slot`). Producers do not write these
         // slots until we commit past them (the gating protocol).
         unsafe {

@@ -306,7 +306,9 @@ impl Inspector {
             creation_time_ns: h.creation_time_ns,
             creator_pid: h.creator_pid,
             segment_size: g.segment_size as u64,
-            dependencies: masks.iter().map(|&m| bits(m)).collect(),
+            dependencies: (0..g.consumer_count)
+                .map(|c| self.core.graph.dependencies(c).to_vec())
+                .collect(),
             gating: graph::last_stages(masks),
         }
     }
@@ -326,7 +328,6 @@ impl Inspector {
     pub fn state(&self) -> Result<RingState, OpenError> {
         self.check_size()?;
         let core = &self.core;
-        let masks = &self.segment.header().dependencies[..self.segment.geometry().consumer_count];
         // Consumer sequences first, then the cursor, then the claim sequence: each only grows,
         // so the snapshot keeps sequence <= cursor <= claim sequence.
         let participants = ownership::participants(core);
@@ -350,7 +351,7 @@ impl Inspector {
                         state,
                         owner_pid: pid,
                         commits: core.ring.load_commits(index),
-                        dependencies: bits(masks[index]),
+                        dependencies: core.graph.dependencies(index).to_vec(),
                     });
                 }
                 Participant::Producer { entry, pid, state, pending } => {
@@ -429,11 +430,6 @@ pub fn processes_mapping(name: &str) -> Vec<u32> {
         Some(inode) => mapping_processes().remove(&inode).unwrap_or_default(),
         None => Vec::new(),
     }
-}
-
-/// The indices of the set bits of a dependency mask.
-fn bits(mask: u64) -> Vec<usize> {
-    (0..64).filter(|&c| mask & (1 << c) != 0).collect()
 }
 
 fn all_zero(bytes: &[u8]) -> bool {

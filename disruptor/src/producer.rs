@@ -195,14 +195,8 @@ impl<T: Slot> Producer<T> {
     }
 
     /// The guard of a range this handle just claimed.
-    #[cfg(feature = "tokio")]
     #[inline(always)]
-    pub(crate) fn claimed(&mut self, range: Range<u64>) -> ClaimBatch<'_, T> {
-        self.batch(range)
-    }
-
-    #[inline(always)]
-    fn batch(&mut self, range: Range<u64>) -> ClaimBatch<'_, T> {
+    pub(crate) fn batch(&mut self, range: Range<u64>) -> ClaimBatch<'_, T> {
         ClaimBatch {
             producer: self,
             start: range.start,
@@ -292,13 +286,9 @@ impl<T: Slot> Producer<T> {
         if !self.state.recover(&self.ring.shared.core, &range) {
             return None;
         }
-        Some(ClaimBatch {
-            producer: self,
-            start: range.start,
-            end: range.end,
-            recovered: true,
-            done: false,
-        })
+        let mut batch = self.batch(range);
+        batch.recovered = true;
+        Some(batch)
     }
 
     /// Publishes `[start, end)` (see `ProducerState::publish`).
@@ -308,24 +298,17 @@ impl<T: Slot> Producer<T> {
         self.state.publish(core, start..end, wait, self.wait, &mut self.policy)
     }
 
-    /// Gives back an uncommitted claim: rolls it back if nothing was claimed after it, else
-    /// publishes it zero-filled (commits are in order, so later producers wait for it).
-    #[cold]
-    #[inline(never)]
-    fn abandon(&mut self, start: u64, end: u64) {
-        let core = &self.ring.shared.core;
-        self.state.give_back(core, start..end, self.wait, &mut self.policy);
-    }
-
     /// A claim guard dropped without commit: a recovered range is pending again, for the next
-    /// recoverer; a claim is given back (see `abandon`).
+    /// recoverer; a claim is given back (rolled back if nothing was claimed after it, else
+    /// published zero-filled: see `ProducerState::give_back`).
     #[cold]
     #[inline(never)]
     fn dropped(&mut self, start: u64, end: u64, recovered: bool) {
+        let core = &self.ring.shared.core;
         if recovered {
-            self.state.release_adopted(&self.ring.shared.core, false);
+            self.state.release_adopted(core, false);
         } else {
-            self.abandon(start, end);
+            self.state.give_back(core, start..end, self.wait, &mut self.policy);
         }
     }
 }
@@ -397,7 +380,7 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
         let ring = &self.producer.state.ring;
         let (index, first, wrapped) = ring.halves(self.start, self.end - self.start);
         let slots = ring.slot::<T>(0);
-        // `Hot::halves` keeps both parts inside the slot region, without overlap; the
+        // `Ring::halves` keeps both parts inside the slot region, without overlap; the
         // slots hold `capacity` values of `T`, aligned for `T` (validated at create/open), and
         // every bit pattern is a valid `T` (`Slot`). The claim protocol makes this producer the
         // only writer of these slots, and no consumer reads them until they are published.

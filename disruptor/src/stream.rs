@@ -193,7 +193,7 @@ impl StreamWriter {
     fn try_write(&mut self, buf: &[u8]) -> Option<io::Result<usize>> {
         // The async claim attempt: a full ring also runs the producer's dead-peer policy.
         Some(match self.producer.try_claim_async(buf.len() as u64, false)? {
-            Ok(range) => Ok(copy_and_commit(self.producer.claimed(range), buf)),
+            Ok(range) => Ok(copy_and_commit(self.producer.batch(range), buf)),
             Err(e) => Err(claim_error(e)),
         })
     }

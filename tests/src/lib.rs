@@ -20,6 +20,22 @@ use std::time::{Duration, Instant};
 
 use shm_disruptor::{Consumer, Disruptor, Producer, Slot, WaitStrategy};
 
+/// A helper binary's one line for the test that spawned it, flushed at once (the test reads
+/// it as soon as it is written).
+pub fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").and_then(|()| out.flush()).expect("stdout");
+}
+
+/// Where a helper binary stops until its test kills it: after two minutes it exits with status
+/// 3 (`helper` names it on stderr), so that it cannot outlive a harness that failed to kill it.
+pub fn hang(helper: &str) -> ! {
+    std::thread::sleep(Duration::from_secs(120));
+    eprintln!("{helper}: nobody killed me");
+    std::process::exit(3)
+}
+
 /// The longest any single wait inside a producer or consumer loop may take before it fails.
 pub const WAIT_TIMEOUT: Duration = Duration::from_secs(60);
 

@@ -373,7 +373,8 @@ impl ProducerState {
     fn roll_back(&mut self, core: &Core, start: u64, end: u64) -> bool {
         let next = self.ring.next();
         if self.ring.single {
-            // Release: as any store of the claim sequence by the single producer.
+            // Release: stronger than needed (only this producer reads it back; its claims
+            // store it Relaxed), and free on this rare path.
             next.store(start, Ordering::Release);
             return true;
         }

@@ -45,15 +45,22 @@ pub(crate) struct Locks {
     held: Mutex<HashSet<u64>>,
 }
 
-/// Whether `fcntl` can take a lock: `Ok(false)` when another description holds it.
+/// A lock of `kind` on the one byte at `offset`.
 #[cfg(not(loom))]
-fn set_lock(file: &File, offset: u64, kind: libc::c_short) -> io::Result<bool> {
+fn byte_lock(kind: libc::c_int, offset: u64) -> libc::flock {
     // SAFETY: `flock` is a plain C struct, for which all-zero bytes are a valid value.
     let mut lock: libc::flock = unsafe { std::mem::zeroed() };
-    lock.l_type = kind;
+    lock.l_type = kind as libc::c_short;
     lock.l_whence = libc::SEEK_SET as libc::c_short;
     lock.l_start = offset as libc::off_t;
     lock.l_len = 1;
+    lock
+}
+
+/// Whether `fcntl` can take a lock: `Ok(false)` when another description holds it.
+#[cfg(not(loom))]
+fn set_lock(file: &File, offset: u64, kind: libc::c_int) -> io::Result<bool> {
+    let lock = byte_lock(kind, offset);
     // SAFETY: `file` is an open descriptor and `lock` a valid `flock` that outlives the call;
     // F_OFD_SETLK only reads it.
     let result = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &lock) };
@@ -98,7 +105,7 @@ impl Locks {
         }
         #[cfg(not(loom))]
         if let Some(file) = &self.file {
-            if !set_lock(file, offset, libc::F_WRLCK as libc::c_short)? {
+            if !set_lock(file, offset, libc::F_WRLCK)? {
                 return Ok(false);
             }
         }
@@ -113,7 +120,7 @@ impl Locks {
             // Unlocking a byte this description holds cannot fail but for a closed descriptor.
             #[cfg(not(loom))]
             if let Some(file) = &self.file {
-                let _ = set_lock(file, offset, libc::F_UNLCK as libc::c_short);
+                let _ = set_lock(file, offset, libc::F_UNLCK);
             }
         }
     }
@@ -129,12 +136,7 @@ impl Locks {
     #[cfg(not(loom))]
     fn held_elsewhere(&self, offset: u64) -> bool {
         let Some(file) = &self.file else { return false };
-        // SAFETY: as in `set_lock`.
-        let mut lock: libc::flock = unsafe { std::mem::zeroed() };
-        lock.l_type = libc::F_WRLCK as libc::c_short;
-        lock.l_whence = libc::SEEK_SET as libc::c_short;
-        lock.l_start = offset as libc::off_t;
-        lock.l_len = 1;
+        let mut lock = byte_lock(libc::F_WRLCK, offset);
         // SAFETY: `file` is open and `lock` is a valid `flock`, which F_OFD_GETLK overwrites
         // with the first conflicting lock, or sets to F_UNLCK.
         let result = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut lock) };
@@ -153,12 +155,8 @@ impl Locks {
     #[cfg(not(loom))]
     pub(crate) fn check_supported(&self) -> io::Result<()> {
         let Some(file) = &self.file else { return Ok(()) };
-        // SAFETY: as in `is_held`.
-        let mut lock: libc::flock = unsafe { std::mem::zeroed() };
-        lock.l_type = libc::F_WRLCK as libc::c_short;
-        lock.l_whence = libc::SEEK_SET as libc::c_short;
-        lock.l_len = 1;
-        // SAFETY: as in `is_held`.
+        let mut lock = byte_lock(libc::F_WRLCK, 0);
+        // SAFETY: as in `held_elsewhere`.
         let result = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut lock) };
         if result == 0 {
             Ok(())
@@ -233,11 +231,11 @@ fn state_of(core: &Core, lock: u64, token: u64) -> ParticipantState {
 
 /// The participants of any segment (typed or not).
 pub(crate) fn participants(core: &Core) -> Vec<Participant> {
-    let cursor = core.ring.control().cursor.value.load(Ordering::Acquire);
-    let next = core.ring.control().next.value.load(Ordering::Acquire);
+    let cursor = core.ring.load_cursor();
+    let next = core.ring.load_claim_sequence();
     let mut out = Vec::new();
     for index in 0..core.ring.consumer_count {
-        // Acquire: pairs with the owner's Release store of its token in `Consumer::attach`.
+        // Acquire: pairs with the owner's Release store of its token in `attach_consumer`.
         let token = core.ring.consumer_entry(index).owner.load(Ordering::Acquire);
         let sequence = core.ring.consumer_sequence(index).load(Ordering::Acquire);
         out.push(Participant::Consumer {
@@ -286,11 +284,8 @@ fn committed(core: &Core, seq: u64) -> bool {
 /// Whether every sequence of `range` is still pending: at or after the cursor, below the claim
 /// sequence, and (multi-producer rings) not committed.
 pub(crate) fn is_pending(core: &Core, range: &Range<u64>) -> bool {
-    let control = core.ring.control();
-    // Acquire: pairs with the Release stores (and CASes) of the cursor.
-    let cursor = control.cursor.value.load(Ordering::Acquire);
-    // Acquire: pairs with the Release CAS of a multi-producer claim.
-    let next = control.next.value.load(Ordering::Acquire);
+    let cursor = core.ring.load_cursor();
+    let next = core.ring.load_claim_sequence();
     range.start < range.end
         && range.start >= cursor
         && range.end <= next
@@ -303,12 +298,11 @@ pub(crate) fn is_pending(core: &Core, range: &Range<u64>) -> bool {
 fn record_done(core: &Core, entry: usize) -> bool {
     let e = core.ring.producer_entry(entry);
     let (start, end) = (e.claim_start.load(Ordering::Relaxed), e.claim_end.load(Ordering::Relaxed));
-    // Acquire: as any cursor load.
-    let cursor = core.ring.control().cursor.value.load(Ordering::Acquire);
+    let cursor = core.ring.load_cursor();
     if start >= end || end <= cursor {
         return true;
     }
-    let next = core.ring.control().next.value.load(Ordering::Acquire);
+    let next = core.ring.load_claim_sequence();
     let capacity = core.ring.capacity;
     end <= next
         && end - start.max(cursor) <= capacity
@@ -319,12 +313,11 @@ fn record_done(core: &Core, entry: usize) -> bool {
 /// claim of a dead producer (or one given up with `leave_pending`). `None` when the cursor is not
 /// blocked by such a range.
 pub(crate) fn orphaned_claim(core: &Core) -> Option<Range<u64>> {
-    let control = core.ring.control();
-    let cursor = control.cursor.value.load(Ordering::Acquire);
-    // Acquire pairs with the Release CAS of a multi-producer claim in
-    // `Producer::try_claim_range_slow`: the registry records of every claim below `next` are
+    let cursor = core.ring.load_cursor();
+    // Acquire (`load_claim_sequence`) pairs with the Release CAS of a multi-producer claim in
+    // `ProducerState::claim_multi`: the registry records of every claim below `next` are
     // visible to the loads below. (Single-producer mode keeps no per-claim records.)
-    let next = control.next.value.load(Ordering::Acquire);
+    let next = core.ring.load_claim_sequence();
     if cursor >= next {
         return None;
     }
@@ -369,7 +362,7 @@ pub(crate) type Adopted = Vec<usize>;
 /// whose record the recoverer read while it was empty.
 pub(crate) fn take_over(core: &Core, range: &Range<u64>, token: u64) -> Option<Adopted> {
     let given_back = &core.ring.control().next.given_back;
-    // SeqCst: pairs with the SeqCst bump after a rollback in `Producer::abandon` (see there).
+    // SeqCst: pairs with the SeqCst bump after a rollback in `ProducerState::roll_back`.
     let before = given_back.load(Ordering::SeqCst);
     if !is_pending(core, range) {
         return None;
@@ -447,15 +440,7 @@ pub(crate) fn adopt(core: &Core, range: &Range<u64>, token: u64) -> Option<Adopt
 /// pending stays recoverable) unless `clear_done` and every sequence it describes is committed.
 pub(crate) fn release_adopted(core: &Core, adopted: &[usize], clear_done: bool) {
     for &entry in adopted {
-        let e = core.ring.producer_entry(entry);
-        if clear_done && record_done(core, entry) {
-            let end = e.claim_end.load(Ordering::Relaxed);
-            e.claim_start.store(end, Ordering::Relaxed);
-        }
-        // Release: the record's range is written before it is let go (the next holder's
-        // Acquire load of the owner word pairs with it).
-        e.owner.store(0, Ordering::Release);
-        core.locks.unlock(core.producer_lock(entry));
+        release_record(core, entry, clear_done && record_done(core, entry));
     }
 }
 
@@ -471,11 +456,9 @@ pub(crate) fn take_free_record(core: &Core, token: u64) -> Option<usize> {
             core.locks.unlock(lock);
             return false;
         }
-        let e = core.ring.producer_entry(entry);
-        let end = e.claim_end.load(Ordering::Relaxed);
-        e.claim_start.store(end, Ordering::Relaxed);
+        empty_record(core, entry);
         // Release: pairs with the Acquire loads of the owner word by inspectors.
-        e.owner.store(token, Ordering::Release);
+        core.ring.producer_entry(entry).owner.store(token, Ordering::Release);
         true
     })
 }
@@ -586,7 +569,8 @@ pub(crate) fn attach_single_producer(core: &Core, token: u64) -> Result<(), u32>
     // Acquire: pairs with the previous holder's Release stores of the owner word.
     if owner.load(Ordering::Acquire) != 0 {
         let cursor = core.ring.load_cursor();
-        // Release: as any store of the claim sequence by the single producer.
+        // Release: stronger than needed (only the single producer reads it back; its claims
+        // store it Relaxed), and free on this rare path.
         core.ring.next().store(cursor, Ordering::Release);
     }
     // Release: pairs with the Acquire loads of the owner word by inspectors.
@@ -623,11 +607,11 @@ pub(crate) fn release_record(core: &Core, entry: usize, empty: bool) {
 pub(crate) fn move_to_spare(core: &Core, home: usize, token: u64) -> bool {
     let Some(spare) = take_free_record(core, token) else { return false };
     let (from, to) = (core.ring.producer_entry(home), core.ring.producer_entry(spare));
-    // Relaxed: both records are held by this handle; `release_adopted`'s Release store of the
+    // Relaxed: both records are held by this handle; `release_record`'s Release store of the
     // owner word publishes them.
     to.claim_end.store(from.claim_end.load(Ordering::Relaxed), Ordering::Relaxed);
     to.claim_start.store(from.claim_start.load(Ordering::Relaxed), Ordering::Relaxed);
-    release_adopted(core, &[spare], false);
+    release_record(core, spare, false);
     true
 }
 

@@ -17,19 +17,12 @@
 use std::time::Duration;
 
 use shm_disruptor::{Disruptor, WaitStrategy};
+use shm_disruptor_tests::say;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn hang() -> ! {
-    std::thread::sleep(Duration::from_secs(120));
-    eprintln!("crash_actor: nobody killed me");
-    std::process::exit(3)
-}
-
-fn say(line: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}").and_then(|()| out.flush()).expect("stdout");
+    shm_disruptor_tests::hang("crash_actor")
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

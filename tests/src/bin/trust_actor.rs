@@ -29,18 +29,12 @@ use std::io::Write;
 use std::time::Duration;
 
 use shm_disruptor::{Disruptor, StreamWriter, WaitStrategy};
+use shm_disruptor_tests::say;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn hang() -> ! {
-    std::thread::sleep(Duration::from_secs(120));
-    eprintln!("trust_actor: nobody killed me");
-    std::process::exit(3)
-}
-
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}").and_then(|()| out.flush()).expect("stdout");
+    shm_disruptor_tests::hang("trust_actor")
 }
 
 /// `AUDIT_ARCH_*` of this target: its ELF machine, 64-bit, little-endian.
