@@ -404,8 +404,8 @@ impl<T: Slot> Disruptor<T> {
         if index >= count {
             return Err(AttachError::ConsumerOutOfRange { index, count });
         }
-        let masks = self.core().graph.masks();
-        if let Some(concurrent) = crate::graph::concurrent_with(masks, index) {
+        let graph = self.core().graph.lists();
+        if let Some(concurrent) = crate::graph::concurrent_with(&graph, index) {
             return Err(AttachError::NotExclusive { index, concurrent });
         }
         Ok(ExclusiveConsumer(self.consumer(index)?))

@@ -104,6 +104,8 @@ pub struct HeaderInfo {
     pub capacity: u64,
     /// Number of consumers.
     pub consumer_count: usize,
+    /// Number of producer records (how many producer handles may be attached at once).
+    pub producer_count: usize,
     /// Single- or multi-producer.
     pub producer_mode: ProducerMode,
     /// Creation time, nanoseconds since the Unix epoch.
@@ -291,7 +293,6 @@ impl Inspector {
     pub fn header(&self) -> HeaderInfo {
         let h = self.segment.header();
         let g = self.segment.geometry();
-        let masks = &h.dependencies[..g.consumer_count];
         HeaderInfo {
             name: self.segment.name().to_owned(),
             layout_version: h.layout_version,
@@ -302,6 +303,7 @@ impl Inspector {
             slot_align: h.slot_align,
             capacity: g.capacity,
             consumer_count: g.consumer_count,
+            producer_count: g.producer_count,
             producer_mode: self.segment.mode(),
             creation_time_ns: h.creation_time_ns,
             creator_pid: h.creator_pid,
@@ -309,7 +311,7 @@ impl Inspector {
             dependencies: (0..g.consumer_count)
                 .map(|c| self.core.graph.dependencies(c).to_vec())
                 .collect(),
-            gating: graph::last_stages(masks),
+            gating: graph::last_stages(self.segment.dependencies()),
         }
     }
 

@@ -42,7 +42,9 @@ pub use consumer::{Batch, BatchMut, Consumer, ExclusiveConsumer, ForwardError};
 pub use error::{AttachError, ClaimError, ConsumeError, OpenError};
 #[cfg(not(loom))]
 pub use producer::{Claim, ClaimBatch, Producer};
-pub use protocol::layout::{ProducerMode, MAX_CONSUMERS, MAX_PRODUCERS};
+pub use protocol::layout::{
+    ProducerMode, DEFAULT_PRODUCERS, MAX_CONSUMERS, MAX_DEPENDENCIES, MAX_PRODUCERS,
+};
 pub use protocol::ownership::{Participant, ParticipantState};
 pub use protocol::policy::DeadPeerPolicy;
 pub use protocol::wait::{FenceMode, WaitStrategy};

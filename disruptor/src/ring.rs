@@ -133,6 +133,7 @@ impl<T: Slot> Disruptor<T> {
             name: name.to_owned(),
             capacity: None,
             consumers: None,
+            producers: None,
             dependencies: Vec::new(),
             mode: None,
             force: false,
@@ -275,6 +276,7 @@ pub struct Builder<T: Slot> {
     name: String,
     capacity: Option<usize>,
     consumers: Option<usize>,
+    producers: Option<usize>,
     dependencies: Vec<(usize, Vec<usize>)>,
     mode: Option<ProducerMode>,
     force: bool,
@@ -293,14 +295,40 @@ impl<T: Slot> Builder<T> {
         self
     }
 
-    /// Number of consumers (1..=64). Required to create; verified when opening if given.
+    /// Number of consumers (1..=[`MAX_CONSUMERS`](crate::MAX_CONSUMERS), 65,536). Each costs
+    /// 256 bytes of the segment (see the README's memory formula). Required to create;
+    /// verified when opening if given.
     pub fn consumers(mut self, count: usize) -> Self {
         self.consumers = Some(count);
         self
     }
 
+    /// Number of producer records of a multi-producer ring: how many producer handles may be
+    /// attached at once, in all processes together (1..=[`MAX_PRODUCERS`](crate::MAX_PRODUCERS),
+    /// 65,536; default [`DEFAULT_PRODUCERS`](crate::DEFAULT_PRODUCERS), 64). Each costs 128
+    /// bytes of the segment. A single-producer ring always has one. Verified when opening if
+    /// given.
+    ///
+    /// ```
+    /// use shm_disruptor::Disruptor;
+    /// # let name = format!("/doc-producers-{}", std::process::id());
+    /// let ring = Disruptor::<u64>::builder(&name).capacity(64).consumers(1).producers(200).create()?;
+    /// let producers: Vec<_> = (0..200).map(|_| ring.producer()).collect::<Result<_, _>>()?;
+    /// assert!(ring.producer().is_err(), "all 200 records are held");
+    /// # drop(producers);
+    /// # shm_disruptor::unlink(&name)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn producers(mut self, count: usize) -> Self {
+        self.producers = Some(count);
+        self
+    }
+
     /// Declares that `consumer` sees a slot only after every consumer in `after` has committed
     /// it (a pipeline stage). Producers then wait only for the consumers nobody depends on.
+    /// Any acyclic graph is allowed (up to [`MAX_DEPENDENCIES`](crate::MAX_DEPENDENCIES)
+    /// edges); a cycle, a consumer out of range or one depending on itself is refused by
+    /// `create` with [`OpenError::InvalidConfig`].
     pub fn depends_on(mut self, consumer: usize, after: &[usize]) -> Self {
         self.dependencies.push((consumer, after.to_vec()));
         self
@@ -360,8 +388,8 @@ impl<T: Slot> Builder<T> {
         self
     }
 
-    /// The capacity, consumer count and dependency masks asked for, checked.
-    fn checked(&self) -> Result<(usize, usize, Vec<u64>), OpenError> {
+    /// The shape asked for, checked.
+    fn checked(&self) -> Result<Shape, OpenError> {
         let invalid = |reason: String| OpenError::InvalidConfig(reason);
         let capacity = self
             .capacity
@@ -375,7 +403,23 @@ impl<T: Slot> Builder<T> {
                 shm::MAX_CONSUMERS
             )));
         }
-        let mut masks = vec![0u64; consumers];
+        let mode = self.mode.unwrap_or(ProducerMode::Multi);
+        let producers = match (mode, self.producers) {
+            (ProducerMode::Single, None | Some(1)) => 1,
+            (ProducerMode::Single, Some(n)) => {
+                return Err(invalid(format!(
+                    "a single-producer ring has one producer record; producers({n}) needs multi_producer()"
+                )))
+            }
+            (ProducerMode::Multi, n) => n.unwrap_or(shm::DEFAULT_PRODUCERS),
+        };
+        if producers == 0 || producers > shm::MAX_PRODUCERS {
+            return Err(invalid(format!(
+                "a ring has 1..={} producer records, not {producers}",
+                shm::MAX_PRODUCERS
+            )));
+        }
+        let mut dependencies = vec![Vec::new(); consumers];
         for (consumer, after) in &self.dependencies {
             if *consumer >= consumers {
                 return Err(invalid(format!(
@@ -388,23 +432,28 @@ impl<T: Slot> Builder<T> {
                         "consumer {consumer} depends on consumer {dep}, which is out of range (the ring has {consumers})"
                     )));
                 }
-                masks[*consumer] |= 1 << dep;
+                dependencies[*consumer].push(dep);
             }
         }
-        graph::validate(&masks).map_err(invalid)?;
-        Ok((capacity, consumers, masks))
+        for list in &mut dependencies {
+            list.sort_unstable();
+            list.dedup();
+        }
+        graph::validate(&dependencies).map_err(invalid)?;
+        Ok(Shape { capacity, consumers, producers, mode, dependencies })
     }
 
     /// Creates the ring; fails with [`OpenError::AlreadyExists`] if the name is taken.
     pub fn create(self) -> Result<Disruptor<T>, OpenError> {
-        let (capacity, consumers, masks) = self.checked()?;
+        let shape = self.checked()?;
         let (segment, file) = Segment::create(&NewRing {
             name: &self.name,
             schema: &T::SCHEMA,
-            capacity: capacity as u64,
-            consumer_count: consumers,
-            mode: self.mode.unwrap_or(ProducerMode::Multi),
-            dependencies: &masks,
+            capacity: shape.capacity as u64,
+            consumer_count: shape.consumers,
+            producer_count: shape.producers,
+            mode: shape.mode,
+            dependencies: &shape.dependencies,
             permissions: self.permissions,
             fence: self.fence,
         })?;
@@ -429,12 +478,14 @@ impl<T: Slot> Builder<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn create_in_process(self) -> Result<Disruptor<T>, OpenError> {
-        let (capacity, consumers, masks) = self.checked()?;
-        let mode = self.mode.unwrap_or(ProducerMode::Multi);
+        let shape = self.checked()?;
+        let mode = shape.mode;
         let schema = &T::SCHEMA;
         let geometry = Geometry::new(
-            capacity as u64,
-            consumers,
+            shape.capacity as u64,
+            shape.consumers,
+            shape.producers,
+            0, // the graph lives in the `Core`, not in a segment
             schema.size as u64,
             schema.align as u64,
             mode,
@@ -452,7 +503,7 @@ impl<T: Slot> Builder<T> {
         };
         let memory = HeapMemory::new(&geometry, mode == ProducerMode::Multi);
         let ring = memory.ring(fence == FenceMode::Fence);
-        let graph = Graph::from_masks(&masks);
+        let graph = Graph::new(&shape.dependencies);
         let core = Core::new(ring, &geometry, graph, Locks::in_process(), mode, fence);
         let shared = Shared::new(core, Backing::Heap(memory), self.name, geometry);
         Ok(Disruptor::from_shared(shared, self.wait))
@@ -483,11 +534,21 @@ impl<T: Slot> Builder<T> {
         let expect = Expectations {
             capacity: self.capacity.map(|c| c as u64),
             consumer_count: self.consumers,
+            producer_count: self.producers,
             mode: self.mode,
         };
         let (segment, file) = Segment::open(&self.name, &T::SCHEMA, &expect, self.init_timeout)?;
         Ok(Disruptor::from_shared(Shared::mapped(segment, file)?, self.wait))
     }
+}
+
+/// What a builder describes, checked (`Builder::checked`).
+struct Shape {
+    capacity: usize,
+    consumers: usize,
+    producers: usize,
+    mode: ProducerMode,
+    dependencies: Vec<Vec<usize>>,
 }
 
 /// The live users of an existing, valid ring of any type: the owners of its consumer indices and

@@ -21,6 +21,7 @@ use rustix::shm;
 use crate::error::OpenError;
 pub use crate::protocol::layout::*;
 use crate::protocol::ring::{Ring, RingParts};
+use crate::protocol::sync::{AtomicU64, Ordering};
 use crate::protocol::{Core, FenceMode, Graph, Locks};
 use crate::Schema;
 
@@ -72,6 +73,8 @@ pub struct Segment {
     geometry: Geometry,
     mode: ProducerMode,
     fence: FenceMode,
+    /// The dependency graph, read once from the edge table and validated.
+    dependencies: Vec<Vec<usize>>,
 }
 
 impl std::fmt::Debug for Segment {
@@ -103,10 +106,12 @@ pub struct NewRing<'a> {
     pub capacity: u64,
     /// Number of consumers.
     pub consumer_count: usize,
+    /// Number of producer records (1 in single-producer mode).
+    pub producer_count: usize,
     /// Producer mode.
     pub mode: ProducerMode,
-    /// Dependency mask per consumer.
-    pub dependencies: &'a [u64],
+    /// Per consumer, the consumers it follows (validated).
+    pub dependencies: &'a [Vec<usize>],
     /// Permission bits of the segment (at most `0o777`).
     pub permissions: u32,
     /// The fence mode asked for; `None` picks membarrier where this process can use it.
@@ -120,6 +125,8 @@ pub struct Expectations {
     pub capacity: Option<u64>,
     /// Consumer count stated to the builder.
     pub consumer_count: Option<usize>,
+    /// Producer record count stated to the builder.
+    pub producer_count: Option<usize>,
     /// Producer mode stated to the builder.
     pub mode: Option<ProducerMode>,
 }
@@ -184,9 +191,12 @@ impl Segment {
                 ring.permissions
             )));
         }
+        let edges = crate::graph::to_edges(ring.dependencies);
         let geometry = Geometry::new(
             ring.capacity,
             ring.consumer_count,
+            ring.producer_count,
+            edges.len(),
             ring.schema.size as u64,
             ring.schema.align as u64,
             ring.mode,
@@ -211,7 +221,7 @@ impl Segment {
         )
         .map_err(|e| os_error("shm_open", name, e))?;
         let file = File::from(fd);
-        let result = Self::initialise(file, ring, geometry, fence);
+        let result = Self::initialise(file, ring, geometry, fence, &edges);
         if result.is_err() {
             // Leave no half-made segment behind under this name.
             let _ = shm::unlink(name);
@@ -224,6 +234,7 @@ impl Segment {
         ring: &NewRing<'_>,
         geometry: Geometry,
         fence: FenceMode,
+        edges: &[u64],
     ) -> Result<(Segment, File), OpenError> {
         let name = ring.name;
         let os = |op: &'static str| move |e: Errno| os_error(op, name, e);
@@ -247,8 +258,6 @@ impl Segment {
         // Step 4: write the header. Nobody reads it before READY, and this process is its only
         // writer until then.
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        let mut dependencies = [0u64; MAX_CONSUMERS];
-        dependencies[..ring.dependencies.len()].copy_from_slice(ring.dependencies);
         let header = Header {
             magic: MAGIC,
             layout_version: LAYOUT_VERSION,
@@ -266,15 +275,29 @@ impl Segment {
             fence_mode: fence.to_raw(),
             segment_size: geometry.segment_size as u64,
             slots_offset: geometry.slots_offset as u64,
-            dependencies,
+            producer_count: geometry.producer_count as u32,
+            edge_count: geometry.edge_count as u32,
             type_name: fixed_text(&ring.schema.type_name()),
             schema_text: fixed_text(&ring.schema.to_string()),
         };
+        // The dependency edges, before the header is published (its Release store of READY
+        // publishes them too).
+        for (i, &edge) in edges.iter().enumerate() {
+            // SAFETY: the edge table lies inside the mapping (`Geometry::new` placed
+            // `edge_count` words at the 128-aligned `edges_offset`, inside `segment_size`).
+            // Relaxed: published by the Release store of READY in `publish`.
+            unsafe { edge_word(map.as_mut_ptr(), &geometry, i) }.store(edge, Ordering::Relaxed);
+        }
         // Step 5 (SYNC POINT): publish it (READY, Release; see `Header::publish`).
         // SAFETY: the mapping is at least HEADER_BYTES long (Geometry puts the control words
         // after it), page-aligned, and no other process writes the header.
         unsafe { header.publish(map.as_mut_ptr()) };
-        Ok((Segment { name: name.to_owned(), map, header, geometry, mode: ring.mode, fence }, file))
+        let dependencies = ring.dependencies.to_vec();
+        let mode = ring.mode;
+        Ok((
+            Segment { name: name.to_owned(), map, header, geometry, mode, fence, dependencies },
+            file,
+        ))
     }
 
     /// Opens an existing segment, waits (up to `init_timeout`) for its creator to finish, and
@@ -347,11 +370,26 @@ impl Segment {
                 actual: map.len() as u64,
             });
         }
-        // Step 4: follow the ring's fence mode, or refuse to take part.
+        // Step 4: copy the dependency edges once (they lie inside the size just checked) and
+        // validate the graph they make.
+        let edges: Vec<u64> = (0..geometry.edge_count)
+            // SAFETY: the edge table lies inside the mapping (its size was checked against the
+            // geometry above). Relaxed: the Acquire load of READY made the creator's stores
+            // visible.
+            .map(|i| unsafe { edge_word(map.as_ptr(), &geometry, i) }.load(Ordering::Relaxed))
+            .collect();
+        let corrupt = |reason: String| OpenError::Corrupt { name: name.to_owned(), reason };
+        let dependencies =
+            crate::graph::from_edges(geometry.consumer_count, &edges).map_err(corrupt)?;
+        crate::graph::validate(&dependencies).map_err(corrupt)?;
+        // Step 5: follow the ring's fence mode, or refuse to take part.
         fence
             .follow()
             .map_err(|()| OpenError::FenceModeUnavailable { name: name.to_owned(), mode: fence })?;
-        Ok((Segment { name: name.to_owned(), map, header, geometry, mode, fence }, file))
+        Ok((
+            Segment { name: name.to_owned(), map, header, geometry, mode, fence, dependencies },
+            file,
+        ))
     }
 
     /// The segment's name.
@@ -367,6 +405,12 @@ impl Segment {
     /// The producer mode.
     pub fn mode(&self) -> ProducerMode {
         self.mode
+    }
+
+    /// The dependency graph (per consumer, the consumers it follows), read once at create or
+    /// open and validated.
+    pub fn dependencies(&self) -> &[Vec<usize>] {
+        &self.dependencies
     }
 
     /// The validated copy of the header, read once at create or open. Never the live segment:
@@ -407,13 +451,14 @@ impl Segment {
             slots: at(g.slots_offset),
             capacity: g.capacity,
             consumer_count: g.consumer_count,
+            producer_count: g.producer_count,
             fence_fallback: self.fence == FenceMode::Fence,
         };
         // SAFETY: the parts lie at the offsets of the validated geometry (128-aligned inside a
         // page-aligned mapping, so aligned for what they hold), with the counts `RingParts`
         // asks for; the mapping lives as long as `self`, which the caller keeps alive.
         let ring = unsafe { Ring::new(parts) };
-        let graph = Graph::from_masks(&self.header.dependencies[..g.consumer_count]);
+        let graph = Graph::new(&self.dependencies);
         Ok(Core::new(ring, g, graph, locks, self.mode, self.fence))
     }
 
@@ -444,6 +489,18 @@ fn no_space(name: &str, file: &File, size: u64, errno: Errno) -> OpenError {
         Errno::NOSPC => OpenError::NoSpace { name, needed: size, available },
         other => OpenError::Os { op: "fallocate", name, source: other.into() },
     }
+}
+
+/// Word `i` of the dependency edge table of a mapping at `base` laid out as `geometry` says.
+///
+/// # Safety
+/// `base` must point to a live mapping of at least `geometry.segment_size` bytes, page-aligned,
+/// and `i < geometry.edge_count`.
+unsafe fn edge_word<'a>(base: *const u8, geometry: &Geometry, i: usize) -> &'a AtomicU64 {
+    debug_assert!(i < geometry.edge_count);
+    // SAFETY: the caller's contract: the table's `edge_count` words lie at the 128-aligned
+    // `edges_offset` inside the mapping; shared words are only accessed atomically.
+    unsafe { &*base.add(geometry.edges_offset + 8 * i).cast::<AtomicU64>() }
 }
 
 fn fixed_text<const N: usize>(text: &str) -> [u8; N] {
@@ -523,6 +580,8 @@ pub fn validate_header(
     let geometry = Geometry::new(
         header.capacity,
         header.consumer_count as usize,
+        header.producer_count as usize,
+        header.edge_count as usize,
         header.slot_size,
         header.slot_align,
         mode,
@@ -535,10 +594,6 @@ pub fn validate_header(
             "recorded size {} / slots offset {} disagree with the geometry ({} / {})",
             header.segment_size, header.slots_offset, geometry.segment_size, geometry.slots_offset
         )));
-    }
-    crate::graph::validate(&header.dependencies[..geometry.consumer_count]).map_err(corrupt)?;
-    if header.dependencies[geometry.consumer_count..].iter().any(|&mask| mask != 0) {
-        return Err(corrupt("dependencies recorded for consumers that do not exist".into()));
     }
     let mismatch = |what, expected: String, found: String| OpenError::GeometryMismatch {
         name: owned(),
@@ -557,6 +612,15 @@ pub fn validate_header(
                 "consumer count",
                 count.to_string(),
                 geometry.consumer_count.to_string(),
+            ));
+        }
+    }
+    if let Some(count) = expect.producer_count {
+        if count != geometry.producer_count {
+            return Err(mismatch(
+                "producer record count",
+                count.to_string(),
+                geometry.producer_count.to_string(),
             ));
         }
     }
@@ -599,17 +663,25 @@ mod tests {
 
     #[test]
     fn geometry_puts_hot_words_on_their_own_lines() {
-        let g = Geometry::new(1000, 3, 256, 8, ProducerMode::Single).unwrap();
+        let g = Geometry::new(1000, 3, 1, 0, 256, 8, ProducerMode::Single).unwrap();
         assert_eq!(g.sequences_offset % LINE, 0);
         assert_eq!(g.slots_offset % LINE, 0);
         assert_eq!(g.segment_size, g.slots_offset + 1000 * 256);
         assert_eq!(g.flags_offset, 0, "single-producer rings have no commit flags");
-        let m = Geometry::new(1000, 3, 256, 8, ProducerMode::Multi).unwrap();
+        let m = Geometry::new(1000, 3, 64, 2, 256, 8, ProducerMode::Multi).unwrap();
         assert!(m.flags_offset > 0 && m.slots_offset >= m.flags_offset + 8 * 1000);
-        assert!(Geometry::new(0, 1, 8, 8, ProducerMode::Multi).is_err());
-        assert!(Geometry::new(8, 0, 8, 8, ProducerMode::Multi).is_err());
-        assert!(Geometry::new(8, MAX_CONSUMERS + 1, 8, 8, ProducerMode::Multi).is_err());
-        assert!(Geometry::new(u64::MAX / 2, 1, 8, 8, ProducerMode::Multi).is_err());
+        assert!(Geometry::new(0, 1, 1, 0, 8, 8, ProducerMode::Multi).is_err());
+        assert!(Geometry::new(8, 0, 1, 0, 8, 8, ProducerMode::Multi).is_err());
+        assert!(Geometry::new(8, MAX_CONSUMERS + 1, 1, 0, 8, 8, ProducerMode::Multi).is_err());
+        assert!(Geometry::new(8, 1, MAX_PRODUCERS + 1, 0, 8, 8, ProducerMode::Multi).is_err());
+        assert!(Geometry::new(8, 1, 2, 0, 8, 8, ProducerMode::Single).is_err());
+        assert!(Geometry::new(8, 2, 1, MAX_DEPENDENCIES + 1, 8, 8, ProducerMode::Multi).is_err());
+        assert!(Geometry::new(u64::MAX / 2, 1, 1, 0, 8, 8, ProducerMode::Multi).is_err());
+        // 4,096 consumers and producers: two lines per consumer, one per producer record.
+        let big = Geometry::new(8, 4096, 4096, 4095, 8, 8, ProducerMode::Multi).unwrap();
+        assert_eq!(big.consumers_offset - big.sequences_offset, 4096 * LINE);
+        assert_eq!(big.abandoned_offset - big.producers_offset, 4096 * LINE);
+        assert!(big.slots_offset >= big.edges_offset + 4095 * 8 + 8 * 8);
     }
 
     #[test]

@@ -21,8 +21,8 @@ const CONSUMERS: usize = 2;
 const NEXT: u64 = 4096;
 const CURSOR: u64 = 4096 + 128;
 const SEQUENCES: u64 = 4096 + 5 * 128;
-/// The header fields a creator writes (magic .. dependencies).
-const HEADER_FIELDS: u64 = 96 + 8 * 64;
+/// The header fields a creator writes (magic .. the dependency edge count).
+const HEADER_FIELDS: u64 = 104;
 
 fn fresh(tag: &str) -> (SegmentGuard, Disruptor<[u8; 24]>, std::fs::File) {
     fresh_in_mode(tag, false)

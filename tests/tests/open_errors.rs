@@ -10,7 +10,13 @@ use shm_disruptor_tests::{unique_name, SegmentGuard};
 
 fn created<T: Slot>(tag: &str) -> (Disruptor<T>, SegmentGuard) {
     let guard = SegmentGuard::new(tag);
-    let ring = Disruptor::<T>::builder(guard.name()).capacity(64).consumers(2).create().unwrap();
+    // Consumer 1 follows consumer 0: the ring has one dependency edge (see `EDGES`).
+    let ring = Disruptor::<T>::builder(guard.name())
+        .capacity(64)
+        .consumers(2)
+        .depends_on(1, &[0])
+        .create()
+        .unwrap();
     (ring, guard)
 }
 
@@ -174,7 +180,7 @@ fn invalid_configurations_are_refused() {
     let cases: [(usize, usize, &str); 4] = [
         (0, 1, "capacity"),
         (8, 0, "consumers"),
-        (8, 65, "consumers"),
+        (8, 65_537, "consumers"),
         (usize::MAX / 2, 1, "address space"),
     ];
     for (capacity, consumers, needle) in cases {
@@ -272,14 +278,21 @@ fn put_u64(bytes: &mut [u8], at: usize, value: u64) {
 
 // Header offsets (see `shm::Header`): magic 0, version 8, byte order 12, pointer width 16,
 // init 20, schema hash 24, slot size 32, slot align 40, capacity 48, consumers 56, mode 60,
-// created 64, creator 72, fence mode 76, segment size 80, slots offset 88, dependencies 96.
+// created 64, creator 72, fence mode 76, segment size 80, slots offset 88, producer records
+// 96, dependency edges 100.
+
+/// The offset of the dependency edge table of `created`'s rings: the header (4096), the control
+/// lines (5 x 128), 2 consumer sequences and 2 consumer records (128 each), 64 producer records
+/// (128 each), the abandoned log (640). One word per edge, `consumer << 32 | dependency`,
+/// rounded up to a 128-byte line (room for 16 edges).
+const EDGES: usize = 4096 + 5 * 128 + 4 * 128 + 64 * 128 + 640;
 
 #[test]
 fn corrupt_headers_get_typed_errors() {
     let (_g, err) = corrupted("magic", |b| b[0] = b'X', None);
     assert!(matches!(err, OpenError::BadMagic { .. }), "{err}");
     let (_g, err) = corrupted("version", |b| put_u32(b, 8, 99), None);
-    assert!(matches!(err, OpenError::UnsupportedVersion { found: 99, supported: 2, .. }), "{err}");
+    assert!(matches!(err, OpenError::UnsupportedVersion { found: 99, supported: 3, .. }), "{err}");
     let (_g, err) = corrupted("order", |b| put_u32(b, 12, 0x0403_0201), None);
     assert!(matches!(err, OpenError::ForeignTarget { .. }), "{err}");
     let (_g, err) = corrupted("slotsize", |b| put_u64(b, 32, 16), None);
@@ -294,10 +307,19 @@ fn corrupt_headers_get_typed_errors() {
     assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
     let (_g, err) = corrupted("fence", |b| put_u32(b, 76, 9), None);
     assert!(err.to_string().contains("fence mode 9 is not 1 or 2"), "{err}");
-    let (_g, err) = corrupted("deprange", |b| put_u64(b, 96, 0b10_0000), None);
+    let (_g, err) = corrupted("deprange", |b| put_u64(b, EDGES, 1 << 32 | 5), None);
     assert!(err.to_string().contains("depends on consumer 5, but there are only 2"), "{err}");
-    let (_g, err) = corrupted("cycle2", |b| (put_u64(b, 96, 0b10), put_u64(b, 104, 0b01)).1, None);
+    let (_g, err) = corrupted("self", |b| put_u64(b, EDGES, 1 << 32 | 1), None);
+    assert!(err.to_string().contains("depends on itself"), "{err}");
+    // A second edge, 0 -> 1, closes a cycle (the table has room for it: the size still agrees).
+    let cycle = |b: &mut Vec<u8>| (put_u32(b, 100, 2), put_u64(b, EDGES + 8, 1)).1;
+    let (_g, err) = corrupted("cycle2", cycle, None);
     assert!(err.to_string().contains("cycle"), "{err}");
+    // An edge count that disagrees with the recorded size.
+    let (_g, err) = corrupted("edges", |b| put_u32(b, 100, 1000), None);
+    assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
+    let (_g, err) = corrupted("producers", |b| put_u32(b, 96, 0), None);
+    assert!(err.to_string().contains("producer records, not 0"), "{err}");
     let (_g, err) = corrupted("init", |b| put_u32(b, 20, 77), None);
     assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
     let (_g, err) = corrupted("short", |_| {}, Some(8192));

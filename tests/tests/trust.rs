@@ -310,10 +310,11 @@ fn a_header_rewritten_after_open_changes_nothing() {
     let ring = ring(&guard, 8, 2);
     let inspector = shm_disruptor::inspect::Inspector::open(guard.name()).unwrap();
     let file = std::fs::OpenOptions::new().write(true).open(path_of(&guard)).unwrap();
-    // Header offsets (see `shm::Header`): dependencies at 96 (8 bytes per consumer), type
-    // name at 96 + 8 * 64. A hostile peer makes consumer 1 depend on consumer 0.
-    file.write_all_at(&1u64.to_ne_bytes(), 96 + 8).unwrap();
-    file.write_all_at(b"Hostile\0", 96 + 8 * 64).unwrap();
+    // Header offsets (see `shm::Header`): the dependency edge count at 100, the type name at
+    // 104. A hostile peer claims a dependency edge (the graph is read from the edge table at
+    // open, once) and renames the type.
+    file.write_all_at(&1u32.to_ne_bytes(), 100).unwrap();
+    file.write_all_at(b"Hostile\0", 104).unwrap();
     assert!(
         matches!(ring.exclusive_consumer(0), Err(AttachError::NotExclusive { index: 0, .. })),
         "consumer 1 still reads alongside consumer 0"

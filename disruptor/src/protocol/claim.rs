@@ -15,6 +15,7 @@
 
 use std::ops::Range;
 
+use super::gating::Scan;
 use super::ownership::{self, Adopted};
 use super::sync::Ordering;
 use super::{Core, Ring};
@@ -45,6 +46,12 @@ pub(crate) struct ProducerState {
     /// The gating epoch the bounds were read under: a claim that finds another one re-reads
     /// the live graph (a consumer was released or evicted since).
     epoch: u64,
+    /// The live consumers producers gate on, as read under `epoch` (the last stages, a
+    /// released one replaced by the stages it follows): what a refresh of the bound scans.
+    gating: Box<[usize]>,
+    /// Where in `gating` the next refresh starts: the laggard the last one found (the slowest,
+    /// or the one that stopped it), likely the one that stops it again.
+    scan_from: usize,
     /// Multi-producer mode: a claim was handed out and is not yet committed, given back or left
     /// pending. Found set by the next claim, it was leaked (`mem::forget`): its range stays in
     /// `home`, which is then given up so that the range can be recovered.
@@ -74,8 +81,12 @@ impl ProducerState {
             0
         } else {
             ownership::take_free_record(core, token)
-                .ok_or(AttachError::TooManyProducers { max: super::layout::MAX_PRODUCERS })?
+                .ok_or(AttachError::TooManyProducers { max: ring.producer_count })?
         };
+        // Acquire: pairs with the SeqCst bump in `ownership::gating_changed` (see
+        // `try_claim_slow`): the live gating set read after it reflects every release before it.
+        let epoch = ring.gating_epoch().load(Ordering::Acquire);
+        let gating = core.graph.live_gating(|c| ring.load_consumer_sequence(c)).into();
         let next = ring.load_claim_sequence();
         // A previous single producer may have left claims pending: [cursor, next) is then not
         // empty, and commits take the general path until it is published.
@@ -91,7 +102,9 @@ impl ProducerState {
             token,
             bound: 0,
             shared_bound: 0,
-            epoch: 0,
+            epoch,
+            gating,
+            scan_from: 0,
             claim_open: false,
             direct_below,
             adopted: Vec::new(),
@@ -171,6 +184,9 @@ impl ProducerState {
             self.epoch = epoch;
             self.bound = 0;
             self.shared_bound = 0;
+            let ring = self.ring;
+            self.gating = core.graph.live_gating(|c| ring.load_consumer_sequence(c)).into();
+            self.scan_from = 0;
         }
         if self.ring.single {
             return self.claim_single(core, n, exact);
@@ -185,32 +201,51 @@ impl ProducerState {
         result
     }
 
-    /// Re-reads the gating consumers' sequences, over the live graph, and returns the end a
-    /// claim may reach.
-    fn refresh_bound(core: &Core) -> Result<u64, ClaimError> {
-        // Acquire loads (`Core::slowest_gating`): the consumers' reads of the slots below their
-        // sequences happen-before we overwrite them.
-        let slowest = core.slowest_gating().ok_or(ClaimError::NoConsumers)?;
-        Ok(slowest.saturating_add(core.ring.capacity))
-    }
-
-    /// The end a claim from `start` may reach, refreshing the cached bound `cached` when `end`
-    /// passes it: `end`, or less when `!exact` (at least `start + 1`), or `Full` /
-    /// `NoConsumers`. A single producer's bound is clamped to `start + capacity`.
+    /// The end a claim from `start` may reach, refreshing the cached bound (`bound` of a
+    /// single producer, `shared_bound` of a multi-producer handle) when `end` passes it:
+    /// `end`, or less when `!exact` (at least `start + 1`), or `Full` / `NoConsumers`. A single
+    /// producer's bound is clamped to `start + capacity`.
+    ///
+    /// The refresh scans the cached live gating set, and stops at the first consumer too far
+    /// behind for the claim to fit (`Full` at once: a blocked producer polls one line, not
+    /// every consumer); otherwise it reads each gating consumer once.
     fn fit(
+        &mut self,
         core: &Core,
-        cached: &mut u64,
-        single: bool,
         start: u64,
         mut end: u64,
         exact: bool,
     ) -> Result<u64, ClaimError> {
-        if end > *cached {
-            let bound = Self::refresh_bound(core)?;
-            // Clamped in single-producer mode: see `bound` (a sane segment has
-            // slowest <= claim sequence).
-            *cached =
-                if single { bound.min(start.saturating_add(core.ring.capacity)) } else { bound };
+        let single = self.ring.single;
+        let cached = if single { self.bound } else { self.shared_bound };
+        if end > cached {
+            let capacity = self.ring.capacity;
+            // A claim fits when every gating sequence is at least `floor`.
+            let floor = if exact { end } else { start.saturating_add(1) }.saturating_sub(capacity);
+            let ring = self.ring;
+            // Acquire loads (`load_consumer_sequence`): the consumers' reads of the slots below
+            // their sequences happen-before we overwrite them.
+            let scan = core.graph.scan_gating(&self.gating, self.scan_from, floor, |c| {
+                ring.load_consumer_sequence(c)
+            });
+            let slowest = match scan {
+                Scan::Nobody => return Err(ClaimError::NoConsumers),
+                Scan::Below(_, at) => {
+                    self.scan_from = at;
+                    return Err(ClaimError::Full);
+                }
+                Scan::Slowest(slowest, at) => {
+                    self.scan_from = at;
+                    slowest
+                }
+            };
+            let bound = slowest.saturating_add(capacity);
+            if single {
+                // Clamped: see `bound` (a sane segment has slowest <= claim sequence).
+                self.bound = bound.min(start.saturating_add(capacity));
+            } else {
+                self.shared_bound = bound;
+            }
             if end > bound {
                 if exact || bound <= start {
                     return Err(ClaimError::Full);
@@ -222,10 +257,11 @@ impl ProducerState {
     }
 
     fn claim_single(&mut self, core: &Core, n: u64, exact: bool) -> Result<Range<u64>, ClaimError> {
-        let next = self.ring.next();
+        let ring = self.ring;
+        let next = ring.next();
         // Relaxed: this producer wrote it last.
         let start = next.load(Ordering::Relaxed);
-        let end = Self::fit(core, &mut self.bound, true, start, start.saturating_add(n), exact)?;
+        let end = self.fit(core, start, start.saturating_add(n), exact)?;
         // The only producer: its claim in flight is always [cursor, next), so the registry
         // needs no per-claim record. The shared `next` is for inspection and recovery
         // (Relaxed: it orders nothing).
@@ -240,13 +276,14 @@ impl ProducerState {
         exact: bool,
         home: usize,
     ) -> Result<Range<u64>, ClaimError> {
-        let next = self.ring.next();
-        let entry = self.ring.producer_entry(home);
+        let ring = self.ring;
+        let next = ring.next();
+        let entry = ring.producer_entry(home);
         loop {
             // Relaxed: the CAS below checks it.
             let start = next.load(Ordering::Relaxed);
             let wanted = start.saturating_add(n);
-            let end = Self::fit(core, &mut self.shared_bound, false, start, wanted, exact)?;
+            let end = self.fit(core, start, wanted, exact)?;
             // Record the claim before taking it, so that the range is described by this live
             // handle's record from the moment it is taken: no recoverer takes it from us, and a
             // process killed right after the CAS leaves it recorded for recovery.
@@ -274,7 +311,7 @@ impl ProducerState {
             Some(home) => Ok(home),
             None => {
                 let home = ownership::take_free_record(core, self.token)
-                    .ok_or(ClaimError::NoFreeRecord { max: super::layout::MAX_PRODUCERS })?;
+                    .ok_or(ClaimError::NoFreeRecord { max: self.ring.producer_count })?;
                 self.home = Some(home);
                 Ok(home)
             }
@@ -296,12 +333,14 @@ impl ProducerState {
     pub(crate) fn room_for(core: &Core, needed: u64) -> bool {
         // Relaxed: compared with the consumers' sequences only.
         let next = core.ring.next().load(Ordering::Relaxed);
-        match core.slowest_gating() {
-            None => true,
-            Some(slowest) => {
-                slowest.saturating_add(core.ring.capacity) >= next.saturating_add(needed)
-            }
-        }
+        let floor = next.saturating_add(needed).saturating_sub(core.ring.capacity);
+        // Stops at the first consumer below the floor: a waiter polls one line while it waits.
+        let ring = core.ring;
+        let graph = &core.graph;
+        !matches!(
+            graph.scan_gating(graph.last(), 0, floor, |c| ring.load_consumer_sequence(c)),
+            Scan::Below(..)
+        )
     }
 
     /// After a claim of this handle was committed: its home record describes nothing pending.

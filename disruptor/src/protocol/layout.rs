@@ -7,8 +7,9 @@
 //! | `HEADER_BYTES` | [`Control`]: claim sequence (with the gating epoch), cursor, status, wake-up lines, one 128-byte line each |
 //! | then | one [`SequenceLine`] per consumer (its sequence, alone on its line) |
 //! | then | one [`ConsumerEntry`] per consumer (owner registry) |
-//! | then | [`MAX_PRODUCERS`] [`ProducerEntry`] lines (producer registry: records of claims) |
+//! | then | one [`ProducerEntry`] per producer record (producer registry: records of claims) |
 //! | then | [`AbandonedLog`]: the last ranges published without valid contents |
+//! | then | the dependency graph: one `u64` per edge, `consumer << 32 \| dependency` (written once, before the header is published) |
 //! | then | multi-producer rings only: one `u64` commit flag per slot (`sequence + 1` once committed) |
 //! | then | `capacity` slots of `T`, aligned to at least 128 bytes |
 //!
@@ -22,7 +23,7 @@ use super::sync::{AtomicI32, AtomicU32, AtomicU64};
 /// The first bytes of every ring segment.
 pub const MAGIC: [u8; 8] = *b"SHMDSRPT";
 /// The version of the layout below; bumped on any incompatible change.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 /// Written in native byte order; reads back differently on a foreign-endian target.
 pub const BYTE_ORDER_TAG: u32 = 0x0102_0304;
 /// The size of a cache line pair: the x86 adjacent-line prefetcher pulls 64-byte lines in pairs,
@@ -30,10 +31,20 @@ pub const BYTE_ORDER_TAG: u32 = 0x0102_0304;
 pub const LINE: usize = 128;
 /// Bytes reserved for the header.
 pub const HEADER_BYTES: usize = 4096;
-/// The most consumers a ring can have (the dependency graph is a 64-bit mask per consumer).
-pub const MAX_CONSUMERS: usize = 64;
-/// The number of producer registry entries: at most this many producer handles at once.
-pub const MAX_PRODUCERS: usize = 64;
+/// The most consumers a ring can have. Each costs two 128-byte lines (its sequence and its
+/// registry record).
+pub const MAX_CONSUMERS: usize = 65_536;
+/// The most producer records a ring can have (at most this many producer handles at once, set
+/// per ring with [`Builder::producers`](crate::Builder::producers)). Each costs one 128-byte
+/// line.
+pub const MAX_PRODUCERS: usize = 65_536;
+/// The most dependency edges a ring's consumer graph can have (8 bytes each).
+pub const MAX_DEPENDENCIES: usize = 1 << 20;
+/// The producer records of a multi-producer ring unless [`Builder::producers`] says otherwise
+/// (a single-producer ring has one).
+///
+/// [`Builder::producers`]: crate::Builder::producers
+pub const DEFAULT_PRODUCERS: usize = 64;
 /// Bytes of the readable schema description kept in the header.
 pub const SCHEMA_TEXT_BYTES: usize = 2048;
 /// Bytes of the type name kept in the header.
@@ -121,8 +132,10 @@ pub struct Header {
     pub segment_size: u64,
     /// Offset of the first slot.
     pub slots_offset: u64,
-    /// For each consumer, a bit mask of the consumers it depends on (0: it follows the cursor).
-    pub dependencies: [u64; MAX_CONSUMERS],
+    /// Number of producer registry records (1 in single-producer rings).
+    pub producer_count: u32,
+    /// Number of edges in the dependency table (see the module docs).
+    pub edge_count: u32,
     /// `T`'s name, NUL-padded.
     pub type_name: [u8; TYPE_NAME_BYTES],
     /// `T::SCHEMA` displayed, NUL-padded (truncated with `...` if longer).
@@ -139,7 +152,7 @@ const _: () = assert!(
             + 8
             + 4 * 2
             + 8 * 2
-            + 8 * MAX_CONSUMERS
+            + 4 * 2
             + TYPE_NAME_BYTES
             + SCHEMA_TEXT_BYTES
 );
@@ -353,6 +366,10 @@ pub struct Geometry {
     pub capacity: u64,
     /// Number of consumers.
     pub consumer_count: usize,
+    /// Number of producer records.
+    pub producer_count: usize,
+    /// Number of dependency edges.
+    pub edge_count: usize,
     /// `size_of::<T>()`.
     pub slot_size: u64,
     /// `align_of::<T>()`.
@@ -365,6 +382,8 @@ pub struct Geometry {
     pub producers_offset: usize,
     /// Offset of the abandoned-range log.
     pub abandoned_offset: usize,
+    /// Offset of the dependency edge table.
+    pub edges_offset: usize,
     /// Offset of the per-slot commit flags (multi-producer rings only; 0 when there are none).
     pub flags_offset: usize,
     /// Offset of the first slot.
@@ -378,6 +397,8 @@ impl Geometry {
     pub fn new(
         capacity: u64,
         consumer_count: usize,
+        producer_count: usize,
+        edge_count: usize,
         slot_size: u64,
         slot_align: u64,
         mode: ProducerMode,
@@ -391,6 +412,24 @@ impl Geometry {
         if consumer_count > MAX_CONSUMERS {
             return Err(format!(
                 "at most {MAX_CONSUMERS} consumers are supported, not {consumer_count}"
+            ));
+        }
+        match mode {
+            ProducerMode::Single if producer_count != 1 => {
+                return Err(format!(
+                    "a single-producer ring has one producer record, not {producer_count}"
+                ));
+            }
+            _ if producer_count == 0 || producer_count > MAX_PRODUCERS => {
+                return Err(format!(
+                    "a ring has 1..={MAX_PRODUCERS} producer records, not {producer_count}"
+                ));
+            }
+            _ => {}
+        }
+        if edge_count > MAX_DEPENDENCIES {
+            return Err(format!(
+                "at most {MAX_DEPENDENCIES} dependencies are supported, not {edge_count}"
             ));
         }
         if slot_size == 0
@@ -408,8 +447,9 @@ impl Geometry {
         let sequences_offset = HEADER_BYTES + CONTROL_BYTES;
         let consumers_offset = sequences_offset + consumer_count * LINE;
         let producers_offset = consumers_offset + consumer_count * LINE;
-        let abandoned_offset = producers_offset + MAX_PRODUCERS * LINE;
-        let after_registry = abandoned_offset + ABANDONED_LOG_BYTES;
+        let abandoned_offset = producers_offset + producer_count * LINE;
+        let edges_offset = abandoned_offset + ABANDONED_LOG_BYTES;
+        let after_registry = edges_offset + (edge_count * 8).next_multiple_of(LINE);
         let too_large =
             || format!("{capacity} slots of {slot_size} bytes do not fit in the address space");
         // Multi-producer rings keep one commit flag (a u64) per slot.
@@ -435,12 +475,15 @@ impl Geometry {
         Ok(Geometry {
             capacity,
             consumer_count,
+            producer_count,
+            edge_count,
             slot_size,
             slot_align: slot_align as u64,
             sequences_offset,
             consumers_offset,
             producers_offset,
             abandoned_offset,
+            edges_offset,
             flags_offset,
             slots_offset,
             segment_size: segment_size as usize,

@@ -7,9 +7,7 @@
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::ptr::NonNull;
 
-use super::layout::{
-    AbandonedLog, ConsumerEntry, Control, Geometry, ProducerEntry, SequenceLine, MAX_PRODUCERS,
-};
+use super::layout::{AbandonedLog, ConsumerEntry, Control, Geometry, ProducerEntry, SequenceLine};
 use super::ring::{Ring, RingParts};
 use super::sync::AtomicU64;
 
@@ -84,7 +82,9 @@ impl HeapMemory {
             control: Part::new(Box::new(Control::new())),
             sequences: Part::new((0..consumers).map(|_| SequenceLine::new(0)).collect()),
             consumers: Part::new((0..consumers).map(|_| ConsumerEntry::new()).collect()),
-            producers: Part::new((0..MAX_PRODUCERS).map(|_| ProducerEntry::new()).collect()),
+            producers: Part::new(
+                (0..geometry.producer_count).map(|_| ProducerEntry::new()).collect(),
+            ),
             abandoned: Part::new(Box::new(AbandonedLog::new())),
             flags: Part::new((0..flags).map(|_| AtomicU64::new(0)).collect()),
             slots,
@@ -105,6 +105,7 @@ impl HeapMemory {
             slots: self.slots,
             capacity: self.capacity,
             consumer_count: self.sequences.len(),
+            producer_count: self.producers.len(),
             fence_fallback,
         };
         // SAFETY: every part was allocated above with the counts `RingParts` asks for

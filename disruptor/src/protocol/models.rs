@@ -52,15 +52,17 @@ struct Harness {
 }
 
 impl Harness {
-    /// A ring of `capacity` slots with `consumers` consumers, `deps[i]` the mask of the
-    /// consumers consumer `i` follows.
-    fn new(capacity: u64, mode: ProducerMode, deps: &[u64]) -> Arc<Harness> {
-        let geometry = Geometry::new(capacity, deps.len(), 8, 8, mode).unwrap();
+    /// A ring of `capacity` slots with `deps.len()` consumers, `deps[i]` the consumers
+    /// consumer `i` follows (four producer records in multi-producer mode).
+    fn new(capacity: u64, mode: ProducerMode, deps: &[&[usize]]) -> Arc<Harness> {
+        let producers = if mode == ProducerMode::Multi { 4 } else { 1 };
+        let geometry = Geometry::new(capacity, deps.len(), producers, 0, 8, 8, mode).unwrap();
+        let deps: Vec<Vec<usize>> = deps.iter().map(|d| d.to_vec()).collect();
         let memory = HeapMemory::new(&geometry, mode == ProducerMode::Multi);
         let core = Core::new(
             memory.ring(true),
             &geometry,
-            Graph::from_masks(deps),
+            Graph::new(&deps),
             Locks::in_process(),
             mode,
             FenceMode::Fence,
@@ -196,7 +198,7 @@ fn check(name: &str, bound: usize, model: impl Fn() + Sync + Send + 'static) {
 #[test]
 fn claims_commit_in_order_and_deliver_once() {
     check("claims_commit_in_order_and_deliver_once", 2, || {
-        let h = Harness::new(2, ProducerMode::Multi, &[0]);
+        let h = Harness::new(2, ProducerMode::Multi, &[&[]]);
         let h1 = Arc::clone(&h);
         let a = thread::spawn(move || {
             let mut p = h1.producer();
@@ -227,7 +229,7 @@ fn claims_commit_in_order_and_deliver_once() {
 #[test]
 fn claim_many_waits_for_the_consumer_and_wraps() {
     check("claim_many_waits_for_the_consumer_and_wraps", 2, || {
-        let h = Harness::new(2, ProducerMode::Multi, &[0]);
+        let h = Harness::new(2, ProducerMode::Multi, &[&[]]);
         let h1 = Arc::clone(&h);
         let a = thread::spawn(move || {
             let mut p = h1.producer();
@@ -256,7 +258,7 @@ fn claim_many_waits_for_the_consumer_and_wraps() {
 #[test]
 fn a_dropped_claim_is_given_back_or_abandoned() {
     check("a_dropped_claim_is_given_back_or_abandoned", 3, || {
-        let h = Harness::new(2, ProducerMode::Multi, &[0]);
+        let h = Harness::new(2, ProducerMode::Multi, &[&[]]);
         let (mut first, mut second) = (h.producer(), h.producer());
         let dropped = h.claim(&mut first, 1);
         let kept = h.claim(&mut second, 1);
@@ -287,7 +289,7 @@ fn a_dropped_claim_is_given_back_or_abandoned() {
 #[test]
 fn a_range_left_pending_is_recovered_once() {
     check("a_range_left_pending_is_recovered_once", 3, || {
-        let h = Harness::new(2, ProducerMode::Multi, &[0]);
+        let h = Harness::new(2, ProducerMode::Multi, &[&[]]);
         let mut claimer = h.producer();
         let pending = h.claim(&mut claimer, 1);
         claimer.leave_pending(&h.core, false);
@@ -322,7 +324,7 @@ fn a_range_left_pending_is_recovered_once() {
 #[test]
 fn a_live_claim_is_never_recovered() {
     check("a_live_claim_is_never_recovered", 3, || {
-        let h = Harness::new(2, ProducerMode::Multi, &[0]);
+        let h = Harness::new(2, ProducerMode::Multi, &[&[]]);
         let h1 = Arc::clone(&h);
         let claimer = thread::spawn(move || {
             let mut p = h1.producer();
@@ -349,7 +351,7 @@ fn a_live_claim_is_never_recovered() {
 #[test]
 fn a_released_stage_hands_gating_to_the_stage_before_it() {
     check("a_released_stage_hands_gating_to_the_stage_before_it", 2, || {
-        let h = Harness::new(1, ProducerMode::Single, &[0, 0b1]);
+        let h = Harness::new(1, ProducerMode::Single, &[&[], &[0]]);
         let mut first = h.consumer(0);
         let last = h.consumer(1);
         let h1 = Arc::clone(&h);
@@ -373,7 +375,7 @@ fn a_released_stage_hands_gating_to_the_stage_before_it() {
 #[test]
 fn a_lost_claim_race_leaves_no_record() {
     check("a_lost_claim_race_leaves_no_record", 3, || {
-        let h = Harness::new(1, ProducerMode::Multi, &[0]);
+        let h = Harness::new(1, ProducerMode::Multi, &[&[]]);
         let racers: Vec<_> = (0..2)
             .map(|_| {
                 let h = Arc::clone(&h);
@@ -405,7 +407,7 @@ fn a_lost_claim_race_leaves_no_record() {
 #[test]
 fn a_claim_after_the_last_release_fails() {
     check("a_claim_after_the_last_release_fails", 3, || {
-        let h = Harness::new(4, ProducerMode::Single, &[0]);
+        let h = Harness::new(4, ProducerMode::Single, &[&[]]);
         let mut p = h.producer();
         let range = h.claim(&mut p, 1); // reads and caches a bound of 4
         h.fill_and_commit(&mut p, range, 0);
@@ -437,7 +439,7 @@ fn a_claim_after_the_last_release_fails() {
 #[test]
 fn a_block_waiter_always_wakes() {
     check("a_block_waiter_always_wakes", 3, || {
-        let h = Harness::new(2, ProducerMode::Single, &[0]);
+        let h = Harness::new(2, ProducerMode::Single, &[&[]]);
         let mut c = h.consumer(0);
         let h1 = Arc::clone(&h);
         let producer = thread::spawn(move || {
@@ -457,7 +459,7 @@ fn a_block_waiter_always_wakes() {
 #[should_panic]
 fn mixed_fence_modes_lose_wake_ups() {
     check("mixed_fence_modes_lose_wake_ups", 3, || {
-        let h = Harness::new(2, ProducerMode::Single, &[0]);
+        let h = Harness::new(2, ProducerMode::Single, &[&[]]);
         let mut c = h.consumer(0);
         let h1 = Arc::clone(&h);
         let producer = thread::spawn(move || {
@@ -477,7 +479,7 @@ fn mixed_fence_modes_lose_wake_ups() {
 #[test]
 fn a_helper_that_moves_the_cursor_wakes_the_sleepers() {
     check("a_helper_that_moves_the_cursor_wakes_the_sleepers", 3, || {
-        let h = Harness::new(2, ProducerMode::Multi, &[0]);
+        let h = Harness::new(2, ProducerMode::Multi, &[&[]]);
         let (mut killed, mut later) = (h.producer(), h.producer());
         let first = h.claim(&mut killed, 1);
         let second = h.claim(&mut later, 1);

@@ -29,7 +29,7 @@ use std::ops::Range;
 use std::os::fd::AsRawFd;
 
 use super::gating::RELEASED;
-use super::layout::{ProducerMode, ABANDONED_ENTRIES, MAX_PRODUCERS};
+use super::layout::{ProducerMode, ABANDONED_ENTRIES};
 use super::sync::{lock, Mutex, MutexGuard, Ordering};
 use super::Core;
 use crate::liveness;
@@ -246,7 +246,7 @@ pub(crate) fn participants(core: &Core) -> Vec<Participant> {
             released: sequence == RELEASED,
         });
     }
-    for entry in 0..MAX_PRODUCERS {
+    for entry in 0..core.ring.producer_count {
         let e = core.ring.producer_entry(entry);
         let token = e.owner.load(Ordering::Acquire);
         let (start, end) =
@@ -329,7 +329,7 @@ pub(crate) fn orphaned_claim(core: &Core) -> Option<Range<u64>> {
     }
     // The live claims in [cursor, next): the orphaned range runs from the cursor to the first.
     let mut orphan_end = next;
-    for i in 0..MAX_PRODUCERS {
+    for i in 0..core.ring.producer_count {
         let e = core.ring.producer_entry(i);
         let (start, end) =
             (e.claim_start.load(Ordering::Relaxed), e.claim_end.load(Ordering::Relaxed));
@@ -394,7 +394,7 @@ pub(crate) fn adopt(core: &Core, range: &Range<u64>, token: u64) -> Option<Adopt
     };
     let mut adopted = Vec::new();
     let mut covered: Vec<Range<u64>> = Vec::new();
-    for entry in 0..MAX_PRODUCERS {
+    for entry in 0..core.ring.producer_count {
         if overlaps(entry).is_none() {
             continue;
         }
@@ -447,7 +447,7 @@ pub(crate) fn release_adopted(core: &Core, adopted: &[usize], clear_done: bool) 
 /// Takes a free producer record for a new multi-producer handle (or a handle whose record was
 /// given up): one whose lock nobody holds and that describes nothing pending. Returns its index.
 pub(crate) fn take_free_record(core: &Core, token: u64) -> Option<usize> {
-    (0..MAX_PRODUCERS).find(|&entry| {
+    (0..core.ring.producer_count).find(|&entry| {
         let lock = core.producer_lock(entry);
         if !core.locks.try_lock(lock).unwrap_or(false) {
             return false;
@@ -662,12 +662,8 @@ pub(crate) fn detach_consumer(core: &Core, index: usize, token: u64) {
 /// Whether the writer of a stream died without ending it: no live handle holds a producer
 /// record, and one was left behind by a process that died holding it (a clean drop clears it).
 pub(crate) fn writer_died(core: &Core) -> bool {
-    let records = match core.mode {
-        ProducerMode::Single => 1,
-        ProducerMode::Multi => MAX_PRODUCERS,
-    };
     let mut dead = false;
-    for entry in 0..records {
+    for entry in 0..core.ring.producer_count {
         if core.locks.is_held(core.producer_lock(entry)) {
             return false;
         }
@@ -683,8 +679,8 @@ pub(crate) fn live_users(core: &Core) -> Vec<u32> {
     let mut pids = Vec::new();
     let consumers = (0..core.ring.consumer_count)
         .map(|i| (core.consumer_lock(i), &core.ring.consumer_entry(i).owner));
-    let producers =
-        (0..MAX_PRODUCERS).map(|i| (core.producer_lock(i), &core.ring.producer_entry(i).owner));
+    let producers = (0..core.ring.producer_count)
+        .map(|i| (core.producer_lock(i), &core.ring.producer_entry(i).owner));
     for (lock, owner) in consumers.chain(producers) {
         // Acquire: pairs with the owner's Release store of its token after taking the lock.
         let token = owner.load(Ordering::Acquire);

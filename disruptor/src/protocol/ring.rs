@@ -6,9 +6,7 @@
 //! into (a mapping of the segment, or the heap for in-process rings and models) is kept alive
 //! by whoever built it (`Core`'s owner), which outlives every handle holding a copy.
 
-use super::layout::{
-    AbandonedLog, ConsumerEntry, Control, ProducerEntry, SequenceLine, WakeLine, MAX_PRODUCERS,
-};
+use super::layout::{AbandonedLog, ConsumerEntry, Control, ProducerEntry, SequenceLine, WakeLine};
 use super::sync::{AtomicI32, AtomicU64, Ordering};
 
 /// The shared words of one ring (see the module docs).
@@ -20,7 +18,7 @@ pub(crate) struct Ring {
     sequences: *const SequenceLine,
     /// `consumer_count` consumer registry records.
     consumers: *const ConsumerEntry,
-    /// [`MAX_PRODUCERS`] producer registry records.
+    /// `producer_count` producer registry records.
     producers: *const ProducerEntry,
     abandoned: *const AbandonedLog,
     /// Per-slot commit flags (multi-producer rings); null otherwise.
@@ -31,6 +29,8 @@ pub(crate) struct Ring {
     mask: u64,
     pow2: bool,
     pub(crate) consumer_count: usize,
+    /// Number of producer registry records.
+    pub(crate) producer_count: usize,
     /// Single-producer mode (no commit flags, no per-claim records).
     pub(crate) single: bool,
     /// Notifiers need a `SeqCst` fence (the ring's fence mode is `Fence`); see `wait`.
@@ -56,6 +56,7 @@ pub(crate) struct RingParts {
     pub slots: *mut u8,
     pub capacity: u64,
     pub consumer_count: usize,
+    pub producer_count: usize,
     pub fence_fallback: bool,
 }
 
@@ -64,7 +65,7 @@ impl Ring {
     ///
     /// # Safety
     /// Every pointer must address the part it names (`consumer_count` sequences and consumer
-    /// records, [`MAX_PRODUCERS`] producer records, `capacity` flags unless null, `capacity`
+    /// records, `producer_count` producer records, `capacity` flags unless null, `capacity`
     /// slots), valid for as long as any copy of the returned `Ring` is used.
     pub(crate) unsafe fn new(parts: RingParts) -> Ring {
         Ring {
@@ -79,6 +80,7 @@ impl Ring {
             mask: parts.capacity.wrapping_sub(1),
             pow2: parts.capacity.is_power_of_two(),
             consumer_count: parts.consumer_count,
+            producer_count: parts.producer_count,
             single: parts.flags.is_null(),
             fence_fallback: parts.fence_fallback,
         }
@@ -151,10 +153,10 @@ impl Ring {
     /// Producer registry record `index`.
     ///
     /// # Panics
-    /// If `index >= MAX_PRODUCERS`.
+    /// If `index >= producer_count`.
     pub(crate) fn producer_entry(&self, index: usize) -> &ProducerEntry {
-        assert!(index < MAX_PRODUCERS);
-        // SAFETY: `index < MAX_PRODUCERS` records lie at `producers` (`Ring::new`'s contract).
+        assert!(index < self.producer_count);
+        // SAFETY: `index < producer_count` records lie at `producers` (`Ring::new`'s contract).
         unsafe { &*self.producers.add(index) }
     }
 
