@@ -168,6 +168,7 @@ impl Graph {
             if seq == RELEASED {
                 crate::cold_path();
                 return match self.slowest_of_live(gating, &sequence) {
+                    Some(s) if s < floor => Scan::Below(s, 0),
                     Some(s) => Scan::Slowest(s, 0),
                     None => Scan::Nobody,
                 };
@@ -219,5 +220,32 @@ mod tests {
         // A diamond of released stages is visited once per stage.
         let diamond = Graph::new(&lists(&[&[], &[0], &[0], &[1, 2]]));
         assert_eq!(diamond.slowest_gating(|c| [5, RELEASED, RELEASED, RELEASED][c]), Some(5));
+    }
+
+    #[test]
+    fn a_refresh_stops_at_the_first_laggard_and_walks_past_released_stages() {
+        // Consumers 0..4 follow the cursor; 4 follows 3. Producers gate on 0, 1, 2 and 4.
+        let graph = Graph::new(&lists(&[&[], &[], &[], &[], &[3]]));
+        let loads = std::cell::Cell::new(0);
+        let seqs = [50, 40, 60, 70, 30];
+        let load = |c: usize| {
+            loads.set(loads.get() + 1);
+            seqs[c]
+        };
+        let gating = graph.live_gating(|c| seqs[c]);
+        assert_eq!(gating, [0, 1, 2, 4]);
+        // Every sequence at or above the floor: the slowest, and where it is.
+        assert_eq!(graph.scan_gating(&gating, 0, 30, load), Scan::Slowest(30, 3));
+        assert_eq!(loads.replace(0), 4);
+        // Starting at the laggard, a floor it is below stops the scan at once.
+        assert_eq!(graph.scan_gating(&gating, 3, 31, load), Scan::Below(30, 3));
+        assert_eq!(loads.replace(0), 1);
+        // Stage 4 released since the list was made: gate on stage 3 behind it, floor and all.
+        let released = [50, 40, 60, 70, RELEASED];
+        assert_eq!(graph.scan_gating(&gating, 0, 40, |c| released[c]), Scan::Slowest(40, 0));
+        assert_eq!(graph.scan_gating(&gating, 0, 45, |c| released[c]), Scan::Below(40, 1));
+        assert_eq!(graph.scan_gating(&gating, 3, 45, |c| released[c]), Scan::Below(40, 0));
+        assert_eq!(graph.live_gating(|c| released[c]), [0, 1, 2, 3]);
+        assert_eq!(graph.scan_gating(&gating, 0, 0, |_| RELEASED), Scan::Nobody);
     }
 }
