@@ -685,6 +685,29 @@ mod tests {
     }
 
     #[test]
+    fn the_memory_formula_of_the_readme_holds() {
+        // README "Memory": 4096 + 640 + 256 C + 128 P + 640 + ceil(8 E / 128) * 128 bytes
+        // before the flags (8 N, multi-producer) and the slots (aligned to max(128, align)).
+        for (c, p, e, mode) in [
+            (1, 1, 0, ProducerMode::Single),
+            (1, 64, 0, ProducerMode::Multi),
+            (100, 100, 99, ProducerMode::Multi),
+            (1000, 1000, 17, ProducerMode::Multi),
+            (4096, 1, 4095, ProducerMode::Single),
+        ] {
+            let g = Geometry::new(65_536, c, p, e, 4, 4, mode).unwrap();
+            let before = 4096 + 640 + 256 * c + 128 * p + 640 + (8 * e).div_ceil(128) * 128;
+            let flags = if mode == ProducerMode::Multi { 8 * 65_536 } else { 0 };
+            assert_eq!(g.slots_offset, before + flags, "C={c} P={p} E={e} {mode}");
+            assert_eq!(g.segment_size, before + flags + 4 * 65_536);
+        }
+        let one = Geometry::new(65_536, 1, 1, 0, 4, 4, ProducerMode::Single).unwrap();
+        assert_eq!(one.slots_offset, 5_760);
+        let big = Geometry::new(8, 1000, 1000, 0, 8, 8, ProducerMode::Multi).unwrap();
+        assert_eq!(big.flags_offset, 389_376);
+    }
+
+    #[test]
     fn long_text_is_truncated_on_a_char_boundary() {
         let text: [u8; 8] = fixed_text("ééééé");
         assert_eq!(header_text(&text), "éé...");
