@@ -7,6 +7,7 @@
 
 mod json;
 mod render;
+mod summary;
 
 use std::io::{self, IsTerminal, Write};
 use std::os::unix::fs::MetadataExt;
@@ -14,12 +15,13 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use clap::{Parser, Subcommand};
-use shm_disruptor::inspect::{self, Inspector, RingState, SegmentKind, SHM_DIR};
+use clap::{Args, Parser, Subcommand};
+use shm_disruptor::inspect::{self, ConsumerInfo, Inspector, RingState, SegmentKind, SHM_DIR};
 use shm_disruptor::OpenError;
 
 use crate::json::{object, Json};
 use crate::render::Attachment;
+use crate::summary::View;
 
 /// Inspect shm-disruptor rings (typed LMAX Disruptors in POSIX shared memory) from outside.
 ///
@@ -44,14 +46,24 @@ enum Command {
         json: bool,
     },
     /// Show a ring's header, schema fields, sequences, consumers, claims and dependency graph.
+    ///
+    /// Rings of more than 16 consumers are summarised: consumers per state (live, dead, gone,
+    /// released), their lag (min, p50, p90, p99, max: nearest-rank percentiles over the
+    /// consumers not released) and the slowest consumers; the dependency graph groups the
+    /// consumers that follow the same stages, with index ranges (`cursor -> consumers 0..=999`).
     Inspect {
         /// The ring's name.
         name: String,
-        /// Print JSON.
+        #[command(flatten)]
+        many: Many,
+        /// Print JSON (always complete: every consumer, plus the summary).
         #[arg(long)]
         json: bool,
     },
     /// A live view: messages/s published and consumed, lag and state per consumer, status.
+    ///
+    /// Rings of more than 16 consumers are summarised as by `inspect`: consumers per state, lag
+    /// percentiles and the slowest consumers.
     Watch {
         /// The ring's name.
         name: String,
@@ -61,6 +73,8 @@ enum Command {
         /// Stop after this many refreshes (default: until interrupted).
         #[arg(long)]
         count: Option<u64>,
+        #[command(flatten)]
+        many: Many,
     },
     /// Remove a ring; refused while live processes use it, unless --force.
     Rm {
@@ -83,6 +97,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// How much of a ring with many consumers to show.
+#[derive(Debug, Args)]
+struct Many {
+    /// Show every consumer, one row each, even in rings of more than 16 consumers (`inspect`:
+    /// every producer record, dependency group and index too).
+    #[arg(long)]
+    all: bool,
+    /// How many of the slowest consumers (highest lag) to list when a ring of more than 16
+    /// consumers is summarised.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    slowest: usize,
+}
+
+impl Many {
+    fn view(&self) -> View {
+        View { all: self.all, slowest: self.slowest }
+    }
 }
 
 /// Why a command failed.
@@ -121,7 +154,7 @@ fn ring_name(arg: &str) -> String {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (name, json) = match &cli.command {
-        Command::Inspect { name, json } | Command::Peek { name, json, .. } => {
+        Command::Inspect { name, json, .. } | Command::Peek { name, json, .. } => {
             (Some(ring_name(name)), *json)
         }
         Command::Watch { name, .. } | Command::Rm { name, .. } => (Some(ring_name(name)), false),
@@ -130,9 +163,11 @@ fn main() -> ExitCode {
     let mut out = io::stdout().lock();
     let result = match cli.command {
         Command::List { all, json } => list(&mut out, all, json),
-        Command::Inspect { json, .. } => inspect(&mut out, &name.clone().unwrap_or_default(), json),
-        Command::Watch { interval, count, .. } => {
-            watch(&mut out, &name.clone().unwrap_or_default(), interval, count)
+        Command::Inspect { json, many, .. } => {
+            inspect(&mut out, &name.clone().unwrap_or_default(), json, many.view())
+        }
+        Command::Watch { interval, count, many, .. } => {
+            watch(&mut out, &name.clone().unwrap_or_default(), interval, count, many.view())
         }
         Command::Rm { force, .. } => rm(&mut out, &name.clone().unwrap_or_default(), force),
         Command::Peek { last, json, .. } => {
@@ -193,16 +228,16 @@ fn list(out: &mut impl Write, all: bool, json: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-fn inspect(out: &mut impl Write, name: &str, json: bool) -> Result<(), Failure> {
+fn inspect(out: &mut impl Write, name: &str, json: bool, view: View) -> Result<(), Failure> {
     let inspector = Inspector::open(name)?;
     let info = inspector.info()?;
     let layout = inspector.layout();
     let attachment =
         Attachment { live_users: inspector.live_users(), mapped_by: inspector.mapping_processes() };
     if json {
-        writeln!(out, "{}", render::inspect_json(&info, &layout, &attachment))?;
+        writeln!(out, "{}", render::inspect_json(&info, &layout, &attachment, view.slowest))?;
     } else {
-        write!(out, "{}", render::inspect_text(&info, &layout, &attachment))?;
+        write!(out, "{}", render::inspect_text(&info, &layout, &attachment, view))?;
     }
     Ok(())
 }
@@ -239,6 +274,7 @@ fn watch_block(
     type_name: &str,
     state: &RingState,
     before: Option<(Duration, &RingState)>,
+    view: View,
 ) -> String {
     let now_ns = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
     let rate_of = |pick: &dyn Fn(&RingState) -> Option<u64>| match before {
@@ -256,8 +292,15 @@ fn watch_block(
         state.claim_sequence,
         rate_of(&|s| Some(s.cursor)),
     );
-    let rows: Vec<Vec<String>> = state
-        .consumers
+    // A small ring (or `--all`): every consumer; otherwise a summary and the slowest.
+    let shown: Vec<&ConsumerInfo> = if view.summarised(state.consumers.len()) {
+        let sum = summary::summarise(&state.consumers, view.slowest);
+        text.push_str(&render::summary_head(&sum));
+        sum.slowest.iter().map(|&i| &state.consumers[i]).collect()
+    } else {
+        state.consumers.iter().collect()
+    };
+    let rows: Vec<Vec<String>> = shown
         .iter()
         .map(|c| {
             let index = c.index;
@@ -280,10 +323,12 @@ fn watch_block(
         &["#", "SEQUENCE", "LAG", "STATE", "OWNER", "CONSUMED/S", "COMMITS/S"],
         &rows,
     );
-    for line in table.lines() {
-        text.push_str("  ");
-        text.push_str(line);
-        text.push('\n');
+    if !shown.is_empty() {
+        for line in table.lines() {
+            text.push_str("  ");
+            text.push_str(line);
+            text.push('\n');
+        }
     }
     if let Some(r) = &state.orphaned_claim {
         text.push_str(&format!("  orphaned claim: {}\n", render::range_text(r)));
@@ -296,6 +341,7 @@ fn watch(
     name: &str,
     interval: u64,
     count: Option<u64>,
+    view: View,
 ) -> Result<(), Failure> {
     let inspector = Inspector::open(name)?;
     let type_name = inspector.header().type_name;
@@ -313,6 +359,7 @@ fn watch(
             &type_name,
             &state,
             before.as_ref().map(|(then, old)| (at - *then, old)),
+            view,
         );
         if clear {
             write!(out, "\x1b[H\x1b[2J")?;

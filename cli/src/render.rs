@@ -5,11 +5,13 @@ use std::ops::Range;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use shm_disruptor::inspect::{
-    ConsumerState, FieldValue, ListedSegment, Peek, RingInfo, SegmentKind, SlotLayout,
+    ConsumerInfo, ConsumerState, FieldValue, ListedSegment, Peek, ProducerInfo, RingInfo,
+    SegmentKind, SlotLayout,
 };
-use shm_disruptor::{OpenError, ProducerMode};
+use shm_disruptor::{OpenError, ParticipantState, ProducerMode};
 
 use crate::json::{object, Json};
+use crate::summary::{self, followed, Summary, View};
 
 /// Left-aligned columns separated by two spaces; the last column is not padded.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
@@ -112,15 +114,6 @@ pub fn attached(live_users: &[u32], mapped_by: &[u32]) -> Vec<u32> {
     pids
 }
 
-fn followed(dependencies: &[usize]) -> String {
-    if dependencies.is_empty() {
-        "cursor".into()
-    } else {
-        let list: Vec<String> = dependencies.iter().map(usize::to_string).collect();
-        format!("consumer{} {}", if list.len() == 1 { "" } else { "s" }, list.join(", "))
-    }
-}
-
 /// A short name for the kind of an open error, for JSON.
 pub fn error_kind(error: &OpenError) -> &'static str {
     match error {
@@ -167,6 +160,7 @@ pub fn inspect_text(
     info: &RingInfo,
     layout: &Result<SlotLayout, String>,
     att: &Attachment,
+    view: View,
 ) -> String {
     let (h, s) = (&info.header, &info.state);
     let mut out = String::new();
@@ -216,47 +210,9 @@ pub fn inspect_text(
         }
     }
     out.push_str("\nconsumers:\n");
-    let rows: Vec<Vec<String>> = s
-        .consumers
-        .iter()
-        .map(|c| {
-            vec![
-                c.index.to_string(),
-                if c.state == ConsumerState::Released {
-                    "-".into()
-                } else {
-                    c.sequence.to_string()
-                },
-                c.lag.map_or("-".into(), |l| l.to_string()),
-                c.state.to_string(),
-                c.owner_pid.map_or("-".into(), |p| p.to_string()),
-                c.commits.to_string(),
-                followed(&c.dependencies),
-            ]
-        })
-        .collect();
-    out.push_str(&indent(
-        &table(&["#", "SEQUENCE", "LAG", "STATE", "OWNER", "COMMITS", "FOLLOWS"], &rows),
-        "  ",
-    ));
+    out.push_str(&consumers_text(&s.consumers, view));
     out.push_str("\nproducers:\n");
-    if s.producers.is_empty() {
-        out.push_str("  none attached\n");
-    } else {
-        let rows: Vec<Vec<String>> = s
-            .producers
-            .iter()
-            .map(|p| {
-                vec![
-                    p.entry.to_string(),
-                    p.pid.map_or("-".into(), |p| p.to_string()),
-                    p.state.to_string(),
-                    p.pending.as_ref().map_or("-".into(), range_text),
-                ]
-            })
-            .collect();
-        out.push_str(&indent(&table(&["ENTRY", "PID", "STATE", "IN-FLIGHT CLAIM"], &rows), "  "));
-    }
+    out.push_str(&producers_text(h.producer_count, &s.producers, view));
     let _ = match &s.orphaned_claim {
         Some(r) => writeln!(
             out,
@@ -284,11 +240,145 @@ pub fn inspect_text(
         );
     }
     out.push_str("\ndependency graph:\n");
-    for c in &s.consumers {
-        let _ = writeln!(out, "  {} -> consumer {}", followed(&c.dependencies), c.index);
+    out.push_str(&graph_text(&s.consumers, &h.gating, view));
+    out
+}
+
+/// One row of the consumer table.
+fn consumer_row(c: &ConsumerInfo, ranges: bool, cap: Option<usize>) -> Vec<String> {
+    vec![
+        c.index.to_string(),
+        if c.state == ConsumerState::Released { "-".into() } else { c.sequence.to_string() },
+        c.lag.map_or("-".into(), |l| l.to_string()),
+        c.state.to_string(),
+        c.owner_pid.map_or("-".into(), |p| p.to_string()),
+        c.commits.to_string(),
+        followed(&c.dependencies, ranges, cap),
+    ]
+}
+
+/// The consumers section: a row per consumer for small rings (and `--all`), otherwise counts,
+/// lag percentiles and the slowest consumers.
+fn consumers_text(consumers: &[ConsumerInfo], view: View) -> String {
+    const HEADERS: [&str; 7] = ["#", "SEQUENCE", "LAG", "STATE", "OWNER", "COMMITS", "FOLLOWS"];
+    let n = consumers.len();
+    let (ranges, cap) = (view.ranges(n), view.list_cap());
+    if !view.summarised(n) {
+        let rows: Vec<Vec<String>> =
+            consumers.iter().map(|c| consumer_row(c, ranges, cap)).collect();
+        return indent(&table(&HEADERS, &rows), "  ");
     }
-    let gating: Vec<String> = h.gating.iter().map(usize::to_string).collect();
-    let _ = writeln!(out, "  producers wait for consumer(s) {}", gating.join(", "));
+    let sum = summary::summarise(consumers, view.slowest);
+    let mut out = summary_head(&sum);
+    if !sum.slowest.is_empty() {
+        let rows: Vec<Vec<String>> =
+            sum.slowest.iter().map(|&i| consumer_row(&consumers[i], ranges, cap)).collect();
+        out.push_str(&indent(&table(&HEADERS, &rows), "  "));
+    }
+    out
+}
+
+/// The lines of a summary above its table of the slowest consumers.
+pub fn summary_head(sum: &Summary) -> String {
+    let mut out = format!("  {}\n  {}\n", sum.counts_text(), sum.lag_text());
+    if !sum.slowest.is_empty() {
+        let _ = writeln!(out, "  {}", sum.slowest_title());
+    }
+    out
+}
+
+/// The producers section above the orphaned claim: the record count, then the records that
+/// have an owner or a pending claim (without `--all`, when there are more than
+/// [`summary::SMALL_RING`], the first [`summary::PRODUCER_ROWS`] of them: pending claims
+/// first, oldest first, then dead owners).
+fn producers_text(record_count: usize, producers: &[ProducerInfo], view: View) -> String {
+    let records = format!("{record_count} record{}", plural(record_count as u64));
+    if producers.is_empty() {
+        return format!("  none attached ({records})\n");
+    }
+    let mut out = format!(
+        "  records: {} of {record_count} with an owner or a pending claim\n",
+        producers.len()
+    );
+    let mut shown: Vec<&ProducerInfo> = producers.iter().collect();
+    if !view.all && shown.len() > summary::SMALL_RING {
+        shown.sort_by_key(|p| {
+            (
+                p.pending.as_ref().map_or(u64::MAX, |r| r.start),
+                p.state != ParticipantState::Dead,
+                p.entry,
+            )
+        });
+        shown.truncate(summary::PRODUCER_ROWS);
+    }
+    let rows: Vec<Vec<String>> = shown
+        .iter()
+        .map(|p| {
+            vec![
+                p.entry.to_string(),
+                p.pid.map_or("-".into(), |p| p.to_string()),
+                p.state.to_string(),
+                p.pending.as_ref().map_or("-".into(), range_text),
+            ]
+        })
+        .collect();
+    out.push_str(&indent(&table(&["ENTRY", "PID", "STATE", "IN-FLIGHT CLAIM"], &rows), "  "));
+    if shown.len() < producers.len() {
+        let hidden: Vec<&ProducerInfo> =
+            producers.iter().filter(|p| !shown.iter().any(|s| s.entry == p.entry)).collect();
+        let count = |state| hidden.iter().filter(|p| p.state == state).count();
+        let _ = writeln!(
+            out,
+            "  ... and {} more ({} alive, {} dead, {} gone; --all shows every one)",
+            hidden.len(),
+            count(ParticipantState::Alive),
+            count(ParticipantState::Dead),
+            count(ParticipantState::Gone)
+        );
+    }
+    out
+}
+
+/// The dependency graph: a line per consumer for small rings, otherwise a line per group of
+/// consumers that follow the same stages, with index ranges; then the producers' gating set.
+fn graph_text(consumers: &[ConsumerInfo], gating: &[usize], view: View) -> String {
+    let mut out = String::new();
+    let n = consumers.len();
+    let (ranges, cap) = (view.ranges(n), view.list_cap());
+    if !ranges {
+        for c in consumers {
+            let _ = writeln!(
+                out,
+                "  {} -> consumer {}",
+                followed(&c.dependencies, false, None),
+                c.index
+            );
+        }
+    } else {
+        let groups = summary::graph_groups(consumers);
+        let shown = if view.all { groups.len() } else { groups.len().min(summary::GRAPH_GROUPS) };
+        for (dependencies, members) in &groups[..shown] {
+            let _ = writeln!(
+                out,
+                "  {} -> {}",
+                followed(dependencies, true, cap),
+                summary::consumers_text(members, true, cap)
+            );
+        }
+        if shown < groups.len() {
+            let _ = writeln!(
+                out,
+                "  ... and {} more groups (--all shows every one; --json every consumer's \
+                 dependencies)",
+                groups.len() - shown
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  producers wait for consumer(s) {}",
+        summary::indices_text(gating, ranges, cap)
+    );
     out
 }
 
@@ -319,10 +409,39 @@ pub fn layout_json(layout: &Result<SlotLayout, String>) -> (Json, Json) {
     }
 }
 
+/// A ring's consumers summarised (every consumer is in `consumers` as well): counts per state,
+/// lag percentiles and the indices of the `slowest` slowest.
+pub fn summary_json(sum: &Summary, consumers: &[ConsumerInfo]) -> Json {
+    object([
+        ("live", Json::from(sum.live)),
+        ("dead", Json::from(sum.dead)),
+        ("gone", Json::from(sum.gone)),
+        ("released", Json::from(sum.released)),
+        (
+            "lag",
+            sum.lag.map_or(Json::Null, |l| {
+                object([
+                    ("count", Json::from(l.count)),
+                    ("min", Json::from(l.min)),
+                    ("p50", Json::from(l.p50)),
+                    ("p90", Json::from(l.p90)),
+                    ("p99", Json::from(l.p99)),
+                    ("max", Json::from(l.max)),
+                ])
+            }),
+        ),
+        (
+            "slowest",
+            Json::Array(sum.slowest.iter().map(|&i| Json::from(consumers[i].index)).collect()),
+        ),
+    ])
+}
+
 pub fn inspect_json(
     info: &RingInfo,
     layout: &Result<SlotLayout, String>,
     att: &Attachment,
+    slowest: usize,
 ) -> Json {
     let (h, s) = (&info.header, &info.state);
     let (fields, layout_error) = layout_json(layout);
@@ -381,7 +500,12 @@ pub fn inspect_json(
         ("cursor", Json::from(s.cursor)),
         ("claim_sequence", Json::from(s.claim_sequence)),
         ("in_flight", Json::from(s.claim_sequence.saturating_sub(s.cursor))),
+        (
+            "consumer_summary",
+            summary_json(&summary::summarise(&s.consumers, slowest), &s.consumers),
+        ),
         ("consumers", Json::Array(consumers)),
+        ("producer_count", Json::from(h.producer_count)),
         ("producers", Json::Array(producers)),
         ("orphaned_claim", s.orphaned_claim.as_ref().map_or(Json::Null, range_json)),
         ("abandoned_total", Json::from(s.abandoned_total)),
@@ -625,6 +749,32 @@ mod tests {
         // 2000-02-29T12:34:56Z, a leap day.
         assert_eq!(utc(951_827_696 * 1_000_000_000), "2000-02-29T12:34:56Z");
         assert_eq!(utc(1_767_225_600 * 1_000_000_000 - 1), "2025-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn a_large_graph_shows_its_first_groups_unless_all() {
+        // A chain of 30: consumer i follows consumer i - 1, so no two share their stages.
+        let consumers: Vec<ConsumerInfo> = (0..30)
+            .map(|index| ConsumerInfo {
+                index,
+                sequence: 0,
+                lag: Some(0),
+                state: ConsumerState::Gone,
+                owner_pid: None,
+                commits: 0,
+                dependencies: if index == 0 { vec![] } else { vec![index - 1] },
+            })
+            .collect();
+        let some = graph_text(&consumers, &[29], View { all: false, slowest: 10 });
+        let lines: Vec<&str> = some.lines().collect();
+        assert_eq!(lines.len(), summary::GRAPH_GROUPS + 2, "{some}");
+        assert_eq!(lines[0], "  cursor -> consumer 0");
+        assert_eq!(lines[1], "  consumer 0 -> consumer 1");
+        assert!(lines[20].starts_with("  ... and 10 more groups"), "{some}");
+        assert_eq!(lines[21], "  producers wait for consumer(s) 29");
+        let all = graph_text(&consumers, &[29], View { all: true, slowest: 10 });
+        assert_eq!(all.lines().count(), 31, "{all}");
+        assert!(all.contains("  consumer 28 -> consumer 29\n"), "{all}");
     }
 
     #[test]

@@ -778,3 +778,270 @@ fn watch_reports_a_ring_truncated_under_it() {
     let run = run(&["inspect", &name]).failed();
     assert!(run.stderr.contains("is 4096 bytes, but"), "{run:#?}");
 }
+
+/// The nearest-rank percentile that the tool documents: the smallest lag that at least `p`
+/// percent of the (not released) consumers are at or below.
+fn nearest_rank(sorted: &[u64], p: usize) -> u64 {
+    let rank = (p * sorted.len()).div_ceil(100).max(1);
+    sorted[rank - 1]
+}
+
+/// The consumer rows of a table (every line after the one whose first cell is `#`), as cells.
+fn table_rows<'a>(lines: &[&'a str]) -> Vec<Vec<&'a str>> {
+    lines
+        .iter()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .skip_while(|cells| cells.first() != Some(&"#"))
+        .skip(1)
+        .collect()
+}
+
+/// The rows of the producer records table (from its `ENTRY` header to the line after it that
+/// is not a row), as cells.
+fn record_rows<'a>(lines: &[&'a str]) -> Vec<Vec<&'a str>> {
+    lines
+        .iter()
+        .skip_while(|l| !l.starts_with("  ENTRY "))
+        .skip(1)
+        .take_while(|l| !l.starts_with("  orphaned claim:") && !l.starts_with("  ..."))
+        .map(|l| l.split_whitespace().collect())
+        .collect()
+}
+
+/// The numbers after `min`, `p50`, `p90`, `p99` and `max` on the `lag:` line of `lines`.
+fn lag_line(lines: &[&str]) -> [u64; 5] {
+    let line = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("  lag: "))
+        .unwrap_or_else(|| panic!("no lag line in {lines:#?}"));
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    ["min", "p50", "p90", "p99", "max"].map(|key| {
+        let at = cells.iter().position(|c| *c == key).unwrap_or_else(|| panic!("{key}: {line}"));
+        cells[at + 1].parse().unwrap_or_else(|_| panic!("{key}: {line}"))
+    })
+}
+
+/// Issue: rings of 1,000 consumers. `inspect` and `watch` summarise them (counts, lag
+/// percentiles, the slowest consumers), `--all` and `--json` still show every one, `list` keeps
+/// one line per ring, and the producers section counts the records and shows only those in use.
+#[test]
+fn a_ring_of_1000_consumers_is_summarised() {
+    const CONSUMERS: usize = 1000;
+    const CURSOR: u64 = 1000;
+    const RELEASED: std::ops::Range<usize> = 900..910;
+    let name = Name::new();
+    let ring = Disruptor::<Tick>::builder(&name)
+        .capacity(1024)
+        .consumers(CONSUMERS)
+        .producers(100)
+        .create()
+        .unwrap();
+    publish(&ring, 0..CURSOR);
+
+    // The lag each consumer is left at (`None`: released). Most trail by `7i mod 900` (nearly
+    // all different, so that every percentile depends on its exact rank); a few are slower:
+    // 123 never attached, 1 is taken by a helper that commits 2 and is killed, 456 is held here
+    // at 3, 790 and 789 (a tie: the lower index is listed first) detached at 5. 0 and 456 are
+    // held (live).
+    let mut lags: Vec<Option<u64>> = (0..CONSUMERS).map(|i| Some(i as u64 * 7 % 900)).collect();
+    let slow =
+        [(123, CURSOR), (1, CURSOR - 2), (456, CURSOR - 3), (790, CURSOR - 5), (789, CURSOR - 5)];
+    for (i, lag) in slow {
+        lags[i] = Some(lag);
+    }
+    for i in RELEASED {
+        lags[i] = None;
+    }
+    let dead_pid = Helper::start("consumer", &name).kill().to_string();
+    let mut held = Vec::new();
+    for (i, lag) in lags.iter().enumerate() {
+        if i == 1 || i == 123 {
+            continue;
+        }
+        let mut consumer = ring.consumer(i).unwrap();
+        match lag {
+            None => consumer.release(),
+            Some(lag) => {
+                let target = CURSOR - lag;
+                while consumer.sequence() < target {
+                    let batch = consumer.consume_timeout(DEADLINE).unwrap();
+                    let take = (target - batch.start()).min(batch.len() as u64) as usize;
+                    batch.commit_first(take);
+                }
+                if i == 0 || i == 456 {
+                    held.push(consumer);
+                }
+            }
+        }
+    }
+    for (i, lag) in lags.iter().enumerate() {
+        if let Some(lag) = lag {
+            assert_eq!(ring.consumer_sequence(i), Some(CURSOR - lag), "set-up of consumer {i}");
+        }
+    }
+    // 20 producer handles of the 100 records, one with a claim in flight.
+    let mut producers: Vec<_> = (0..18).map(|_| ring.producer().unwrap()).collect();
+    let mut claiming = ring.producer().unwrap();
+    let claim = claiming.claim_many(2).unwrap();
+    producers.push(ring.producer().unwrap()); // a record taken after the claim
+    assert_eq!(claim.start(), CURSOR);
+
+    // What the tool should say, from the set-up above.
+    let mut sorted: Vec<u64> = lags.iter().flatten().copied().collect();
+    sorted.sort_unstable();
+    let percentiles = [
+        sorted[0],
+        nearest_rank(&sorted, 50),
+        nearest_rank(&sorted, 90),
+        nearest_rank(&sorted, 99),
+        sorted[sorted.len() - 1],
+    ];
+    let mut slowest: Vec<(usize, u64)> =
+        lags.iter().enumerate().filter_map(|(i, l)| l.map(|l| (i, l))).collect();
+    slowest.sort_by_key(|&(i, lag)| (std::cmp::Reverse(lag), i));
+    let (live, dead, released) = (2, 1, RELEASED.len());
+    let counts = format!(
+        "  {CONSUMERS} consumers: {live} live, {dead} dead, {} gone, {released} released",
+        CONSUMERS - live - dead - released
+    );
+    let me = std::process::id().to_string();
+    let state_of = |i: usize| match i {
+        0 | 456 => "live",
+        1 => "dead",
+        _ => "gone",
+    };
+    let owner_of = |i: usize| match i {
+        0 | 456 => me.clone(),
+        1 => dead_pid.clone(),
+        _ => "-".into(),
+    };
+
+    let text = run(&["inspect", &name]).ok().stdout;
+    assert!(text.lines().count() < 60, "{} lines:\n{text}", text.lines().count());
+    let consumers = section(&text, "consumers:");
+    assert_eq!(consumers[0], counts, "{text}");
+    assert_eq!(lag_line(&consumers), percentiles, "{text}");
+    let not_released = CONSUMERS - released;
+    assert!(consumers[2].starts_with(&format!("  slowest 10 of {not_released} ")), "{text}");
+    let rows = table_rows(&consumers);
+    assert_eq!(rows.len(), 10, "{text}");
+    for (row, &(index, lag)) in rows.iter().zip(&slowest) {
+        let (index_, lag_, sequence) = (index.to_string(), lag.to_string(), CURSOR - lag);
+        // One batch committed by each consumer that ever committed (123 never attached).
+        let commits = if index == 123 { "0" } else { "1" };
+        let sequence = sequence.to_string();
+        let owner = owner_of(index);
+        let expected = [&*index_, &sequence, &lag_, state_of(index), &owner, commits, "cursor"];
+        assert_eq!(row, &expected, "{text}");
+    }
+    assert_eq!(rows[0][0], "123");
+    let three = run(&["inspect", &name, "--slowest", "3"]).ok().stdout;
+    let three_rows: Vec<String> =
+        table_rows(&section(&three, "consumers:")).iter().map(|r| r[0].to_owned()).collect();
+    assert_eq!(three_rows, slowest[..3].iter().map(|s| s.0.to_string()).collect::<Vec<_>>());
+
+    let producers_text = section(&text, "producers:");
+    assert_eq!(
+        producers_text[0], "  records: 20 of 100 with an owner or a pending claim",
+        "{text}"
+    );
+    let producer_rows = record_rows(&producers_text);
+    assert_eq!(producer_rows.len(), 10, "{text}");
+    let in_flight = format!("{CURSOR}..{}", CURSOR + 2);
+    assert_eq!(producer_rows[0][3], in_flight, "the claim in flight comes first: {text}");
+    assert!(producers_text
+        .contains(&"  ... and 10 more (10 alive, 0 dead, 0 gone; --all shows every one)"));
+
+    // --all: a row per consumer and per producer record, as for a small ring.
+    let all = run(&["inspect", &name, "--all"]).ok().stdout;
+    let rows = table_rows(&section(&all, "consumers:"));
+    assert_eq!(rows.len(), CONSUMERS, "{all}");
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row[0], i.to_string());
+        assert_eq!(row[2], lags[i].map_or("-".into(), |l| l.to_string()));
+    }
+    let producer_rows = record_rows(&section(&all, "producers:"));
+    assert_eq!(producer_rows.len(), 20, "{all}");
+    assert!(!all.contains("more (")); // nothing left out
+
+    // --json: complete, with the summary.
+    let json = run(&["inspect", &name, "--json"]).ok().json();
+    let entries = json["consumers"].as_array().unwrap();
+    assert_eq!(entries.len(), CONSUMERS);
+    for (i, c) in entries.iter().enumerate() {
+        assert_eq!((c["index"].as_u64(), c["lag"].as_u64()), (Some(i as u64), lags[i]));
+    }
+    let summary = &json["consumer_summary"];
+    assert_eq!(
+        (summary["live"].as_u64(), summary["dead"].as_u64(), summary["released"].as_u64()),
+        (Some(live as u64), Some(dead as u64), Some(released as u64))
+    );
+    let lag = &summary["lag"];
+    assert_eq!(["min", "p50", "p90", "p99", "max"].map(|k| lag[k].as_u64().unwrap()), percentiles);
+    let expected: Vec<u64> = slowest[..10].iter().map(|s| s.0 as u64).collect();
+    assert_eq!(summary["slowest"], serde_json::json!(expected));
+    assert_eq!(json["producer_count"], 100);
+    assert_eq!(json["producers"].as_array().unwrap().len(), 20);
+
+    // list: still one line for the ring.
+    let list = run(&["list"]).ok().stdout;
+    let lines: Vec<&str> =
+        list.lines().filter(|l| l.starts_with(&format!("{} ", &*name))).collect();
+    assert_eq!(lines.len(), 1, "{list}");
+    assert!(lines[0].contains(&format!(" {CONSUMERS} ({dead} dead) ")), "{list}");
+
+    // watch: the same summary, a frame of a few lines.
+    let frame = run(&["watch", &name, "--count", "1"]).ok().stdout;
+    assert!(frame.lines().count() < 25, "{frame}");
+    let lines: Vec<&str> = frame.lines().collect();
+    assert_eq!(lines[1], counts, "{frame}");
+    assert_eq!(lag_line(&lines), percentiles, "{frame}");
+    let rows = table_rows(&lines);
+    let order: Vec<String> = rows.iter().map(|r| r[0].to_owned()).collect();
+    assert_eq!(order, slowest[..10].iter().map(|s| s.0.to_string()).collect::<Vec<_>>());
+    for (row, &(_, lag)) in rows.iter().zip(&slowest) {
+        assert_eq!(row[2], lag.to_string(), "{frame}");
+    }
+    let frame = run(&["watch", &name, "--count", "1", "--all"]).ok().stdout;
+    assert_eq!(table_rows(&frame.lines().collect::<Vec<_>>()).len(), CONSUMERS);
+
+    claim.commit();
+    drop((held, producers, claiming));
+}
+
+/// Issue: the dependency graph of a large ring is grouped by the stages consumers follow, with
+/// index ranges, and so is the producers' gating set.
+#[test]
+fn the_graph_of_a_large_ring_is_grouped_into_ranges() {
+    let name = Name::new();
+    let first: Vec<usize> = (0..10).collect();
+    let middle: Vec<usize> = (10..990).collect();
+    let mut builder = Disruptor::<Tick>::builder(&name).capacity(8).consumers(1000);
+    for i in 10..990 {
+        builder = builder.depends_on(i, if i == 500 { &[0, 5] } else { &first });
+    }
+    for i in 990..1000 {
+        builder = builder.depends_on(i, &middle);
+    }
+    let _ring = builder.create().unwrap();
+
+    let expected = [
+        "  cursor -> consumers 0..=9",
+        "  consumers 0..=9 -> consumers 10..=499, 501..=989",
+        "  consumers 0, 5 -> consumer 500",
+        "  consumers 10..=989 -> consumers 990..=999",
+        "  producers wait for consumer(s) 990..=999",
+    ];
+    for args in [vec!["inspect", &name], vec!["inspect", &name, "--all"]] {
+        let text = run(&args).ok().stdout;
+        assert_eq!(section(&text, "dependency graph:"), expected, "{args:?}:\n{text}");
+    }
+    // The consumers' FOLLOWS column uses ranges too.
+    let all = run(&["inspect", &name, "--all"]).ok().stdout;
+    assert_eq!(row(&section(&all, "consumers:"), "995")[6..], ["consumers", "10..=989"]);
+
+    let json = run(&["inspect", &name, "--json"]).ok().json();
+    assert_eq!(json["consumers"][500]["dependencies"], serde_json::json!([0, 5]));
+    assert_eq!(json["consumers"][995]["dependencies"], serde_json::json!(middle));
+    assert_eq!(json["gating"], serde_json::json!((990..1000).collect::<Vec<_>>()));
+}

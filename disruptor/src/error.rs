@@ -239,7 +239,9 @@ pub enum AttachError {
     },
     /// Every producer registry record is held by a live producer or describes a range that is
     /// still pending (left pending, or its producer died).
-    #[error("all {max} producer registry records are in use or hold pending claims")]
+    #[error(
+        "all {max} producer registry records are in use or hold pending claims (a ring is created with more by Builder::producers)"
+    )]
     TooManyProducers {
         /// The registry size.
         max: usize,

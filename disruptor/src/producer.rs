@@ -42,8 +42,9 @@ impl<T: Slot> fmt::Debug for Producer<T> {
 
 impl<T: Slot> Disruptor<T> {
     /// A producer handle. In single-producer mode only one live handle may exist at a time
-    /// ([`AttachError::ProducerInUse`] otherwise); in multi-producer mode up to
-    /// [`MAX_PRODUCERS`](crate::MAX_PRODUCERS) at once.
+    /// ([`AttachError::ProducerInUse`] otherwise); in multi-producer mode as many as the ring
+    /// has producer records ([`Builder::producers`](crate::Builder::producers), 64 unless set;
+    /// [`AttachError::TooManyProducers`] beyond that), across all processes.
     pub fn producer(&self) -> Result<Producer<T>, AttachError> {
         Producer::attach(self.clone())
     }
