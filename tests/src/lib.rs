@@ -3,7 +3,8 @@
 //! - [`SegmentGuard`]: a unique segment name that is unlinked on drop, even when a test fails.
 //! - [`ChildGroup`]: helper processes that are killed (SIGKILL) and reaped on drop, so a failing
 //!   test leaves no orphans; waits on them always have a deadline.
-//! - [`Msg256`] and [`Stamped`]: the message types the tests and the helper binaries exchange.
+//! - [`Msg256`] and [`Stamped`]: the message types the tests and the helper binaries exchange;
+//!   [`StreamDigest`], the digest that byte-stream writers and readers compare.
 //! - [`produce_random`], [`consume_checksum`], [`produce_stamped`], [`consume_stamped`]: the
 //!   producer and consumer loops, shared by the helper binaries (one process each) and the
 //!   threaded tests (one thread each). Every wait inside them has a deadline ([`WAIT_TIMEOUT`]);
@@ -375,6 +376,13 @@ impl Stamped {
     pub fn new(producer: u32, seq: u64) -> Stamped {
         Stamped { producer, _pad: 0, seq, payload: Stamped::payload_of(producer, seq) }
     }
+
+    /// A hash of every field of this message (position-sensitive): producers and consumers sum
+    /// it (wrapping) over what they wrote and read, and the sums must agree.
+    pub fn digest(&self) -> u64 {
+        let words = [u64::from(self.producer) << 32 | u64::from(self._pad), self.seq];
+        words.iter().chain(&self.payload).fold(GOLDEN, |h, &w| mix64(h ^ w).wrapping_add(GOLDEN))
+    }
 }
 
 /// A xorshift64* generator: deterministic random bytes without extra crates.
@@ -403,6 +411,83 @@ impl XorShift {
             let word = self.next_u64().to_le_bytes();
             chunk.copy_from_slice(&word[..chunk.len()]);
         }
+    }
+}
+
+/// A streaming 64-bit digest of a byte stream: FNV-1a over little-endian 64-bit words, with a
+/// rotation per word and the length and a splitmix finaliser at the end. Chunk boundaries do not
+/// matter, so a writer and its readers agree however the stream was split.
+#[derive(Debug, Clone)]
+pub struct StreamDigest {
+    state: u64,
+    tail: [u8; 8],
+    tail_len: usize,
+    len: u64,
+}
+
+impl Default for StreamDigest {
+    fn default() -> StreamDigest {
+        StreamDigest::new()
+    }
+}
+
+impl StreamDigest {
+    /// The digest of nothing yet.
+    pub fn new() -> StreamDigest {
+        StreamDigest { state: 0xcbf2_9ce4_8422_2325, tail: [0; 8], tail_len: 0, len: 0 }
+    }
+
+    fn mix(&mut self, word: u64) {
+        self.state = (self.state ^ word).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(29);
+    }
+
+    /// Adds the next bytes of the stream.
+    pub fn update(&mut self, mut bytes: &[u8]) {
+        self.len += bytes.len() as u64;
+        if self.tail_len > 0 {
+            let take = (8 - self.tail_len).min(bytes.len());
+            self.tail[self.tail_len..self.tail_len + take].copy_from_slice(&bytes[..take]);
+            self.tail_len += take;
+            bytes = &bytes[take..];
+            if self.tail_len < 8 {
+                return;
+            }
+            self.mix(u64::from_le_bytes(self.tail));
+            self.tail_len = 0;
+        }
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            self.mix(u64::from_le_bytes(word.try_into().expect("chunks of 8 bytes")));
+        }
+        let rest = words.remainder();
+        self.tail[..rest.len()].copy_from_slice(rest);
+        self.tail_len = rest.len();
+    }
+
+    /// Number of bytes added so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether no byte was added.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The digest of everything added.
+    pub fn finish(mut self) -> u64 {
+        let mut last = [0u8; 8];
+        last[..self.tail_len].copy_from_slice(&self.tail[..self.tail_len]);
+        self.mix(u64::from_le_bytes(last));
+        self.mix(self.len);
+        mix64(self.state)
+    }
+
+    /// The digest of `bytes`.
+    pub fn of(bytes: &[u8]) -> u64 {
+        let mut digest = StreamDigest::new();
+        digest.update(bytes);
+        digest.finish()
     }
 }
 
@@ -659,7 +744,34 @@ pub fn consume_checksum(
     Ok(sum)
 }
 
-/// Producer `id` writes [`Stamped`] messages `0..count`; returns the first claimed sequence.
+/// What a stamped producer wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StampedSent {
+    /// The first sequence it claimed (`None` if it wrote nothing).
+    pub first_claim: Option<u64>,
+    /// The wrapping sum of [`Stamped::digest`] over the messages as written into their slots.
+    pub sum: u64,
+}
+
+/// Producer `id` writes [`Stamped`] messages `0..count` through `producer`.
+///
+/// # Errors
+/// See [`produce`].
+pub fn produce_stamped_with(
+    producer: &mut Producer<Stamped>,
+    id: u32,
+    count: u64,
+    mode: ClaimMode,
+) -> Result<StampedSent, String> {
+    let mut sum = 0u64;
+    let first_claim = produce(producer, count, mode, u64::from(id), |seq, msg| {
+        *msg = Stamped::new(id, seq);
+        sum = sum.wrapping_add(msg.digest());
+    })?;
+    Ok(StampedSent { first_claim, sum })
+}
+
+/// Producer `id` attaches and writes [`Stamped`] messages `0..count`.
 ///
 /// # Errors
 /// See [`produce`].
@@ -669,10 +781,10 @@ pub fn produce_stamped(
     count: u64,
     mode: ClaimMode,
     wait: WaitStrategy,
-) -> Result<Option<u64>, String> {
+) -> Result<StampedSent, String> {
     let mut producer = ring.producer().map_err(|e| format!("producer {id}: {e}"))?;
     producer.set_wait_strategy(wait);
-    produce(&mut producer, count, mode, u64::from(id), |seq, msg| *msg = Stamped::new(id, seq))
+    produce_stamped_with(&mut producer, id, count, mode)
 }
 
 /// What a stamped consumer expects.
@@ -694,7 +806,10 @@ impl StampedPlan {
 }
 
 /// Consumer `index` reads the messages of `plan` and checks each producer's messages arrive
-/// exactly once, in order, untorn, and that it starts at `plan.start`. Returns a verdict line.
+/// exactly once, in order, untorn, and that it starts at `plan.start`. Returns a verdict line:
+/// `verdict=ok messages=N next=P0,P1,.. switches=S sum=D`, where `next` is, per producer, one
+/// past the last of its messages read and `sum` the wrapping sum of [`Stamped::digest`] over
+/// every message read.
 ///
 /// # Errors
 /// The first violation, described precisely.
@@ -718,6 +833,7 @@ pub fn consume_stamped(
     // How often consecutive messages come from different producers: how interleaved they were.
     let mut switches = 0u64;
     let mut last_producer = None;
+    let mut sum = 0u64;
     let first = consume(&mut consumer, plan.total(), |at, msg| {
         let bad = |why: String| format!("consumer {index} at ring sequence {at}: {why}: {msg:?}");
         if at != expected_seq {
@@ -738,6 +854,7 @@ pub fn consume_stamped(
             return Err(bad("torn or corrupt payload".to_owned()));
         }
         *want += 1;
+        sum = sum.wrapping_add(msg.digest());
         switches += u64::from(last_producer.is_some_and(|l| l != msg.producer));
         last_producer = Some(msg.producer);
         Ok(())
@@ -746,7 +863,11 @@ pub fn consume_stamped(
         return Err(format!("consumer {index}: first batch at {first:?}, expected {}", plan.start));
     }
     let seen: Vec<String> = next.iter().map(u64::to_string).collect();
-    Ok(format!("verdict=ok messages={} next={} switches={switches}", plan.total(), seen.join(",")))
+    Ok(format!(
+        "verdict=ok messages={} next={} switches={switches} sum={sum}",
+        plan.total(),
+        seen.join(",")
+    ))
 }
 
 /// Parses a comma-separated list of numbers (`"1,2,3"`).

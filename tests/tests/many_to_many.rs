@@ -10,6 +10,10 @@
 //!   once, in that producer's order, untorn.
 //! - Late joiners: a consumer process that attaches mid-stream resumes at its committed sequence;
 //!   a producer process that attaches mid-stream claims after what was already claimed.
+//! - The seed's scale: 100 producers x 100 consumers in threads, and 10 x 10 in processes, of
+//!   [`Stamped`] messages through one ring with exactly as many producer records as producers:
+//!   every consumer receives every message exactly once, each producer's in order, and its digest
+//!   sum equals the producers' total.
 //!
 //! The tests take a global lock and run one at a time: on a 2-core machine, running the process
 //! tests side by side would only make each slower. Every case prints its time (`--nocapture`).
@@ -17,14 +21,15 @@
 //! ([`SegmentGuard`]); every wait has a deadline.
 
 use std::process::Command;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Barrier, Mutex, MutexGuard};
 use std::thread::ScopedJoinHandle;
 use std::time::{Duration, Instant};
 
-use shm_disruptor::{Disruptor, Slot, WaitStrategy};
+use shm_disruptor::{AttachError, Disruptor, Slot, WaitStrategy};
 use shm_disruptor_tests::{
-    consume_checksum, field, produce_random, ring_state, wait_name, Checksum, ChildGroup, ChildId,
-    ClaimMode, Msg256, SegmentGuard, Stamped, TEST_WAITS,
+    consume_checksum, consume_stamped, field, produce_random, produce_stamped_with, ring_state,
+    wait_name, Checksum, ChildGroup, ChildId, ClaimMode, Msg256, SegmentGuard, Stamped,
+    StampedPlan, StampedSent, TEST_WAITS,
 };
 
 const CHECKSUM_PRODUCER: &str = env!("CARGO_BIN_EXE_checksum_producer");
@@ -358,4 +363,198 @@ fn late_producer_claims_after_the_others() {
          {switches} producer switches): {:?}",
         started.elapsed()
     );
+}
+
+// --- The seed's scale: 100 x 100 in threads, 10 x 10 in processes ------------------------------
+
+/// Where the seed-scale matrix runs its producers and consumers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Runner {
+    Threads,
+    Processes,
+}
+
+/// What one run of the seed-scale matrix saw: each producer's output and each consumer's verdict.
+struct ScaleOutcome {
+    /// Per producer: the first sequence it claimed and the digest sum of what it wrote.
+    sent: Vec<StampedSent>,
+    /// Per consumer: its verdict line (see [`consume_stamped`]).
+    verdicts: Vec<String>,
+}
+
+/// The claim mode of producer `id` of the seed-scale matrix: the three claim calls in turn.
+fn scale_mode(capacity: usize, id: usize) -> ClaimMode {
+    ClaimMode::all(capacity)[id % 3]
+}
+
+/// Runs `p` stamped producers and `c` stamped consumers as threads of this process. Every
+/// producer attaches before any produces, so all `p` producer records are held at once; a
+/// producer more is then refused. Every wait inside the loops has a deadline, so every thread
+/// ends.
+fn scale_in_threads(ring: &Disruptor<Stamped>, p: usize, c: usize, n: u64) -> ScaleOutcome {
+    let plan = StampedPlan { start: 0, firsts: vec![0; p], finals: vec![n; p] };
+    let capacity = ring.capacity();
+    // The producers and this thread: once when every producer is attached, once to start.
+    let (attached, go) = (Barrier::new(p + 1), Barrier::new(p + 1));
+    let (sent, verdicts, one_too_many) = std::thread::scope(|s| {
+        let consumers: Vec<_> = (0..c)
+            .map(|i| {
+                let plan = &plan;
+                s.spawn(move || {
+                    let verdict = consume_stamped(ring, i, plan, TEST_WAITS[i % 3]);
+                    if verdict.is_err() {
+                        // Let the producers finish, so that the test fails now, with this error.
+                        if let Ok(consumer) = ring.consumer(i) {
+                            consumer.release();
+                        }
+                    }
+                    verdict
+                })
+            })
+            .collect();
+        let producers: Vec<_> = (0..p)
+            .map(|id| {
+                let (attached, go) = (&attached, &go);
+                s.spawn(move || {
+                    // Both barriers are passed whatever happens, so that nobody waits forever.
+                    let producer = ring.producer();
+                    attached.wait();
+                    go.wait();
+                    let mut producer = producer.map_err(|e| format!("producer {id}: {e}"))?;
+                    producer.set_wait_strategy(TEST_WAITS[(id + 1) % 3]);
+                    produce_stamped_with(&mut producer, id as u32, n, scale_mode(capacity, id))
+                })
+            })
+            .collect();
+        attached.wait();
+        // Every record is held now: one producer more must be refused (checked after `go`).
+        let one_too_many = ring.producer().map(drop);
+        go.wait();
+        // Every error names its producer or consumer and what it saw.
+        fn join<T>(h: ScopedJoinHandle<'_, Result<T, String>>) -> Result<T, String> {
+            h.join().unwrap_or_else(|_| panic!("a thread panicked"))
+        }
+        let sent: Vec<_> = producers.into_iter().map(join).collect();
+        let verdicts: Vec<_> = consumers.into_iter().map(join).collect();
+        (sent, verdicts, one_too_many)
+    });
+    // A consumer's error first: a producer's is often only its consequence (a timeout).
+    let verdicts: Result<Vec<String>, String> = verdicts.into_iter().collect();
+    let sent: Result<Vec<StampedSent>, String> = sent.into_iter().collect();
+    let (verdicts, sent) = match (verdicts, sent) {
+        (Ok(verdicts), Ok(sent)) => (verdicts, sent),
+        (Err(e), _) | (_, Err(e)) => panic!("{e}"),
+    };
+    assert_eq!(
+        one_too_many,
+        Err(AttachError::TooManyProducers { max: p }),
+        "with all {p} producer records held, producer {} must be refused",
+        p + 1
+    );
+    ScaleOutcome { sent, verdicts }
+}
+
+/// Runs `p` `stamped_producer` and `c` `stamped_consumer` processes.
+fn scale_in_processes(ring: &Disruptor<Stamped>, p: usize, c: usize, n: u64) -> ScaleOutcome {
+    let name = ring.name();
+    let capacity = ring.capacity();
+    let mut group = ChildGroup::new();
+    let (firsts, finals) = (vec![0; p], vec![n; p]);
+    let consumers: Vec<ChildId> = (0..c)
+        .map(|i| {
+            spawn_stamped_consumer(&mut group, name, i, 0, &firsts, &finals, TEST_WAITS[i % 3])
+        })
+        .collect();
+    let producers: Vec<ChildId> = (0..p)
+        .map(|id| {
+            let (mode, wait) = (scale_mode(capacity, id), TEST_WAITS[(id + 1) % 3]);
+            spawn_stamped_producer(&mut group, name, id as u32, n, mode, wait)
+        })
+        .collect();
+    group.wait_all(CASE_TIMEOUT);
+    let sent = producers
+        .iter()
+        .map(|&id| {
+            let out = group.stdout(id);
+            assert_eq!(field::<u64>(out, "messages"), n, "{out}");
+            StampedSent { first_claim: Some(field(out, "first_claim")), sum: field(out, "sum") }
+        })
+        .collect();
+    let verdicts = consumers.iter().map(|&id| group.stdout(id).to_owned()).collect();
+    ScaleOutcome { sent, verdicts }
+}
+
+/// The seed-scale matrix: `p` producers x `c` consumers, `n` [`Stamped`] messages per producer,
+/// through a ring of `capacity` slots with exactly `p` producer records. Every consumer must
+/// read all `p * n` messages exactly once, each producer's `0..n` in order and untorn (checked
+/// message by message by [`consume_stamped`]), and its digest sum must equal the sum of what
+/// the producers wrote.
+fn scale_matrix(runner: Runner, p: usize, c: usize, n: u64, capacity: usize) {
+    let _serial = serial();
+    let started = Instant::now();
+    let what = format!("{runner:?}: {p} producers x {c} consumers x {n} messages");
+    let guard = SegmentGuard::new(&format!("scale-p{p}-c{c}"));
+    let ring = Disruptor::<Stamped>::builder(guard.name())
+        .capacity(capacity)
+        .consumers(c)
+        .producers(p)
+        .create()
+        .unwrap_or_else(|e| panic!("{what}: creating the ring: {e}"));
+    assert_eq!(ring.consumer_count(), c);
+    let outcome = match runner {
+        Runner::Threads => scale_in_threads(&ring, p, c, n),
+        Runner::Processes => scale_in_processes(&ring, p, c, n),
+    };
+    let total = p as u64 * n;
+    assert_eq!(outcome.sent.len(), p);
+    let expected_sum = outcome.sent.iter().fold(0u64, |sum, s| sum.wrapping_add(s.sum));
+    let every_producer_done = vec![n.to_string(); p].join(",");
+    assert_eq!(outcome.verdicts.len(), c);
+    for (i, out) in outcome.verdicts.iter().enumerate() {
+        assert_eq!(field::<String>(out, "verdict"), "ok", "{what}: consumer {i}: {out}");
+        assert_eq!(field::<u64>(out, "messages"), total, "{what}: consumer {i}: {out}");
+        assert_eq!(
+            field::<String>(out, "next"),
+            every_producer_done,
+            "{what}: consumer {i} must have read every producer's messages 0..{n}"
+        );
+        assert_eq!(
+            field::<u64>(out, "sum"),
+            expected_sum,
+            "{what}: consumer {i}'s digest sum differs from the producers' total: {out}"
+        );
+    }
+    // Every producer claimed a range of its own.
+    let mut firsts: Vec<u64> = outcome.sent.iter().filter_map(|s| s.first_claim).collect();
+    firsts.sort_unstable();
+    firsts.dedup();
+    assert_eq!(firsts.len(), p, "{what}: two producers' first claims coincide");
+    assert!(firsts.iter().all(|&f| f < total), "{what}: a claim past the end: {firsts:?}");
+    // Nothing more was published, and everyone committed everything.
+    assert_eq!(ring.cursor(), total, "{what}: {}", ring_state(&ring));
+    assert_eq!(ring.claim_sequence(), total, "{what}: {}", ring_state(&ring));
+    for i in 0..c {
+        assert_eq!(ring.consumer_sequence(i), Some(total), "{what}: consumer {i}");
+    }
+    // Every record was let go: all `p` can be attached again.
+    let again: Result<Vec<_>, _> = (0..p).map(|_| ring.producer()).collect();
+    assert!(again.is_ok(), "{what}: the producer records were not all freed: {again:?}");
+    let switches: u64 = field(&outcome.verdicts[0], "switches");
+    eprintln!(
+        "{what}, {capacity} slots: {:?} ({switches} producer switches seen by consumer 0)",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn seed_scale_100_producers_x_100_consumers_in_threads() {
+    // 10,000 messages through 256 slots: every producer finds the ring full many times.
+    scale_matrix(Runner::Threads, 100, 100, 100, 256);
+}
+
+#[test]
+fn seed_scale_10_producers_x_10_consumers_in_processes() {
+    // 50,000 messages through 64 slots, so that the producer processes, started one after
+    // another, overlap for most of their run.
+    scale_matrix(Runner::Processes, 10, 10, 5000, 64);
 }

@@ -6,7 +6,7 @@ use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
 use shm_disruptor::{Disruptor, OpenError, ProducerMode, Slot};
-use shm_disruptor_tests::{unique_name, SegmentGuard};
+use shm_disruptor_tests::SegmentGuard;
 
 fn created<T: Slot>(tag: &str) -> (Disruptor<T>, SegmentGuard) {
     let guard = SegmentGuard::new(tag);
@@ -176,7 +176,9 @@ fn replace_existing_refuses_a_ring_in_use_unless_forced() {
 
 #[test]
 fn invalid_configurations_are_refused() {
-    let name = unique_name("config");
+    // A guard: a configuration wrongly accepted is removed when the test fails.
+    let guard = SegmentGuard::new("config");
+    let name = guard.name().to_owned();
     let cases: [(usize, usize, &str); 4] = [
         (0, 1, "capacity"),
         (8, 0, "consumers"),

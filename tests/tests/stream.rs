@@ -1,6 +1,6 @@
 //! Byte streams (`StreamWriter`, `StreamReader`): the seed's stream suite, the wrap-around case
-//! of its issue 28, a 100 MB file between two processes, and the tokio `AsyncWrite`/`AsyncRead`
-//! impls.
+//! of its issue 28, a 100 MB file between two processes, the seed's scale (one writer to 1,000
+//! readers in threads and to 50 reader processes), and the tokio `AsyncWrite`/`AsyncRead` impls.
 //!
 //! Every read and write has a timeout ([`LIMIT`]), and every thread is joined with one, so a
 //! broken stream fails a test instead of hanging it.
@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use shm_disruptor::{
     Disruptor, StreamReader, StreamWriter, WaitStrategy, STREAM_EOF, STREAM_ERROR, STREAM_OPEN,
 };
-use shm_disruptor_tests::{field, run_child, ChildGroup, SegmentGuard, XorShift, TEST_WAITS};
+use shm_disruptor_tests::{
+    field, run_child, ChildGroup, ChildId, SegmentGuard, StreamDigest, XorShift, TEST_WAITS,
+};
 
 /// The longest any read, write or join of these tests may wait.
 const LIMIT: Duration = Duration::from_secs(30);
@@ -62,17 +64,33 @@ struct Task<T> {
 }
 
 fn spawn<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Task<T> {
+    spawn_with_stack(2 << 20, f)
+}
+
+/// [`spawn`] with a stack of `bytes` (for tests that start a thousand threads).
+fn spawn_with_stack<T: Send + 'static>(
+    bytes: usize,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Task<T> {
     let (send, result) = mpsc::channel();
-    let handle = std::thread::spawn(move || {
-        let _ = send.send(f());
-    });
+    let handle = std::thread::Builder::new()
+        .stack_size(bytes)
+        .spawn(move || {
+            let _ = send.send(f());
+        })
+        .expect("start a test thread");
     Task { result, handle }
 }
 
 impl<T> Task<T> {
     /// The thread's result; re-raises its panic; fails after [`LIMIT`].
     fn join(self) -> T {
-        match self.result.recv_timeout(LIMIT) {
+        self.join_before(Instant::now() + LIMIT)
+    }
+
+    /// The thread's result; re-raises its panic; fails at `deadline`.
+    fn join_before(self, deadline: Instant) -> T {
+        match self.result.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(value) => value,
             Err(mpsc::RecvTimeoutError::Disconnected) => match self.handle.join() {
                 Err(panic) => std::panic::resume_unwind(panic),
@@ -549,7 +567,86 @@ fn lines_through_bufread() {
     assert_eq!(lines, expected);
 }
 
+// --- The seed's scale ---------------------------------------------------------------------------
+
+/// Reads the stream to its end with `fill_buf` (in place, no copy); its length and digest.
+fn digest_stream(reader: &mut StreamReader) -> io::Result<(u64, u64)> {
+    let mut digest = StreamDigest::new();
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok((digest.len(), digest.finish()));
+        }
+        digest.update(chunk);
+        let n = chunk.len();
+        reader.consume(n);
+    }
+}
+
+#[test]
+fn one_writer_to_1000_readers_in_threads() {
+    const READERS: usize = 1000;
+    const SIZE: usize = 256 * 1024;
+    let started = Instant::now();
+    let guard = SegmentGuard::new("stream-1000-readers");
+    let ring = stream_ring(&guard, 4096, READERS, WaitStrategy::Block);
+    let readers: Vec<Task<io::Result<(u64, u64)>>> = (0..READERS)
+        .map(|i| {
+            let mut consumer = ring.consumer(i).unwrap();
+            // Most sleep on the futex; every tenth polls with backoff instead.
+            if i % 10 == 0 {
+                consumer.set_wait_strategy(WaitStrategy::Backoff);
+            }
+            let mut r = StreamReader::new(consumer);
+            r.set_read_timeout(Some(LIMIT));
+            spawn_with_stack(256 * 1024, move || digest_stream(&mut r))
+        })
+        .collect();
+    // Writes of varying sizes, most smaller than the ring, some larger; the digest of exactly
+    // what was handed to the writer.
+    let data = random_bytes(SIZE, 11);
+    let mut written = StreamDigest::new();
+    let mut w = writer(&ring);
+    let mut rng = XorShift::new(12);
+    let mut rest = &data[..];
+    while !rest.is_empty() {
+        let n = (rng.next_u64() as usize % 6000 + 1).min(rest.len());
+        w.write_all(&rest[..n]).unwrap();
+        written.update(&rest[..n]);
+        rest = &rest[n..];
+    }
+    w.finish();
+    let (len, digest) = (written.len(), written.finish());
+    assert_eq!(len, SIZE as u64);
+    let deadline = Instant::now() + LIMIT;
+    for (i, r) in readers.into_iter().enumerate() {
+        let got = r.join_before(deadline).unwrap_or_else(|e| panic!("reader {i}: {e}"));
+        assert_eq!(got, (len, digest), "reader {i}: (length, digest) differ from the writer's");
+    }
+    assert_eq!(ring.status(), STREAM_EOF);
+    assert!(ring.all_consumers_released(), "every reader released its index when dropped");
+    eprintln!("1 writer to {READERS} reader threads, {SIZE} bytes: {:?}", started.elapsed());
+}
+
 // --- Between processes -------------------------------------------------------------------------
+
+/// A file removed when dropped.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Writes `bytes` to a fresh file of this test run (removed when the guard is dropped).
+fn temp_file(tag: &str, bytes: &[u8]) -> (std::path::PathBuf, RemoveOnDrop) {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{tag}-{}.bin", std::process::id()));
+    let guard = RemoveOnDrop(path.clone());
+    std::fs::write(&path, bytes).unwrap();
+    (path, guard)
+}
 
 #[test]
 fn a_100_mb_file_between_two_processes_arrives_identical() {
@@ -557,16 +654,7 @@ fn a_100_mb_file_between_two_processes_arrives_identical() {
     const RING: usize = 64 * 1024;
     let guard = SegmentGuard::new("stream-100mb");
     let _ring = stream_ring(&guard, RING, 1, WaitStrategy::Block);
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("stream-100mb-{}.bin", std::process::id()));
-    struct RemoveOnDrop(std::path::PathBuf);
-    impl Drop for RemoveOnDrop {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-    let _file = RemoveOnDrop(path.clone());
-    std::fs::write(&path, random_bytes(SIZE, 100)).unwrap();
+    let (path, _file) = temp_file("stream-100mb", &random_bytes(SIZE, 100));
 
     let mut group = ChildGroup::new();
     let mut read = Command::new(STREAM_PIPE);
@@ -593,6 +681,48 @@ fn a_100_mb_file_between_two_processes_arrives_identical() {
         mb / wall.as_secs_f64(),
         wall.as_secs_f64()
     );
+}
+
+#[test]
+fn one_writer_to_50_reader_processes() {
+    const READERS: usize = 50;
+    const SIZE: usize = 1 << 20;
+    let started = Instant::now();
+    let guard = SegmentGuard::new("stream-50-procs");
+    let ring = stream_ring(&guard, 16 * 1024, READERS, WaitStrategy::Block);
+    let data = random_bytes(SIZE, 13);
+    let (path, _file) = temp_file("stream-50-procs", &data);
+    let mut group = ChildGroup::new();
+    let readers: Vec<ChildId> = (0..READERS)
+        .map(|i| {
+            // Most sleep on the futex; one in ten polls with backoff, one in ten yields.
+            let wait = match i % 10 {
+                4 => "backoff",
+                9 => "yield",
+                _ => "block",
+            };
+            let mut read = Command::new(STREAM_PIPE);
+            read.args(["read", guard.name(), &i.to_string(), wait]);
+            group.spawn(format!("stream_pipe read {i} ({wait})"), read)
+        })
+        .collect();
+    let mut write = Command::new(STREAM_PIPE);
+    write.args(["write", guard.name(), path.to_str().unwrap(), "block"]);
+    let writer = group.spawn("stream_pipe write", write);
+    group.wait_all(Duration::from_secs(120));
+
+    let sent = group.stdout(writer);
+    assert_eq!(field::<usize>(sent, "bytes"), SIZE, "{sent}");
+    let digest: String = field(sent, "digest");
+    assert_eq!(digest, format!("{:016x}", StreamDigest::of(&data)), "the writer sent the file");
+    for (i, &id) in readers.iter().enumerate() {
+        let got = group.stdout(id);
+        assert_eq!(field::<usize>(got, "bytes"), SIZE, "reader {i}: {got}");
+        assert_eq!(field::<String>(got, "digest"), digest, "reader {i}: {got}");
+    }
+    assert_eq!(ring.status(), STREAM_EOF);
+    assert!(ring.all_consumers_released(), "every reader process released its index");
+    eprintln!("1 writer to {READERS} reader processes, {SIZE} bytes: {:?}", started.elapsed());
 }
 
 // --- tokio ------------------------------------------------------------------------------------

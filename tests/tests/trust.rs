@@ -137,12 +137,13 @@ fn leave_a_stale_record(guard: &SegmentGuard, ring: &Disruptor<u64>) -> std::ops
         // No other producer is alive: a record describing sequences at or after the claim
         // sequence is stale. (`participants()` shows only claimed sequences, so read the
         // records: after the header (4096), the control lines (5 * 128), then one sequence
-        // line and one registry line per consumer, 128-byte records of owner, start, end.)
+        // line and one registry line per consumer, 128-byte records of owner, start, end: as
+        // many as the ring has, the default number here.)
         let next = ring.claim_sequence();
         let bytes = std::fs::read(path_of(guard)).unwrap();
         let word = |at: usize| u64::from_ne_bytes(bytes[at..at + 8].try_into().unwrap());
         let records = 4096 + 5 * 128 + 2 * 128;
-        let stale = (0..64)
+        let stale = (0..shm_disruptor::DEFAULT_PRODUCERS)
             .map(|i| records + i * 128)
             .map(|at| word(at + 8)..word(at + 16))
             .find(|r| r.start < r.end && r.end > next);

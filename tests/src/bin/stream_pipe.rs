@@ -16,60 +16,7 @@ use std::io::{BufRead, Read, Write};
 use std::time::Instant;
 
 use shm_disruptor::{Disruptor, StreamReader, StreamWriter};
-use shm_disruptor_tests::{arg, helper_main, parse_wait, WAIT_TIMEOUT};
-
-/// A streaming 64-bit digest: FNV-1a over little-endian 64-bit words, with a rotation per word
-/// and the length and a splitmix finaliser at the end. Chunk boundaries do not matter.
-#[derive(Debug, Clone)]
-struct Digest {
-    state: u64,
-    tail: [u8; 8],
-    tail_len: usize,
-    len: u64,
-}
-
-impl Digest {
-    fn new() -> Digest {
-        Digest { state: 0xcbf2_9ce4_8422_2325, tail: [0; 8], tail_len: 0, len: 0 }
-    }
-
-    fn mix(&mut self, word: u64) {
-        self.state = (self.state ^ word).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(29);
-    }
-
-    fn update(&mut self, mut bytes: &[u8]) {
-        self.len += bytes.len() as u64;
-        if self.tail_len > 0 {
-            let take = (8 - self.tail_len).min(bytes.len());
-            self.tail[self.tail_len..self.tail_len + take].copy_from_slice(&bytes[..take]);
-            self.tail_len += take;
-            bytes = &bytes[take..];
-            if self.tail_len < 8 {
-                return;
-            }
-            self.mix(u64::from_le_bytes(self.tail));
-            self.tail_len = 0;
-        }
-        let mut words = bytes.chunks_exact(8);
-        for word in &mut words {
-            self.mix(u64::from_le_bytes(word.try_into().expect("chunks of 8 bytes")));
-        }
-        let rest = words.remainder();
-        self.tail[..rest.len()].copy_from_slice(rest);
-        self.tail_len = rest.len();
-    }
-
-    fn finish(mut self) -> u64 {
-        let mut last = [0u8; 8];
-        last[..self.tail_len].copy_from_slice(&self.tail[..self.tail_len]);
-        self.mix(u64::from_le_bytes(last));
-        self.mix(self.len);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
+use shm_disruptor_tests::{arg, helper_main, parse_wait, StreamDigest, WAIT_TIMEOUT};
 
 fn open(name: &str) -> Result<Disruptor<u8>, String> {
     Disruptor::<u8>::open(name).map_err(|e| e.to_string())
@@ -86,7 +33,7 @@ fn write(args: &[String]) -> Result<String, String> {
     writer.set_write_timeout(Some(WAIT_TIMEOUT));
     let mut file = File::open(&path).map_err(|e| format!("open {path}: {e}"))?;
     let mut buffer = vec![0u8; 64 * 1024];
-    let mut digest = Digest::new();
+    let mut digest = StreamDigest::new();
     let started = Instant::now();
     loop {
         let n = file.read(&mut buffer).map_err(|e| format!("read {path}: {e}"))?;
@@ -98,7 +45,7 @@ fn write(args: &[String]) -> Result<String, String> {
     }
     writer.finish();
     let elapsed = started.elapsed().as_micros();
-    let bytes = digest.len;
+    let bytes = digest.len();
     Ok(format!("bytes={bytes} digest={:016x} elapsed_us={elapsed}", digest.finish()))
 }
 
@@ -111,7 +58,7 @@ fn read(args: &[String]) -> Result<String, String> {
     consumer.set_wait_strategy(wait);
     let mut reader = StreamReader::new(consumer);
     reader.set_read_timeout(Some(WAIT_TIMEOUT));
-    let mut digest = Digest::new();
+    let mut digest = StreamDigest::new();
     let mut started = None;
     loop {
         let chunk = reader.fill_buf().map_err(|e| format!("read from the stream: {e}"))?;
@@ -124,7 +71,7 @@ fn read(args: &[String]) -> Result<String, String> {
         reader.consume(n);
     }
     let elapsed = started.map_or(0, |s| s.elapsed().as_micros());
-    let bytes = digest.len;
+    let bytes = digest.len();
     Ok(format!("bytes={bytes} digest={:016x} elapsed_us={elapsed}", digest.finish()))
 }
 
