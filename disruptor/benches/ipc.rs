@@ -47,10 +47,53 @@
 //!   (`msg_bytes=1`). `ours` uses `BENCH_WAIT` (busy-spin), `ours-block` uses `Block`; `raw`
 //!   copies the same chunks through the raw ring. `writer_sleeps_per_mb` and
 //!   `reader_sleeps_per_mb` count each side's sleeps (voluntary context switches).
+//! - `fanout-threads-N`, `fanout-procs-N` (N = 1, 8, 64, 512): one producer process and N
+//!   consumers of one single-producer ring of 65,536 `u64` (`.consumers(N)`), the consumers as
+//!   N threads of one process (`threads`) or as N processes (`procs`). The producer claims up to
+//!   256 at a time with `try_claim_available` (and commits); `fanout-single-threads-N` and
+//!   `fanout-single-procs-N` (N = 1, 512) claim one at a time with `try_claim`. Every consumer
+//!   reads and checks every message (`consume`, commit). Counts: 200 M messages at N = 1, 64 M
+//!   at 8, 16 M at 64, 4 M at 512 (one at a time: 50 M and 1 M). Everyone waits with `Yield` (an
+//!   explicit `BENCH_WAIT` overrides it), and a producer that finds the ring full yields. What
+//!   is measured is the producer's side: it times its claims in chunks (16 claims of up to 256,
+//!   or 256 single claims, each chunk ending early at a claim that finds the ring full; the
+//!   clock's own cost, calibrated at start, is taken off), and reports:
+//!   - `prod_ns_per_msg`: time in claim + fill + commit per message, the claims that found the
+//!     ring full and ended a chunk included, the yields and the claims that found it full again
+//!     after a yield not; `prod_msgs_per_s` is its inverse (the producer's rate while it has
+//!     room), and `prod_wall_msgs_per_s` its messages over its wall time (waits included);
+//!   - `full_try_ns`: the mean cost of a claim that finds the ring full (after a yield);
+//!     `fulls_per_kmsg`: claims that found it full per 1,000 messages; `msgs_per_claim`;
+//!   - `chunk_p50_ns_per_msg`, `chunk_p99_ns_per_msg`: the median and 99th percentile of the
+//!     chunks' cost per message (whole chunks only: none of their claims found the ring full).
+//!     A `prod_ns_per_msg` well above the median means the cost sits in a few slow chunks
+//!     (bound refreshes that read many consumers' lines, preemptions), not in every claim;
+//!   - `cons_min_msgs_per_s`, `cons_median_msgs_per_s`: each consumer's messages over the time
+//!     from the producer's start to its last message, the slowest consumer's and the median;
+//!   - `prod_ns_vs_raw-scan=`, `prod_ns_vs_raw-scan-cached=`: `prod_ns_per_msg` over each
+//!     baseline's (below 1: cheaper);
+//!   - after the table, one `growth` line per family and impl: `prod_ns_per_msg` at the largest
+//!     N over the smallest N of that run.
+//!
+//!   `msgs_per_s` (start of the producer to the last consumer's end) is bound by the consumers.
+//!   On a 2-core machine the consumer side is oversubscribed from N = 8 on (512 consumer
+//!   processes on 2 cores is mostly the scheduler's work); the producer's cost per message is
+//!   the figure to compare, not the throughput. Process spawn and attach are not timed.
+//! - `mpsc-threads-N` (N = 2, 4, 8, 16, 32, 64): N producer threads of one process into a
+//!   multi-producer ring of 65,536 `u64` (`.producers(N)`) read by one consumer process, one
+//!   `try_claim` per message (yielding when full), for a fixed window (1 s times `BENCH_SCALE`,
+//!   at least 20 ms); each producer then publishes an end mark. The consumer checks every
+//!   message: each producer's messages in order, none lost or repeated (its counts must equal
+//!   the producers'). `msgs_per_s`: messages published in the window over the window. Fairness:
+//!   `share_min` and `share_max`, the smallest and largest producer's count over the mean (1 is
+//!   perfectly fair; the target is within 0.5 to 2). `disruptor-crate` runs the same with the
+//!   crate's multi-producer (`try_publish`, N producer threads and a busy-spinning handler
+//!   thread in one process). On 2 cores N producer threads share the cores with the consumer:
+//!   the shares measure the claims' fairness together with the scheduler's.
 //!
 //! Implementations (`impl=`):
 //! - `ours`: this crate, producer and consumer(s) in separate processes, `WaitStrategy::BusySpin`
-//!   (or `BENCH_WAIT`; `Yield` in `pipeline3` and `diamond`).
+//!   (or `BENCH_WAIT`; `Yield` in `pipeline3`, `diamond` and `fanout-*`).
 //! - `ours-eager`: `ours` with lingering turned off on every consumer
 //!   (`Consumer::set_linger(false)`: they poll again as soon as they have read a batch); in the
 //!   SPSC scenarios, `pingpong`, `mpsc-2` and `mpmc-2x2`, to show what lingering buys and costs.
@@ -65,6 +108,13 @@
 //!   threads in one process, `BusySpin`, `publish` / `batch_publish` (256 at a time).
 //! - `channel`: a bounded crossbeam channel between threads, both sides spinning on
 //!   `try_send`/`try_recv` (one message per call: channels have no batch).
+//! - `raw-scan`: the baseline of `fanout-*`, the seed's O(N) gating: a single-producer ring of
+//!   `u64` over POSIX shared memory laid out like ours (the producer's head and each consumer's
+//!   sequence alone on a 128-byte line), whose producer loads *every* consumer's sequence before
+//!   *each* claim (no cached bound). Its consumers wait as `Yield` does (64 spins, then yields).
+//! - `raw-scan-cached`: `raw-scan` with the LMAX Disruptor's gating cache: the producer keeps the
+//!   bound it read (slowest consumer + capacity) and reads every consumer again only when a
+//!   claim passes it (no early stop, no remembered laggard).
 //!
 //! Before every measured run the harness times a cross-core probe: two threads ping-pong an
 //! atomic (100,000 round trips, at most 250 ms); `probe_ns` is the one-way handoff. vCPU
@@ -77,7 +127,8 @@
 //! ratio_vs_<baseline>=<x>...` (throughput ratio: above 1 is faster), plus
 //! `p50_ns= p99_ns= p999_ns= max_ns=` and `p50_vs_raw= p99_vs_raw=` (latency ratio: below 1 is
 //! faster) for `pingpong` and `wakeup`, `wait=` (the strategy of our handles) on the lines of
-//! this crate, and a few scenario-specific fields (see above); then a human-readable table.
+//! this crate, and a few scenario-specific fields (see above); then a human-readable table, and
+//! tables of the `fanout-*` and `mpsc-threads-*` figures with the `growth` lines.
 //! `segment` lines give the segment size against `capacity * size_of::<T>()`;
 //! `producer_hwm_kb` is the producer process's peak RSS (`VmHWM`, which counts the shared
 //! mapping pages it touched).
@@ -86,12 +137,13 @@
 //! default 120), `BENCH_PIN=a,b,...` (pin the processes, and the probe's threads, to these CPUs in
 //! turn; nothing is pinned by default), `BENCH_IMPLS=ours,raw,...` (run only these),
 //! `BENCH_WAIT=busy-spin|yield|backoff|block` (the wait strategy of `ours` and `single-stage`;
-//! default busy-spin, but yield in `pipeline3` and `diamond`).
+//! default busy-spin, but yield in `pipeline3`, `diamond` and `fanout-*`).
 //!
 //! Processes: the binary re-executes itself (`__child <role> key=value...`) for each producer and
 //! consumer. A child dies with its parent (`PR_SET_PDEATHSIG`) and exits on its own after the
 //! per-run timeout, so no orphan is left spinning. Run without `--bench` (as `cargo test
-//! --benches` does), it makes a tiny smoke run of every scenario.
+//! --benches` does), it makes a tiny smoke run of every scenario, with N (the consumers of
+//! `fanout-*`, the producers of `mpsc-threads-*`) capped at 4.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -100,11 +152,11 @@ use std::marker::PhantomData;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use memmap2::MmapRaw;
-use shm_disruptor::{Disruptor, Slot, WaitStrategy};
+use shm_disruptor::{ClaimError, Disruptor, Slot, WaitStrategy};
 
 /// Slots of every throughput ring (ours, raw, the disruptor crate, the channel bound).
 const RING_SLOTS: usize = 65_536;
@@ -246,6 +298,12 @@ enum Impl {
     DisruptorCrate,
     DisruptorCrateBatch,
     Channel,
+    /// The O(N)-scan baseline of `fanout-*`: a raw ring whose producer reads every consumer's
+    /// sequence before each claim.
+    RawScan,
+    /// `RawScan` with a cached bound, refreshed by a scan of every consumer when a claim passes
+    /// it (the LMAX Disruptor's gating-sequence cache).
+    RawScanCached,
 }
 
 impl Impl {
@@ -263,6 +321,8 @@ impl Impl {
             Impl::DisruptorCrate => "disruptor-crate",
             Impl::DisruptorCrateBatch => "disruptor-crate-batch",
             Impl::Channel => "channel",
+            Impl::RawScan => "raw-scan",
+            Impl::RawScanCached => "raw-scan-cached",
         }
     }
 }
@@ -282,6 +342,12 @@ enum Shape {
     Stages { deps: &'static [&'static [usize]], batch: usize },
     /// A byte stream through a `Disruptor<u8>` (`msgs` counts bytes).
     Stream,
+    /// One producer and `consumers` consumers of a single-producer ring, the consumers as
+    /// threads of one process or as processes; claims of up to `batch`.
+    Fanout { consumers: usize, threads: bool, batch: usize },
+    /// `producers` producer threads of one process into a multi-producer ring for a fixed
+    /// window (`window_ms` at `BENCH_SCALE=1`), one consumer process: fairness.
+    Window { producers: usize, window_ms: u64 },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -330,6 +396,45 @@ const WAKEUP_IMPLS: &[Impl] = &[
 /// The graphs of `pipeline3` (0 -> 1 -> 2) and `diamond` (0 and 1, then 2).
 const PIPELINE3: &[&[usize]] = &[&[], &[0], &[1]];
 const DIAMOND: &[&[usize]] = &[&[], &[], &[0, 1]];
+
+/// `fanout-*`: ours next to the O(N)-scan baseline.
+const FANOUT_IMPLS: &[Impl] = &[Impl::Ours, Impl::RawScan, Impl::RawScanCached];
+
+/// A `fanout-*` scenario of `msgs` `u64` to `consumers` consumers (threads or processes),
+/// claims of up to `batch`.
+const fn fanout(
+    name: &'static str,
+    consumers: usize,
+    threads: bool,
+    batch: usize,
+    msgs: u64,
+) -> Scenario {
+    Scenario {
+        name,
+        kind: "u64",
+        msg_bytes: 8,
+        msgs,
+        shape: Shape::Fanout { consumers, threads, batch },
+        impls: FANOUT_IMPLS,
+        references: &[],
+        wait: Some(WaitStrategy::Yield),
+    }
+}
+
+/// An `mpsc-threads-*` scenario: `producers` threads for one second (at `BENCH_SCALE=1`), ours
+/// and the `disruptor` crate's multi-producer.
+const fn mpsc_threads(name: &'static str, producers: usize) -> Scenario {
+    Scenario {
+        name,
+        kind: "u64",
+        msg_bytes: 8,
+        msgs: 0,
+        shape: Shape::Window { producers, window_ms: 1000 },
+        impls: &[Impl::Ours, Impl::DisruptorCrate],
+        references: &[],
+        wait: None,
+    }
+}
 
 const SCENARIOS: &[Scenario] = &[
     Scenario {
@@ -452,6 +557,24 @@ const SCENARIOS: &[Scenario] = &[
         references: &[],
         wait: None,
     },
+    fanout("fanout-threads-1", 1, true, BATCH, 200_000_000),
+    fanout("fanout-procs-1", 1, false, BATCH, 200_000_000),
+    fanout("fanout-threads-8", 8, true, BATCH, 64_000_000),
+    fanout("fanout-procs-8", 8, false, BATCH, 64_000_000),
+    fanout("fanout-threads-64", 64, true, BATCH, 16_000_000),
+    fanout("fanout-procs-64", 64, false, BATCH, 16_000_000),
+    fanout("fanout-threads-512", 512, true, BATCH, 4_000_000),
+    fanout("fanout-procs-512", 512, false, BATCH, 4_000_000),
+    fanout("fanout-single-threads-1", 1, true, 1, 50_000_000),
+    fanout("fanout-single-procs-1", 1, false, 1, 50_000_000),
+    fanout("fanout-single-threads-512", 512, true, 1, 1_000_000),
+    fanout("fanout-single-procs-512", 512, false, 1, 1_000_000),
+    mpsc_threads("mpsc-threads-2", 2),
+    mpsc_threads("mpsc-threads-4", 4),
+    mpsc_threads("mpsc-threads-8", 8),
+    mpsc_threads("mpsc-threads-16", 16),
+    mpsc_threads("mpsc-threads-32", 32),
+    mpsc_threads("mpsc-threads-64", 64),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -469,6 +592,8 @@ struct Config {
     wait: Option<WaitStrategy>,
     /// Whether our consumers linger (`BENCH_LINGER=0` in the children's environment if not).
     linger: bool,
+    /// The most consumers of `fanout-*` and producers of `mpsc-threads-*` (4 in the smoke run).
+    max_n: usize,
 }
 
 fn env_parse<T: FromStr>(name: &str, default: T) -> T {
@@ -505,6 +630,7 @@ impl Config {
             impls: list("BENCH_IMPLS"),
             wait: None,
             linger: true,
+            max_n: if smoke { 4 } else { usize::MAX },
         }
     }
 
@@ -731,21 +857,12 @@ impl<M: Msg> RawRing<M> {
 
     /// Creates the segment `name` (zero-filled by the kernel: head = tail = 0).
     fn create(name: &str, capacity: u64) -> io::Result<RawRing<M>> {
-        use rustix::fs::Mode;
-        use rustix::shm::OFlags;
         assert!(capacity.is_power_of_two());
-        let fd = rustix::shm::open(
-            name,
-            OFlags::CREATE | OFlags::EXCL | OFlags::RDWR,
-            Mode::from(0o600),
-        )?;
-        rustix::fs::ftruncate(&fd, Self::bytes(capacity))?;
-        Self::map(std::fs::File::from(fd), capacity)
+        Self::map(create_segment(name, Self::bytes(capacity))?, capacity)
     }
 
     fn open(name: &str, capacity: u64) -> io::Result<RawRing<M>> {
-        let fd = rustix::shm::open(name, rustix::shm::OFlags::RDWR, rustix::fs::Mode::empty())?;
-        Self::map(std::fs::File::from(fd), capacity)
+        Self::map(open_segment(name)?, capacity)
     }
 
     fn map(file: std::fs::File, capacity: u64) -> io::Result<RawRing<M>> {
@@ -776,6 +893,21 @@ impl<M: Msg> RawRing<M> {
     fn consumer(&self) -> RawConsumer<'_, M> {
         RawConsumer { ring: self, tail: 0, head_cache: 0 }
     }
+}
+
+/// Creates the POSIX shared-memory segment `name` of `bytes` zero-filled bytes.
+fn create_segment(name: &str, bytes: u64) -> io::Result<std::fs::File> {
+    use rustix::fs::Mode;
+    use rustix::shm::OFlags;
+    let fd =
+        rustix::shm::open(name, OFlags::CREATE | OFlags::EXCL | OFlags::RDWR, Mode::from(0o600))?;
+    rustix::fs::ftruncate(&fd, bytes)?;
+    Ok(std::fs::File::from(fd))
+}
+
+fn open_segment(name: &str) -> io::Result<std::fs::File> {
+    let fd = rustix::shm::open(name, rustix::shm::OFlags::RDWR, rustix::fs::Mode::empty())?;
+    Ok(std::fs::File::from(fd))
 }
 
 /// The producer side: claims contiguous free slots, then publishes them with one store.
@@ -857,6 +989,181 @@ impl<M: Msg> RawConsumer<'_, M> {
         self.tail += n as u64;
         // Release: pairs with the Acquire loads of `tail` in `RawProducer::claim`.
         self.ring.header().tail.store(self.tail, Ordering::Release);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The O(N)-scan baseline of `fanout-*`: a raw ring whose producer reads every consumer per claim
+
+/// Bytes between two words written by different parties (the adjacent-line prefetcher pulls
+/// 64-byte lines in pairs).
+const SCAN_LINE: usize = 128;
+
+/// `raw-scan`: one process's mapping of a single-producer ring of `capacity` (a power of two)
+/// `u64` slots with `consumers` consumers. The producer's `head` (every sequence below it is
+/// published) is alone on the first 128-byte line, consumer `i`'s `tail` (every sequence below
+/// it has been read) alone on line `1 + i`, as our sequence lines are; the slots follow.
+struct ScanRing {
+    map: MmapRaw,
+    capacity: u64,
+    consumers: usize,
+}
+
+impl ScanRing {
+    fn slots_offset(consumers: usize) -> usize {
+        SCAN_LINE * (1 + consumers)
+    }
+
+    fn bytes(capacity: u64, consumers: usize) -> u64 {
+        Self::slots_offset(consumers) as u64 + capacity * std::mem::size_of::<u64>() as u64
+    }
+
+    /// Creates the segment `name` (zero-filled by the kernel: every head and tail is 0).
+    fn create(name: &str, capacity: u64, consumers: usize) -> io::Result<ScanRing> {
+        assert!(capacity.is_power_of_two() && consumers > 0);
+        Self::map(create_segment(name, Self::bytes(capacity, consumers))?, capacity, consumers)
+    }
+
+    fn open(name: &str, capacity: u64, consumers: usize) -> io::Result<ScanRing> {
+        if !capacity.is_power_of_two() || consumers == 0 {
+            return Err(io::Error::other("bad raw-scan geometry"));
+        }
+        Self::map(open_segment(name)?, capacity, consumers)
+    }
+
+    fn map(file: std::fs::File, capacity: u64, consumers: usize) -> io::Result<ScanRing> {
+        let map = MmapRaw::map_raw(&file)?;
+        if (map.len() as u64) < Self::bytes(capacity, consumers) {
+            return Err(io::Error::other("raw-scan segment is smaller than its geometry needs"));
+        }
+        Ok(ScanRing { map, capacity, consumers })
+    }
+
+    /// The word at `line`: the head (line 0) or a consumer's tail (line `1 + i`).
+    #[inline(always)]
+    fn word(&self, line: usize) -> &AtomicU64 {
+        assert!(line <= self.consumers);
+        // SAFETY: `line * SCAN_LINE + 8 <= slots_offset <= map.len()` (checked in `map`), the
+        // address is 128-aligned from a page-aligned base; the kernel zero-filled the segment
+        // (a valid `AtomicU64`), and every process touches these words only through atomics.
+        unsafe { &*self.map.as_ptr().add(line * SCAN_LINE).cast::<AtomicU64>() }
+    }
+
+    fn head(&self) -> &AtomicU64 {
+        self.word(0)
+    }
+
+    fn tail(&self, consumer: usize) -> &AtomicU64 {
+        self.word(1 + consumer)
+    }
+
+    fn slots(&self) -> *mut u64 {
+        // SAFETY: the slot region lies inside the mapping (checked in `map`), 128-aligned.
+        unsafe { self.map.as_mut_ptr().add(Self::slots_offset(self.consumers)).cast::<u64>() }
+    }
+
+    /// The producer; `cached`: keeps its bound between claims (`raw-scan-cached`).
+    fn producer(&self, cached: bool) -> ScanProducer<'_> {
+        ScanProducer { ring: self, head: 0, cached, bound: 0 }
+    }
+
+    fn consumer(&self, index: usize) -> ScanConsumer<'_> {
+        assert!(index < self.consumers);
+        ScanConsumer { ring: self, index, tail: 0, head_cache: 0 }
+    }
+}
+
+/// `raw-scan`'s producer: the seed's claim, which reads every consumer's sequence each time;
+/// or, `cached` (`raw-scan-cached`), the LMAX claim, which reads them all only when a claim
+/// passes the bound it read last.
+struct ScanProducer<'a> {
+    ring: &'a ScanRing,
+    head: u64,
+    cached: bool,
+    /// `cached`: the slowest tail + capacity, as last read.
+    bound: u64,
+}
+
+impl ScanProducer<'_> {
+    /// Up to `max` free contiguous slots, after a load of *every* consumer's tail (unless
+    /// `cached` and `max` fit under the bound); `None` when the ring is full. Write them, then
+    /// [`publish`](Self::publish) how many were written.
+    #[inline(always)]
+    fn try_claim(&mut self, max: usize) -> Option<&mut [u64]> {
+        let ring = self.ring;
+        if !self.cached || self.head + max as u64 > self.bound {
+            let mut slowest = u64::MAX;
+            for consumer in 0..ring.consumers {
+                // Acquire: pairs with the Release store of the tail in `ScanConsumer::release`:
+                // the consumer's reads of the slots below it happen-before we overwrite them.
+                slowest = slowest.min(ring.tail(consumer).load(Ordering::Acquire));
+            }
+            // A tail never passes the head (a consumer reads only what was published).
+            self.bound = slowest.min(self.head) + ring.capacity;
+        }
+        let free = self.bound - self.head;
+        if free == 0 {
+            return None;
+        }
+        let index = self.head & (ring.capacity - 1);
+        let n = (max as u64).min(free).min(ring.capacity - index) as usize;
+        // SAFETY: `index + n <= capacity`: the slice lies in the slot region; the slots
+        // `[head, head + n)` are free (every consumer's tail is past their previous use) and
+        // unpublished, so this producer is their only user until `publish`.
+        Some(unsafe { std::slice::from_raw_parts_mut(ring.slots().add(index as usize), n) })
+    }
+
+    #[inline(always)]
+    fn publish(&mut self, n: usize) {
+        self.head += n as u64;
+        // Release: pairs with the Acquire load of the head in `ScanConsumer::poll`: our slot
+        // writes happen-before the consumers read them.
+        self.ring.head().store(self.head, Ordering::Release);
+    }
+}
+
+/// `raw-scan`'s consumer `index`: reads everything published up to the end of the ring, then
+/// releases it; waits as `WaitStrategy::Yield` does (64 spins, then a yield per look).
+struct ScanConsumer<'a> {
+    ring: &'a ScanRing,
+    index: usize,
+    tail: u64,
+    head_cache: u64,
+}
+
+impl ScanConsumer<'_> {
+    #[inline(always)]
+    fn poll(&mut self) -> &[u64] {
+        if self.tail == self.head_cache {
+            let head = self.ring.head();
+            let mut rounds = 0u32;
+            loop {
+                // Acquire: pairs with the Release store of the head in `ScanProducer::publish`.
+                self.head_cache = head.load(Ordering::Acquire);
+                if self.head_cache != self.tail {
+                    break;
+                }
+                rounds += 1;
+                if rounds < 64 {
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+        }
+        let capacity = self.ring.capacity;
+        let index = self.tail & (capacity - 1);
+        let n = (self.head_cache - self.tail).min(capacity - index) as usize;
+        // SAFETY: `index + n <= capacity`; the slots `[tail, tail + n)` are published (below
+        // the head, acquired above) and the producer does not overwrite them before `release`.
+        unsafe { std::slice::from_raw_parts(self.ring.slots().add(index as usize), n) }
+    }
+
+    #[inline(always)]
+    fn release(&mut self, n: usize) {
+        self.tail += n as u64;
+        // Release: pairs with the Acquire loads of the tails in `ScanProducer::try_claim`.
+        self.ring.tail(self.index).store(self.tail, Ordering::Release);
     }
 }
 
@@ -962,6 +1269,10 @@ fn run_role<M: Msg>(role: &str, args: &Args) -> Result<String, String> {
         "raw-stream-reader" => raw_stream_reader(args),
         "threads" => threads::<M>(args),
         "inproc" => inproc::<M>(args),
+        "fan-producer" => fan_producer(args),
+        "fan-consumers" => fan_consumers(args),
+        "window-producers" => window_producers(args),
+        "window-consumer" => window_consumer(args),
         other => Err(format!("unknown role {other}")),
     }
 }
@@ -1564,6 +1875,9 @@ fn raw_stream_reader(args: &Args) -> Result<String, String> {
 fn threads<M: Msg>(args: &Args) -> Result<String, String> {
     let imp: String = arg(args, "impl")?;
     let producers: usize = arg(args, "producers")?;
+    if imp == "disruptor-crate" && args.contains_key("window_ns") {
+        return crate_window(producers, Duration::from_nanos(arg(args, "window_ns")?));
+    }
     let consumers: usize = arg(args, "consumers")?;
     let per_producer: u64 = arg(args, "msgs")?;
     let batch: usize = arg(args, "batch")?;
@@ -1818,6 +2132,429 @@ fn inproc<M: Msg>(args: &Args) -> Result<String, String> {
     }
     let elapsed = start.elapsed();
     Ok(format!("msgs={msgs} ns_per_msg={:.2}", elapsed.as_nanos() as f64 / msgs as f64))
+}
+
+// ---------------------------------------------------------------------------------------------
+// `fanout-*`: one producer, N consumers
+
+/// Claims per timed chunk of a `fanout-*` producer: one at a time, and of up to `BATCH`.
+const FAN_CHUNK_SINGLE: u64 = 256;
+const FAN_CHUNK_BATCH: u64 = 16;
+
+/// The cost of one `now_ns()` as seen between two reads: the median of 1,001 back-to-back pairs.
+fn clock_cost_ns() -> u64 {
+    let mut pairs: Vec<f64> = (0..1001)
+        .map(|_| {
+            let a = now_ns();
+            (now_ns() - a) as f64
+        })
+        .collect();
+    median(&mut pairs) as u64
+}
+
+/// A `fanout-*` producer's loop over `put(want, &mut seq)`, which tries one claim of up to
+/// `want` messages, writes messages `seq..` into it and commits (`Ok(true)`), or finds the ring
+/// full (`Ok(false)`). Claims are timed in chunks (see the module docs); a producer that finds
+/// the ring full yields.
+fn fan_drive(
+    msgs: u64,
+    batch: usize,
+    mut put: impl FnMut(usize, &mut u64) -> Result<bool, String>,
+) -> Result<String, String> {
+    let clock = clock_cost_ns();
+    let chunk = if batch <= 1 { FAN_CHUNK_SINGLE } else { FAN_CHUNK_BATCH };
+    ready_then_go()?;
+    let (mut seq, mut busy_ns, mut claims, mut fulls, mut full_tries, mut full_ns) =
+        (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+    // The cost per message of each whole chunk (no claim in it found the ring full).
+    let mut whole: Vec<f32> =
+        Vec::with_capacity((msgs / (chunk * batch.max(1) as u64)) as usize + 1024);
+    let start = now_ns();
+    while seq < msgs {
+        let (t0, seq0) = (now_ns(), seq);
+        let (mut took, mut full) = (0u64, false);
+        while took < chunk && seq < msgs {
+            let want = (msgs - seq).min(batch.max(1) as u64) as usize;
+            if put(want, &mut seq)? {
+                took += 1;
+            } else {
+                full = true;
+                break;
+            }
+        }
+        let spent = (now_ns() - t0).saturating_sub(clock);
+        if took > 0 {
+            busy_ns += spent;
+            claims += took;
+            if took == chunk {
+                whole.push(spent as f32 / (seq - seq0) as f32);
+            }
+        } else {
+            full_ns += spent;
+            full_tries += 1;
+        }
+        if full {
+            fulls += 1;
+            std::thread::yield_now();
+        }
+    }
+    let end = now_ns();
+    whole.sort_by(f32::total_cmp);
+    let quantile = |q: f64| whole.get((whole.len() as f64 * q) as usize).copied().unwrap_or(0.0);
+    Ok(format!(
+        "start_ns={start} end_ns={end} busy_ns={busy_ns} claims={claims} fulls={fulls} \
+         full_tries={full_tries} full_ns={full_ns} clock_ns={clock} chunk_p50={} chunk_p99={} {}",
+        quantile(0.5),
+        quantile(0.99),
+        memory_report()
+    ))
+}
+
+/// `fanout-*`'s producer: `impl=ours` (a single producer of ours, `try_claim` or
+/// `try_claim_available`) or `impl=raw-scan`.
+fn fan_producer(args: &Args) -> Result<String, String> {
+    let imp: String = arg(args, "impl")?;
+    let name: String = arg(args, "ring")?;
+    let msgs: u64 = arg(args, "msgs")?;
+    let batch: usize = arg(args, "batch")?;
+    match imp.as_str() {
+        "ours" => {
+            let ring = Disruptor::<u64>::open(&name).map_err(|e| e.to_string())?;
+            let mut producer = ring.producer().map_err(|e| e.to_string())?;
+            producer.set_wait_strategy(wait_strategy());
+            if batch <= 1 {
+                fan_drive(msgs, batch, |_, seq| match producer.try_claim() {
+                    Ok(mut claim) => {
+                        *claim = u64::make(0, *seq);
+                        *seq += 1;
+                        claim.commit();
+                        Ok(true)
+                    }
+                    Err(ClaimError::Full) => Ok(false),
+                    Err(e) => Err(e.to_string()),
+                })
+            } else {
+                fan_drive(msgs, batch, |want, seq| match producer.try_claim_available(want) {
+                    Ok(mut claim) => {
+                        let (a, b) = claim.slices_mut();
+                        fill(a, 0, seq);
+                        fill(b, 0, seq);
+                        claim.commit();
+                        Ok(true)
+                    }
+                    Err(ClaimError::Full) => Ok(false),
+                    Err(e) => Err(e.to_string()),
+                })
+            }
+        }
+        "raw-scan" | "raw-scan-cached" => {
+            let ring = ScanRing::open(&name, arg(args, "capacity")?, arg(args, "consumers")?)
+                .map_err(|e| e.to_string())?;
+            let mut producer = ring.producer(imp == "raw-scan-cached");
+            fan_drive(msgs, batch, |want, seq| match producer.try_claim(want) {
+                Some(slots) => {
+                    fill(slots, 0, seq);
+                    let n = slots.len();
+                    producer.publish(n);
+                    Ok(true)
+                }
+                None => Ok(false),
+            })
+        }
+        other => Err(format!("no fan-out producer for impl {other}")),
+    }
+}
+
+/// Runs `run(handle)` on a thread per handle once the parent says go; `run` returns the time
+/// its consumer read its last message. Reports those times, `ends=t0,t1,...`.
+fn fan_threads<H: Send>(
+    handles: Vec<H>,
+    run: impl Fn(H) -> Result<u64, String> + Sync,
+) -> Result<String, String> {
+    let count = handles.len();
+    let barrier = Barrier::new(count + 1);
+    let go = AtomicBool::new(false);
+    let ends = std::thread::scope(|s| {
+        let threads: Vec<_> = handles
+            .into_iter()
+            .map(|handle| {
+                let (barrier, go, run) = (&barrier, &go, &run);
+                s.spawn(move || {
+                    barrier.wait();
+                    // Relaxed: the barrier orders the store before this load.
+                    if !go.load(Ordering::Relaxed) {
+                        return Err("the run was called off".to_string());
+                    }
+                    run(handle)
+                })
+            })
+            .collect();
+        let ready = ready_then_go();
+        // Relaxed: the barrier orders it before the threads' loads.
+        go.store(ready.is_ok(), Ordering::Relaxed);
+        barrier.wait();
+        let ends: Result<Vec<u64>, String> = threads
+            .into_iter()
+            .map(|t| t.join().unwrap_or_else(|_| Err("a consumer thread panicked".into())))
+            .collect();
+        ready.and(ends)
+    })?;
+    let list: Vec<String> = ends.iter().map(u64::to_string).collect();
+    Ok(format!("ends={} consumers={count}", list.join(",")))
+}
+
+/// `fanout-*`'s consumers `from..from + count`, a thread each: each reads and checks every
+/// message, in batches, and commits.
+fn fan_consumers(args: &Args) -> Result<String, String> {
+    let imp: String = arg(args, "impl")?;
+    let name: String = arg(args, "ring")?;
+    let msgs: u64 = arg(args, "msgs")?;
+    let from: usize = arg(args, "from")?;
+    let count: usize = arg(args, "count")?;
+    match imp.as_str() {
+        "ours" => {
+            let ring = Disruptor::<u64>::open(&name).map_err(|e| e.to_string())?;
+            let mut handles = Vec::with_capacity(count);
+            for index in from..from + count {
+                let mut consumer = ring.consumer(index).map_err(|e| e.to_string())?;
+                setup_consumer(&mut consumer);
+                handles.push(consumer);
+            }
+            fan_threads(handles, |mut consumer| {
+                let mut expected = 0u64;
+                while expected < msgs {
+                    let batch = consumer.consume().map_err(|e| e.to_string())?;
+                    let (a, b) = batch.slices();
+                    check_in_order(a, &mut expected)?;
+                    check_in_order(b, &mut expected)?;
+                    batch.commit();
+                }
+                Ok(now_ns())
+            })
+        }
+        "raw-scan" | "raw-scan-cached" => {
+            let ring = ScanRing::open(&name, arg(args, "capacity")?, arg(args, "consumers")?)
+                .map_err(|e| e.to_string())?;
+            if from + count > ring.consumers {
+                return Err(format!("consumers {from}..{} of {}", from + count, ring.consumers));
+            }
+            let handles: Vec<ScanConsumer<'_>> =
+                (from..from + count).map(|index| ring.consumer(index)).collect();
+            fan_threads(handles, |mut consumer| {
+                let mut expected = 0u64;
+                while expected < msgs {
+                    let got = consumer.poll();
+                    check_in_order(got, &mut expected)?;
+                    let n = got.len();
+                    consumer.release(n);
+                }
+                Ok(now_ns())
+            })
+        }
+        other => Err(format!("no fan-out consumer for impl {other}")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// `mpsc-threads-*`: N producer threads for a fixed window, fairness
+
+/// The sequence field of a producer's end mark (`u64::make(producer, WINDOW_END)`), published
+/// after its last message of the window.
+const WINDOW_END: u64 = (1 << 56) - 1;
+
+/// The consumer's check of `mpsc-threads-*`: each producer's messages in order, then its end
+/// mark, nothing after it.
+struct WindowCheck {
+    /// Per producer, the next message expected (its count so far).
+    next: Vec<u64>,
+    ended: Vec<bool>,
+    open: usize,
+}
+
+impl WindowCheck {
+    fn new(producers: usize) -> WindowCheck {
+        WindowCheck { next: vec![0; producers], ended: vec![false; producers], open: producers }
+    }
+
+    #[inline]
+    fn take(&mut self, m: u64) -> Result<(), String> {
+        let p = m.producer();
+        if p >= self.next.len() || self.ended[p] {
+            return Err(format!("unexpected message {m:#x} (next per producer: {:?})", self.next));
+        }
+        if m == u64::make(p as u64, WINDOW_END) {
+            self.ended[p] = true;
+            self.open -= 1;
+        } else if m == u64::make(p as u64, self.next[p]) {
+            self.next[p] += 1;
+        } else {
+            return Err(format!(
+                "producer {p}: message {m:#x}, expected its number {}",
+                self.next[p]
+            ));
+        }
+        Ok(())
+    }
+
+    fn done(&self) -> bool {
+        self.open == 0
+    }
+}
+
+fn list_u64(values: &[u64]) -> String {
+    values.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// Runs `run(handle, id, stop)` on a thread per handle from the parent's go until `window` has
+/// passed (then `stop` is set; `run` publishes its end mark and returns its count). Returns the
+/// window's start and end and the counts.
+fn window_run<H: Send>(
+    handles: Vec<H>,
+    window: Duration,
+    run: impl Fn(H, u64, &AtomicBool) -> Result<u64, String> + Sync,
+) -> Result<(u64, u64, Vec<u64>), String> {
+    let barrier = Barrier::new(handles.len() + 1);
+    let (go, stop) = (AtomicBool::new(false), AtomicBool::new(false));
+    std::thread::scope(|s| {
+        let threads: Vec<_> = handles
+            .into_iter()
+            .enumerate()
+            .map(|(id, handle)| {
+                let (barrier, go, stop, run) = (&barrier, &go, &stop, &run);
+                s.spawn(move || {
+                    barrier.wait();
+                    // Relaxed: the barrier orders the store before this load.
+                    if !go.load(Ordering::Relaxed) {
+                        return Err("the run was called off".to_string());
+                    }
+                    run(handle, id as u64, stop)
+                })
+            })
+            .collect();
+        let ready = ready_then_go();
+        // Relaxed: the barrier orders it before the threads' loads.
+        go.store(ready.is_ok(), Ordering::Relaxed);
+        barrier.wait();
+        let start = now_ns();
+        if ready.is_ok() {
+            std::thread::sleep(window);
+        }
+        // Relaxed: a flag only; the counts come back through the joins.
+        stop.store(true, Ordering::Relaxed);
+        let end = now_ns();
+        let counts: Result<Vec<u64>, String> = threads
+            .into_iter()
+            .map(|t| t.join().unwrap_or_else(|_| Err("a producer thread panicked".into())))
+            .collect();
+        ready.and(counts).map(|counts| (start, end, counts))
+    })
+}
+
+/// `mpsc-threads-*`'s producers over our ring: a thread per producer handle, one `try_claim`
+/// per message, yielding when the ring is full.
+fn window_producers(args: &Args) -> Result<String, String> {
+    let ring = Disruptor::<u64>::open(&arg::<String>(args, "ring")?).map_err(|e| e.to_string())?;
+    let producers: usize = arg(args, "producers")?;
+    let window = Duration::from_nanos(arg(args, "window_ns")?);
+    let handles = (0..producers)
+        .map(|_| ring.producer().map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, String>>()?;
+    let (start, end, counts) = window_run(handles, window, |mut producer, id, stop| {
+        let mut seq = 0u64;
+        let mut put = |m: u64| match producer.try_claim() {
+            Ok(mut claim) => {
+                *claim = m;
+                claim.commit();
+                Ok(true)
+            }
+            Err(ClaimError::Full) => {
+                std::thread::yield_now();
+                Ok(false)
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        // Relaxed: see `window_run`.
+        while !stop.load(Ordering::Relaxed) {
+            if put(u64::make(id, seq))? {
+                seq += 1;
+            }
+        }
+        while !put(u64::make(id, WINDOW_END))? {}
+        Ok(seq)
+    })?;
+    Ok(format!("start_ns={start} end_ns={end} counts={} {}", list_u64(&counts), memory_report()))
+}
+
+/// `mpsc-threads-*`'s consumer over our ring: checks every message until every producer's end
+/// mark has come; reports what it counted per producer.
+fn window_consumer(args: &Args) -> Result<String, String> {
+    let ring = Disruptor::<u64>::open(&arg::<String>(args, "ring")?).map_err(|e| e.to_string())?;
+    let mut consumer = ring.consumer(0).map_err(|e| e.to_string())?;
+    setup_consumer(&mut consumer);
+    let mut check = WindowCheck::new(arg(args, "producers")?);
+    ready_then_go()?;
+    while !check.done() {
+        let batch = consumer.consume().map_err(|e| e.to_string())?;
+        for &m in batch.iter() {
+            check.take(m)?;
+        }
+        batch.commit();
+    }
+    Ok(format!("end_ns={} counts={}", now_ns(), list_u64(&check.next)))
+}
+
+/// `mpsc-threads-*` with the `disruptor` crate: `producers` threads with clones of a
+/// multi-producer (`try_publish`, yielding when full), one busy-spinning handler thread that
+/// checks as [`WindowCheck`] does.
+fn crate_window(producers: usize, window: Duration) -> Result<String, String> {
+    use disruptor::{BusySpin, Producer as _};
+    #[derive(Default)]
+    struct Seen {
+        failed: AtomicBool,
+        counts: std::sync::Mutex<Vec<u64>>,
+    }
+    let seen = Arc::new(Seen::default());
+    let handler = {
+        let seen = Arc::clone(&seen);
+        let mut check = WindowCheck::new(producers);
+        move |m: &u64, _sequence: i64, _end_of_batch: bool| {
+            if check.take(*m).is_err() {
+                // Relaxed: read after the handler thread is joined.
+                seen.failed.store(true, Ordering::Relaxed);
+            } else if check.done() {
+                *seen.counts.lock().unwrap_or_else(|e| e.into_inner()) = check.next.clone();
+            }
+        }
+    };
+    let producer = disruptor::build_multi_producer(RING_SLOTS, || 0u64, BusySpin)
+        .handle_events_with(handler)
+        .build();
+    let handles: Vec<_> = (0..producers).map(|_| producer.clone()).collect();
+    drop(producer);
+    // The last handle, dropped by its thread, joins the handler once it has seen everything.
+    let (start, end, counts) = window_run(handles, window, |mut producer, id, stop| {
+        let mut seq = 0u64;
+        // Relaxed: see `window_run`.
+        while !stop.load(Ordering::Relaxed) {
+            match producer.try_publish(|e| *e = u64::make(id, seq)) {
+                Ok(_) => seq += 1,
+                Err(_) => std::thread::yield_now(),
+            }
+        }
+        while producer.try_publish(|e| *e = u64::make(id, WINDOW_END)).is_err() {
+            std::thread::yield_now();
+        }
+        Ok(seq)
+    })?;
+    // Relaxed: the handler thread has been joined.
+    if seen.failed.load(Ordering::Relaxed) {
+        return Err("the handler saw a message out of order".into());
+    }
+    let got = seen.counts.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if got != counts {
+        return Err(format!("published {counts:?}, the handler counted {got:?}"));
+    }
+    Ok(format!("start_ns={start} end_ns={end} counts={} {}", list_u64(&counts), memory_report()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2098,9 +2835,11 @@ fn run_ours<M: Msg>(
             }
             throughput_sample(&run_children(kids, unlink)?, total)
         }
-        Shape::Wakeup | Shape::Stages { .. } | Shape::Stream => {
-            Err(format!("{:?} has its own runner", sc.shape))
-        }
+        Shape::Wakeup
+        | Shape::Stages { .. }
+        | Shape::Stream
+        | Shape::Fanout { .. }
+        | Shape::Window { .. } => Err(format!("{:?} has its own runner", sc.shape)),
     }
 }
 
@@ -2303,9 +3042,12 @@ fn run_raw<M: Msg>(cfg: &Config, sc: &Scenario, msgs: u64) -> Result<Sample, Str
             ];
             latency_sample(&run_children(kids, unlink)?)
         }
-        Shape::Multi { .. } | Shape::Wakeup | Shape::Stages { .. } | Shape::Stream => {
-            Err(format!("no raw ring for {:?}", sc.shape))
-        }
+        Shape::Multi { .. }
+        | Shape::Wakeup
+        | Shape::Stages { .. }
+        | Shape::Stream
+        | Shape::Fanout { .. }
+        | Shape::Window { .. } => Err(format!("no raw ring for {:?}", sc.shape)),
     }
 }
 
@@ -2313,9 +3055,12 @@ fn run_threads(cfg: &Config, sc: &Scenario, imp: Impl, msgs: u64) -> Result<Samp
     let (producers, consumers, batch) = match sc.shape {
         Shape::Spsc { .. } => (1, 1, BATCH),
         Shape::Multi { producers, consumers } => (producers, consumers, BATCH),
-        Shape::PingPong | Shape::Wakeup | Shape::Stages { .. } | Shape::Stream => {
-            return Err(format!("no thread baseline for {:?}", sc.shape))
-        }
+        Shape::PingPong
+        | Shape::Wakeup
+        | Shape::Stages { .. }
+        | Shape::Stream
+        | Shape::Fanout { .. }
+        | Shape::Window { .. } => return Err(format!("no thread baseline for {:?}", sc.shape)),
     };
     let per_producer = msgs / producers as u64;
     let args = [
@@ -2331,6 +3076,199 @@ fn run_threads(cfg: &Config, sc: &Scenario, imp: Impl, msgs: u64) -> Result<Samp
         &run_children(vec![kid], Unlink(Vec::new()))?,
         per_producer * producers as u64,
     )
+}
+
+/// A `fanout-*` run's geometry: `consumers` consumers (capped by `Config::max_n`), as threads
+/// of one process or as processes, claims of up to `batch`.
+#[derive(Clone, Copy, Debug)]
+struct Fan {
+    consumers: usize,
+    threads: bool,
+    batch: usize,
+}
+
+/// `fanout-*`: a producer process and the consumers (one process of threads, or a process
+/// each) over our ring or the `raw-scan` ring; the producer's timings and each consumer's end.
+fn run_fanout(
+    cfg: &Config,
+    sc: &Scenario,
+    imp: Impl,
+    fan: Fan,
+    msgs: u64,
+    printed: &mut bool,
+) -> Result<Sample, String> {
+    let name = unique_name("shmd-fan");
+    // The creator's handle, kept until the run ends.
+    let (_ours, _scan);
+    match imp {
+        Impl::Ours => {
+            let ring = Disruptor::<u64>::builder(&name)
+                .capacity(RING_SLOTS)
+                .consumers(fan.consumers)
+                .single_producer()
+                .create()
+                .map_err(|e| e.to_string())?;
+            (_ours, _scan) = (Some(ring), None);
+            report_segment::<u64>(sc, &name, RING_SLOTS, printed);
+        }
+        Impl::RawScan | Impl::RawScanCached => {
+            let ring = ScanRing::create(&name, RING_SLOTS as u64, fan.consumers)
+                .map_err(|e| e.to_string())?;
+            (_ours, _scan) = (None, Some(ring));
+        }
+        other => return Err(format!("no fan-out for impl {}", other.name())),
+    }
+    let unlink = Unlink(vec![name.clone()]);
+    let common = [
+        ("impl", imp.name().to_owned()),
+        ("ring", name),
+        ("msgs", msgs.to_string()),
+        ("consumers", fan.consumers.to_string()),
+        ("capacity", RING_SLOTS.to_string()),
+    ];
+    let consumer_args = |from: usize, count: usize| {
+        let mut args = common.to_vec();
+        args.extend([("from", from.to_string()), ("count", count.to_string())]);
+        args
+    };
+    let mut kids = Vec::new();
+    if fan.threads {
+        kids.push(Kid::spawn(cfg, "fan-consumers", "u64", &consumer_args(0, fan.consumers), {
+            // The consumer threads share every CPU but the producer's.
+            cfg.pin.iter().skip(1).copied().collect()
+        })?);
+    } else {
+        for index in 0..fan.consumers {
+            let cpus = cfg.cpu(1 + index).into_iter().collect();
+            kids.push(Kid::spawn(cfg, "fan-consumers", "u64", &consumer_args(index, 1), cpus)?);
+        }
+    }
+    let mut producer_args = common.to_vec();
+    producer_args.push(("batch", fan.batch.to_string()));
+    kids.push(Kid::spawn(
+        cfg,
+        "fan-producer",
+        "u64",
+        &producer_args,
+        cfg.cpu(0).into_iter().collect(),
+    )?);
+    let results = run_children(kids, unlink)?;
+    let (producer, consumers) = results.split_last().ok_or("no results")?;
+    let start: u64 = get(producer, "start_ns")?;
+    let end: u64 = get(producer, "end_ns")?;
+    let mut ends = Vec::with_capacity(fan.consumers);
+    for r in consumers {
+        for t in r.get("ends").ok_or("a consumer sent no ends")?.split(',') {
+            ends.push(t.parse::<u64>().map_err(|e| format!("ends: {e}"))?);
+        }
+    }
+    if ends.len() != fan.consumers {
+        return Err(format!("{} consumer results for {} consumers", ends.len(), fan.consumers));
+    }
+    let mut rates: Vec<f64> =
+        ends.iter().map(|&e| msgs as f64 * 1e9 / e.saturating_sub(start).max(1) as f64).collect();
+    let cons_min = rates.iter().copied().fold(f64::INFINITY, f64::min);
+    let cons_median = median(&mut rates);
+    let busy_ns: u64 = get(producer, "busy_ns")?;
+    let claims: u64 = get(producer, "claims")?;
+    let fulls: u64 = get(producer, "fulls")?;
+    let full_tries: u64 = get(producer, "full_tries")?;
+    let full_ns: u64 = get(producer, "full_ns")?;
+    let last = ends.iter().copied().max().unwrap_or(end).max(end);
+    Ok(Sample {
+        msgs,
+        elapsed_ns: last.saturating_sub(start),
+        producer_hwm_kb: get(producer, "hwm_kb").ok(),
+        extra: vec![
+            ("consumers", fan.consumers as f64),
+            ("batch", fan.batch as f64),
+            ("prod_ns_per_msg", busy_ns as f64 / msgs as f64),
+            ("prod_msgs_per_s", (msgs as f64 * 1e9 / busy_ns.max(1) as f64).round()),
+            ("prod_wall_msgs_per_s", (msgs as f64 * 1e9 / (end - start).max(1) as f64).round()),
+            ("cons_min_msgs_per_s", cons_min.round()),
+            ("cons_median_msgs_per_s", cons_median.round()),
+            ("msgs_per_claim", msgs as f64 / claims.max(1) as f64),
+            ("fulls_per_kmsg", fulls as f64 * 1e3 / msgs as f64),
+            ("full_try_ns", if full_tries == 0 { 0.0 } else { full_ns as f64 / full_tries as f64 }),
+            ("chunk_p50_ns_per_msg", get(producer, "chunk_p50")?),
+            ("chunk_p99_ns_per_msg", get(producer, "chunk_p99")?),
+        ],
+        ..Sample::default()
+    })
+}
+
+/// The sample of an `mpsc-threads-*` run: what the producers published in the window, and how
+/// evenly (each producer's count over the mean: the smallest and the largest).
+fn window_sample(r: &Args, producers: usize) -> Result<Sample, String> {
+    let start: u64 = get(r, "start_ns")?;
+    let end: u64 = get(r, "end_ns")?;
+    let counts = parse_list(r, "counts")?;
+    if counts.len() != producers {
+        return Err(format!("{} counts for {producers} producers", counts.len()));
+    }
+    let total: u64 = counts.iter().sum();
+    let mean = total as f64 / producers as f64;
+    let share = |c: u64| if mean > 0.0 { c as f64 / mean } else { 0.0 };
+    Ok(Sample {
+        msgs: total,
+        elapsed_ns: end.saturating_sub(start),
+        producer_hwm_kb: get(r, "hwm_kb").ok(),
+        extra: vec![
+            ("producers", producers as f64),
+            ("share_min", share(counts.iter().copied().min().unwrap_or(0))),
+            ("share_max", share(counts.iter().copied().max().unwrap_or(0))),
+        ],
+        ..Sample::default()
+    })
+}
+
+fn parse_list(r: &Args, key: &str) -> Result<Vec<u64>, String> {
+    let list = r.get(key).ok_or_else(|| format!("no {key}="))?;
+    list.split(',').map(|v| v.parse().map_err(|_| format!("bad {key}={list}"))).collect()
+}
+
+/// `mpsc-threads-*`: `producers` threads for `window`, over our ring (a producer process of
+/// threads and a consumer process) or the `disruptor` crate's (threads of one process).
+fn run_window(
+    cfg: &Config,
+    sc: &Scenario,
+    imp: Impl,
+    producers: usize,
+    window: Duration,
+    printed: &mut bool,
+) -> Result<Sample, String> {
+    let window_ns = ("window_ns", window.as_nanos().to_string());
+    let producers_arg = ("producers", producers.to_string());
+    if imp == Impl::DisruptorCrate {
+        let args = [("impl", imp.name().to_owned()), producers_arg, window_ns];
+        let kid = Kid::spawn(cfg, "threads", "u64", &args, cfg.pin.clone())?;
+        let results = run_children(vec![kid], Unlink(Vec::new()))?;
+        return window_sample(results.first().ok_or("no result")?, producers);
+    }
+    let name = unique_name("shmd-window");
+    let _ring = Disruptor::<u64>::builder(&name)
+        .capacity(RING_SLOTS)
+        .consumers(1)
+        .multi_producer()
+        .producers(producers)
+        .create()
+        .map_err(|e| e.to_string())?;
+    let unlink = Unlink(vec![name.clone()]);
+    report_segment::<u64>(sc, &name, RING_SLOTS, printed);
+    let args = [("ring", name), producers_arg, window_ns];
+    let kids = vec![
+        Kid::spawn(cfg, "window-consumer", "u64", &args, cfg.cpu(1).into_iter().collect())?,
+        Kid::spawn(cfg, "window-producers", "u64", &args, cfg.pin.clone())?,
+    ];
+    let results = run_children(kids, unlink)?;
+    let [consumer, producer] = results.as_slice() else {
+        return Err("expected two results".into());
+    };
+    let (published, got) = (parse_list(producer, "counts")?, parse_list(consumer, "counts")?);
+    if published != got {
+        return Err(format!("published {published:?}, the consumer counted {got:?}"));
+    }
+    window_sample(producer, producers)
 }
 
 fn run_once(
@@ -2351,6 +3289,14 @@ fn run_once(
         }
         (Shape::Stream, Impl::Raw) => return run_raw_stream(cfg, msgs),
         (Shape::Stream, _) => return run_stream(cfg, sc, msgs, printed),
+        (Shape::Fanout { consumers, threads, batch }, _) => {
+            let fan = Fan { consumers: consumers.min(cfg.max_n), threads, batch };
+            return run_fanout(cfg, sc, imp, fan, msgs, printed);
+        }
+        (Shape::Window { producers, window_ms }, _) => {
+            let window = Duration::from_secs_f64((window_ms as f64 / 1e3 * cfg.scale).max(0.02));
+            return run_window(cfg, sc, imp, producers.min(cfg.max_n), window, printed);
+        }
         _ => {}
     }
     match imp {
@@ -2367,6 +3313,7 @@ fn run_once(
         Impl::DisruptorCrate | Impl::DisruptorCrateBatch | Impl::Channel => {
             run_threads(cfg, sc, imp, msgs)
         }
+        Impl::RawScan | Impl::RawScanCached => Err(format!("no raw-scan ring for {:?}", sc.shape)),
     }
 }
 
@@ -2374,6 +3321,7 @@ fn run_once(
 #[derive(Clone, Debug)]
 struct Summary {
     scenario: &'static str,
+    shape: Shape,
     imp: Impl,
     msg_bytes: usize,
     msgs: u64,
@@ -2412,6 +3360,7 @@ fn summarize(sc: &Scenario, imp: Impl, samples: &[Sample], failures: Vec<String>
     });
     Summary {
         scenario: sc.name,
+        shape: sc.shape,
         imp,
         msg_bytes: sc.msg_bytes,
         msgs: samples.first().map_or(0, |s| s.msgs),
@@ -2447,6 +3396,35 @@ fn add_ratios(summaries: &mut [Summary], references: &[Impl], throughput: bool) 
                 if let (Some(l), Some(bl)) = (s.latency, b.latency) {
                     s.latency_ratios.push((b.imp.name(), l[0] / bl[0], l[1] / bl[1]));
                 }
+            }
+        }
+    }
+}
+
+impl Summary {
+    /// The median of a scenario-specific figure, if this impl reported it.
+    fn extra(&self, key: &str) -> Option<f64> {
+        self.extra.iter().find(|(k, _)| *k == key).map(|&(_, v)| v).filter(|v| !v.is_nan())
+    }
+}
+
+/// `fanout-*`: every impl's producer cost per message over each baseline's, as
+/// `prod_ns_vs_raw-scan` and `prod_ns_vs_raw-scan-cached` (below 1: cheaper).
+fn add_fanout_ratios(summaries: &mut [Summary]) {
+    for (baseline, key) in [
+        (Impl::RawScan, "prod_ns_vs_raw-scan"),
+        (Impl::RawScanCached, "prod_ns_vs_raw-scan-cached"),
+    ] {
+        let Some(base) = summaries
+            .iter()
+            .find(|s| s.imp == baseline && s.runs > 0)
+            .and_then(|s| s.extra("prod_ns_per_msg"))
+        else {
+            continue;
+        };
+        for s in summaries.iter_mut().filter(|s| s.runs > 0) {
+            if let Some(ns) = s.extra("prod_ns_per_msg") {
+                s.extra.push((key, ns / base));
             }
         }
     }
@@ -2545,6 +3523,9 @@ fn run_scenario(cfg: &Config, sc: &Scenario) -> Vec<Summary> {
         .map(|(i, &imp)| summarize(sc, imp, &samples[i], std::mem::take(&mut failures[i])))
         .collect();
     add_ratios(&mut summaries, sc.references, !matches!(sc.shape, Shape::Wakeup));
+    if matches!(sc.shape, Shape::Fanout { .. }) {
+        add_fanout_ratios(&mut summaries);
+    }
     for s in &summaries {
         println!("{}", result_line(s));
     }
@@ -2586,6 +3567,108 @@ fn print_table(summaries: &[Summary]) {
             latency,
             s.probe_ns,
             ratios.join(", ")
+        );
+    }
+}
+
+/// The `fanout-*` figures: the producer's cost and the consumers' rates, then one `growth` line
+/// per family (placement, single or batch claims) and impl: the producer's cost per message at
+/// the largest N of this run over the smallest.
+fn print_fanout(summaries: &[Summary]) {
+    let fan: Vec<&Summary> = summaries
+        .iter()
+        .filter(|s| matches!(s.shape, Shape::Fanout { .. }) && s.runs > 0)
+        .collect();
+    if fan.is_empty() {
+        return;
+    }
+    let x = |s: &Summary, key: &str| s.extra(key).unwrap_or(f64::NAN);
+    println!();
+    println!(
+        "| scenario | impl | N | claim | producer ns/msg | vs raw-scan / raw-scan-cached | producer Mmsg/s (claiming / wall) | consumer Mmsg/s (min / median) | fulls per kmsg | full try ns | probe ns |"
+    );
+    println!("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    for s in &fan {
+        let Shape::Fanout { batch, .. } = s.shape else { continue };
+        println!(
+            "| {} | {} | {:.0} | {} | {:.2} | {:.2}x / {:.2}x | {:.1} / {:.1} | {:.2} / {:.2} | {:.3} | {:.0} | {:.0} |",
+            s.scenario,
+            s.imp.name(),
+            x(s, "consumers"),
+            if batch > 1 { format!("up to {batch}") } else { "single".into() },
+            x(s, "prod_ns_per_msg"),
+            x(s, "prod_ns_vs_raw-scan"),
+            x(s, "prod_ns_vs_raw-scan-cached"),
+            x(s, "prod_msgs_per_s") / 1e6,
+            x(s, "prod_wall_msgs_per_s") / 1e6,
+            x(s, "cons_min_msgs_per_s") / 1e6,
+            x(s, "cons_median_msgs_per_s") / 1e6,
+            x(s, "fulls_per_kmsg"),
+            x(s, "full_try_ns"),
+            s.probe_ns
+        );
+    }
+    println!();
+    for threads in [true, false] {
+        for batched in [true, false] {
+            for imp in FANOUT_IMPLS {
+                let mut points: Vec<(f64, f64)> = fan
+                    .iter()
+                    .filter(|s| s.imp == *imp)
+                    .filter(|s| {
+                        matches!(s.shape, Shape::Fanout { threads: t, batch, .. }
+                            if t == threads && (batch > 1) == batched)
+                    })
+                    .map(|s| (x(s, "consumers"), x(s, "prod_ns_per_msg")))
+                    .collect();
+                points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let (Some(&(n_lo, lo)), Some(&(n_hi, hi))) = (points.first(), points.last()) else {
+                    continue;
+                };
+                if n_hi > n_lo {
+                    println!(
+                        "growth family=fanout-{}{} impl={} n={n_lo:.0}->{n_hi:.0} prod_ns_per_msg={lo:.3}->{hi:.3} ratio={:.3}",
+                        if batched { "" } else { "single-" },
+                        if threads { "threads" } else { "procs" },
+                        imp.name(),
+                        hi / lo
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The `mpsc-threads-*` figures: throughput in the window and each producer's share.
+fn print_window(summaries: &[Summary]) {
+    let rows: Vec<&Summary> = summaries
+        .iter()
+        .filter(|s| matches!(s.shape, Shape::Window { .. }) && s.runs > 0)
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let x = |s: &Summary, key: &str| s.extra(key).unwrap_or(f64::NAN);
+    println!();
+    println!(
+        "| scenario | impl | producers | Mmsg/s | share min / max (of the mean) | vs disruptor-crate | probe ns |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    for s in rows {
+        let vs = s
+            .ratios
+            .iter()
+            .find(|(b, _)| *b == Impl::DisruptorCrate.name())
+            .map_or(String::new(), |(_, r)| format!("{r:.2}x"));
+        println!(
+            "| {} | {} | {:.0} | {:.2} | {:.2} / {:.2} | {vs} | {:.0} |",
+            s.scenario,
+            s.imp.name(),
+            x(s, "producers"),
+            s.msgs_per_s / 1e6,
+            x(s, "share_min"),
+            x(s, "share_max"),
+            s.probe_ns
         );
     }
 }
@@ -2639,13 +3722,15 @@ fn main() {
         cfg.timeout.as_secs_f64(),
         cfg.pin,
         wait_strategy(),
-        if smoke { " (smoke run: no --bench argument)" } else { "" }
+        if smoke { " (smoke run: no --bench argument; N capped at 4)" } else { "" }
     );
     let mut summaries = Vec::new();
     for sc in scenarios {
         summaries.extend(run_scenario(&cfg, sc));
     }
     print_table(&summaries);
+    print_fanout(&summaries);
+    print_window(&summaries);
     if summaries.iter().any(|s| s.runs == 0) {
         std::process::exit(1);
     }
