@@ -21,7 +21,6 @@ use rustix::shm;
 use crate::error::OpenError;
 pub use crate::protocol::layout::*;
 use crate::protocol::ring::{Ring, RingParts};
-use crate::protocol::sync::{AtomicU64, Ordering};
 use crate::protocol::{Core, FenceMode, Graph, Locks};
 use crate::Schema;
 
@@ -282,12 +281,9 @@ impl Segment {
         };
         // The dependency edges, before the header is published (its Release store of READY
         // publishes them too).
-        for (i, &edge) in edges.iter().enumerate() {
-            // SAFETY: the edge table lies inside the mapping (`Geometry::new` placed
-            // `edge_count` words at the 128-aligned `edges_offset`, inside `segment_size`).
-            // Relaxed: published by the Release store of READY in `publish`.
-            unsafe { edge_word(map.as_mut_ptr(), &geometry, i) }.store(edge, Ordering::Relaxed);
-        }
+        // SAFETY: the mapping is `geometry.segment_size` bytes long and page-aligned, and
+        // nobody reads the table before READY.
+        unsafe { write_edges(map.as_mut_ptr(), &geometry, edges) };
         // Step 5 (SYNC POINT): publish it (READY, Release; see `Header::publish`).
         // SAFETY: the mapping is at least HEADER_BYTES long (Geometry puts the control words
         // after it), page-aligned, and no other process writes the header.
@@ -372,12 +368,9 @@ impl Segment {
         }
         // Step 4: copy the dependency edges once (they lie inside the size just checked) and
         // validate the graph they make.
-        let edges: Vec<u64> = (0..geometry.edge_count)
-            // SAFETY: the edge table lies inside the mapping (its size was checked against the
-            // geometry above). Relaxed: the Acquire load of READY made the creator's stores
-            // visible.
-            .map(|i| unsafe { edge_word(map.as_ptr(), &geometry, i) }.load(Ordering::Relaxed))
-            .collect();
+        // SAFETY: the mapping is at least `geometry.segment_size` bytes long (checked above)
+        // and page-aligned.
+        let edges = unsafe { read_edges(map.as_ptr(), &geometry) };
         let corrupt = |reason: String| OpenError::Corrupt { name: name.to_owned(), reason };
         let dependencies =
             crate::graph::from_edges(geometry.consumer_count, &edges).map_err(corrupt)?;
@@ -489,18 +482,6 @@ fn no_space(name: &str, file: &File, size: u64, errno: Errno) -> OpenError {
         Errno::NOSPC => OpenError::NoSpace { name, needed: size, available },
         other => OpenError::Os { op: "fallocate", name, source: other.into() },
     }
-}
-
-/// Word `i` of the dependency edge table of a mapping at `base` laid out as `geometry` says.
-///
-/// # Safety
-/// `base` must point to a live mapping of at least `geometry.segment_size` bytes, page-aligned,
-/// and `i < geometry.edge_count`.
-unsafe fn edge_word<'a>(base: *const u8, geometry: &Geometry, i: usize) -> &'a AtomicU64 {
-    debug_assert!(i < geometry.edge_count);
-    // SAFETY: the caller's contract: the table's `edge_count` words lie at the 128-aligned
-    // `edges_offset` inside the mapping; shared words are only accessed atomically.
-    unsafe { &*base.add(geometry.edges_offset + 8 * i).cast::<AtomicU64>() }
 }
 
 fn fixed_text<const N: usize>(text: &str) -> [u8; N] {

@@ -239,6 +239,48 @@ impl Header {
     }
 }
 
+/// Word `i` of the dependency edge table of a mapping at `base` laid out as `geometry` says.
+///
+/// # Safety
+/// `base` must point to a live mapping of at least `geometry.segment_size` bytes, page-aligned,
+/// and `i < geometry.edge_count`.
+#[cfg(not(loom))]
+unsafe fn edge_word<'a>(base: *const u8, geometry: &Geometry, i: usize) -> &'a AtomicU64 {
+    debug_assert!(i < geometry.edge_count);
+    // SAFETY: the caller's contract: the table's `edge_count` words lie at the 128-aligned
+    // `edges_offset` inside the mapping; shared words are only accessed atomically.
+    unsafe { &*base.add(geometry.edges_offset + 8 * i).cast::<AtomicU64>() }
+}
+
+/// Writes the dependency edge table (creation, before the header is published).
+///
+/// # Safety
+/// `base` must point to a live mapping of at least `geometry.segment_size` bytes, page-aligned,
+/// and `edges.len() == geometry.edge_count`.
+#[cfg(not(loom))]
+pub unsafe fn write_edges(base: *mut u8, geometry: &Geometry, edges: &[u64]) {
+    assert_eq!(edges.len(), geometry.edge_count);
+    for (i, &edge) in edges.iter().enumerate() {
+        // SAFETY: the caller's contract, and `i < edge_count`.
+        // Relaxed: published by the Release store of READY in `Header::publish`.
+        unsafe { edge_word(base, geometry, i) }.store(edge, Ordering::Relaxed);
+    }
+}
+
+/// A private copy of the dependency edge table, one atomic load per edge (like
+/// [`Header::read_from`]).
+///
+/// # Safety
+/// `base` must point to a live mapping of at least `geometry.segment_size` bytes, page-aligned.
+#[cfg(not(loom))]
+pub unsafe fn read_edges(base: *const u8, geometry: &Geometry) -> Vec<u64> {
+    (0..geometry.edge_count)
+        // SAFETY: the caller's contract, and `i < edge_count`.
+        // Relaxed: the caller's Acquire load of READY made the creator's stores visible.
+        .map(|i| unsafe { edge_word(base, geometry, i) }.load(Ordering::Relaxed))
+        .collect()
+}
+
 const _: () = assert!(std::mem::size_of::<Header>() <= HEADER_BYTES);
 const _: () = assert!(HEADER_BYTES % LINE == 0);
 
