@@ -89,7 +89,10 @@
 //!   perfectly fair; the target is within 0.5 to 2). `disruptor-crate` runs the same with the
 //!   crate's multi-producer (`try_publish`, N producer threads and a busy-spinning handler
 //!   thread in one process). On 2 cores N producer threads share the cores with the consumer:
-//!   the shares measure the claims' fairness together with the scheduler's.
+//!   the shares measure the claims' fairness together with the scheduler's. `cpu_share_min`
+//!   and `cpu_share_max` take the scheduler out: each producer's messages per second of CPU
+//!   time its thread used (`CLOCK_THREAD_CPUTIME_ID`), over the mean: whether a producer that
+//!   runs wins its claims.
 //!
 //! Implementations (`impl=`):
 //! - `ours`: this crate, producer and consumer(s) in separate processes, `WaitStrategy::BusySpin`
@@ -2405,14 +2408,35 @@ fn list_u64(values: &[u64]) -> String {
     values.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
 }
 
+/// What `window_run` measured: the window's start and end, and per thread its count and the CPU
+/// time it used.
+struct Window {
+    start: u64,
+    end: u64,
+    counts: Vec<u64>,
+    cpu_ns: Vec<u64>,
+}
+
+impl Window {
+    fn report(&self) -> String {
+        format!(
+            "start_ns={} end_ns={} counts={} cpu_ns={} {}",
+            self.start,
+            self.end,
+            list_u64(&self.counts),
+            list_u64(&self.cpu_ns),
+            memory_report()
+        )
+    }
+}
+
 /// Runs `run(handle, id, stop)` on a thread per handle from the parent's go until `window` has
-/// passed (then `stop` is set; `run` publishes its end mark and returns its count). Returns the
-/// window's start and end and the counts.
+/// passed (then `stop` is set; `run` publishes its end mark and returns its count).
 fn window_run<H: Send>(
     handles: Vec<H>,
     window: Duration,
     run: impl Fn(H, u64, &AtomicBool) -> Result<u64, String> + Sync,
-) -> Result<(u64, u64, Vec<u64>), String> {
+) -> Result<Window, String> {
     let barrier = Barrier::new(handles.len() + 1);
     let (go, stop) = (AtomicBool::new(false), AtomicBool::new(false));
     std::thread::scope(|s| {
@@ -2427,7 +2451,9 @@ fn window_run<H: Send>(
                     if !go.load(Ordering::Relaxed) {
                         return Err("the run was called off".to_string());
                     }
-                    run(handle, id as u64, stop)
+                    let cpu = thread_cpu_ns();
+                    let count = run(handle, id as u64, stop)?;
+                    Ok((count, thread_cpu_ns() - cpu))
                 })
             })
             .collect();
@@ -2442,11 +2468,16 @@ fn window_run<H: Send>(
         // Relaxed: a flag only; the counts come back through the joins.
         stop.store(true, Ordering::Relaxed);
         let end = now_ns();
-        let counts: Result<Vec<u64>, String> = threads
+        let done: Result<Vec<(u64, u64)>, String> = threads
             .into_iter()
             .map(|t| t.join().unwrap_or_else(|_| Err("a producer thread panicked".into())))
             .collect();
-        ready.and(counts).map(|counts| (start, end, counts))
+        ready.and(done).map(|done| Window {
+            start,
+            end,
+            counts: done.iter().map(|d| d.0).collect(),
+            cpu_ns: done.iter().map(|d| d.1).collect(),
+        })
     })
 }
 
@@ -2459,7 +2490,7 @@ fn window_producers(args: &Args) -> Result<String, String> {
     let handles = (0..producers)
         .map(|_| ring.producer().map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, String>>()?;
-    let (start, end, counts) = window_run(handles, window, |mut producer, id, stop| {
+    let measured = window_run(handles, window, |mut producer, id, stop| {
         let mut seq = 0u64;
         let mut put = |m: u64| match producer.try_claim() {
             Ok(mut claim) => {
@@ -2482,7 +2513,7 @@ fn window_producers(args: &Args) -> Result<String, String> {
         while !put(u64::make(id, WINDOW_END))? {}
         Ok(seq)
     })?;
-    Ok(format!("start_ns={start} end_ns={end} counts={} {}", list_u64(&counts), memory_report()))
+    Ok(measured.report())
 }
 
 /// `mpsc-threads-*`'s consumer over our ring: checks every message until every producer's end
@@ -2532,7 +2563,7 @@ fn crate_window(producers: usize, window: Duration) -> Result<String, String> {
     let handles: Vec<_> = (0..producers).map(|_| producer.clone()).collect();
     drop(producer);
     // The last handle, dropped by its thread, joins the handler once it has seen everything.
-    let (start, end, counts) = window_run(handles, window, |mut producer, id, stop| {
+    let measured = window_run(handles, window, |mut producer, id, stop| {
         let mut seq = 0u64;
         // Relaxed: see `window_run`.
         while !stop.load(Ordering::Relaxed) {
@@ -2551,10 +2582,10 @@ fn crate_window(producers: usize, window: Duration) -> Result<String, String> {
         return Err("the handler saw a message out of order".into());
     }
     let got = seen.counts.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    if got != counts {
-        return Err(format!("published {counts:?}, the handler counted {got:?}"));
+    if got != measured.counts {
+        return Err(format!("published {:?}, the handler counted {got:?}", measured.counts));
     }
-    Ok(format!("start_ns={start} end_ns={end} counts={} {}", list_u64(&counts), memory_report()))
+    Ok(measured.report())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -3198,7 +3229,10 @@ fn run_fanout(
 }
 
 /// The sample of an `mpsc-threads-*` run: what the producers published in the window, and how
-/// evenly (each producer's count over the mean: the smallest and the largest).
+/// evenly: each producer's count over the mean (`share_min`, `share_max`: what the scheduler
+/// and the protocol together gave each), and each producer's messages per CPU second over the
+/// mean (`cpu_share_min`, `cpu_share_max`: whether a producer that runs wins its claims, which
+/// is the protocol's part alone, whatever share of the cores the scheduler gave it).
 fn window_sample(r: &Args, producers: usize) -> Result<Sample, String> {
     let start: u64 = get(r, "start_ns")?;
     let end: u64 = get(r, "end_ns")?;
@@ -3209,6 +3243,18 @@ fn window_sample(r: &Args, producers: usize) -> Result<Sample, String> {
     let total: u64 = counts.iter().sum();
     let mean = total as f64 / producers as f64;
     let share = |c: u64| if mean > 0.0 { c as f64 / mean } else { 0.0 };
+    let cpu = parse_list(r, "cpu_ns")?;
+    let rates: Vec<f64> =
+        counts.iter().zip(&cpu).map(|(&c, &t)| c as f64 / (t.max(1) as f64)).collect();
+    let mean_rate = rates.iter().sum::<f64>() / rates.len().max(1) as f64;
+    let cpu_share = |pick: fn(f64, f64) -> f64| {
+        let r = rates.iter().copied().reduce(pick).unwrap_or(0.0);
+        if mean_rate > 0.0 {
+            r / mean_rate
+        } else {
+            0.0
+        }
+    };
     Ok(Sample {
         msgs: total,
         elapsed_ns: end.saturating_sub(start),
@@ -3217,6 +3263,8 @@ fn window_sample(r: &Args, producers: usize) -> Result<Sample, String> {
             ("producers", producers as f64),
             ("share_min", share(counts.iter().copied().min().unwrap_or(0))),
             ("share_max", share(counts.iter().copied().max().unwrap_or(0))),
+            ("cpu_share_min", cpu_share(f64::min)),
+            ("cpu_share_max", cpu_share(f64::max)),
         ],
         ..Sample::default()
     })
@@ -3651,9 +3699,9 @@ fn print_window(summaries: &[Summary]) {
     let x = |s: &Summary, key: &str| s.extra(key).unwrap_or(f64::NAN);
     println!();
     println!(
-        "| scenario | impl | producers | Mmsg/s | share min / max (of the mean) | vs disruptor-crate | probe ns |"
+        "| scenario | impl | producers | Mmsg/s | share min / max (of the mean) | per CPU second, min / max | vs disruptor-crate | probe ns |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
     for s in rows {
         let vs = s
             .ratios
@@ -3661,13 +3709,15 @@ fn print_window(summaries: &[Summary]) {
             .find(|(b, _)| *b == Impl::DisruptorCrate.name())
             .map_or(String::new(), |(_, r)| format!("{r:.2}x"));
         println!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} / {:.2} | {vs} | {:.0} |",
+            "| {} | {} | {:.0} | {:.2} | {:.2} / {:.2} | {:.2} / {:.2} | {vs} | {:.0} |",
             s.scenario,
             s.imp.name(),
             x(s, "producers"),
             s.msgs_per_s / 1e6,
             x(s, "share_min"),
             x(s, "share_max"),
+            x(s, "cpu_share_min"),
+            x(s, "cpu_share_max"),
             s.probe_ns
         );
     }
