@@ -270,6 +270,8 @@ impl<T: Slot> Drop for Consumer<T> {
 ///
 /// [`commit`](Self::commit) tells producers the slots may be reused. **Dropped without commit**,
 /// the batch is delivered again by the next consume.
+#[must_use = "a batch dropped without commit() is delivered again by the next consume: \
+              read it and commit it (or commit_first(n))"]
 pub struct Batch<'a, T: Slot> {
     consumer: &'a mut Consumer<T>,
     start: u64,
@@ -447,6 +449,8 @@ impl<T: Slot> ExclusiveConsumer<T> {
 
 /// A [`Batch`] whose messages its (exclusive) consumer may modify before committing; the stages
 /// that follow see the modified values. Derefs to [`Batch`].
+#[must_use = "a batch dropped without commit() is delivered again by the next consume: \
+              modify it and commit it"]
 pub struct BatchMut<'a, T: Slot>(Batch<'a, T>);
 
 impl<T: Slot> fmt::Debug for BatchMut<'_, T> {

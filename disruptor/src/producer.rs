@@ -341,6 +341,8 @@ impl<T: Slot> Drop for Producer<T> {
 /// (valid values of `T`, since every bit pattern is, but not written for this lap): the fast
 /// path does not check for leaks. A leaked *recovered* batch keeps the records it took over
 /// until the producer recovers again or is dropped.
+#[must_use = "a claim dropped without commit() is given back (or published zero-filled when \
+              later claims exist): write the slots and commit them"]
 pub struct ClaimBatch<'a, T: Slot> {
     producer: &'a mut Producer<T>,
     start: u64,
@@ -547,6 +549,8 @@ impl<T: Slot> Drop for ClaimBatch<'_, T> {
 }
 
 /// One claimed slot: derefs to `&mut T`. See [`ClaimBatch`] for what dropping it does.
+#[must_use = "a claim dropped without commit() is given back (or published zero-filled when \
+              later claims exist): write the slot and commit it"]
 pub struct Claim<'a, T: Slot>(ClaimBatch<'a, T>);
 
 impl<T: Slot> fmt::Debug for Claim<'_, T> {
