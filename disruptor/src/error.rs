@@ -160,7 +160,8 @@ pub enum OpenError {
     GeometryMismatch {
         /// The name given.
         name: String,
-        /// `capacity`, `consumers` or `producer mode`.
+        /// `capacity`, `consumer count`, `producer record count`, `producer mode` or
+        /// `dependency graph`.
         what: &'static str,
         /// The value stated to the builder.
         expected: String,

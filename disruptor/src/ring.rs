@@ -446,6 +446,10 @@ impl<T: Slot> Builder<T> {
     /// Creates the ring; fails with [`OpenError::AlreadyExists`] if the name is taken.
     pub fn create(self) -> Result<Disruptor<T>, OpenError> {
         let shape = self.checked()?;
+        self.create_shaped(&shape)
+    }
+
+    fn create_shaped(&self, shape: &Shape) -> Result<Disruptor<T>, OpenError> {
         let (segment, file) = Segment::create(&NewRing {
             name: &self.name,
             schema: &T::SCHEMA,
@@ -531,6 +535,10 @@ impl<T: Slot> Builder<T> {
 
     /// Attaches to an existing ring and verifies `T` and every expectation stated.
     pub fn open(self) -> Result<Disruptor<T>, OpenError> {
+        self.open_stated()
+    }
+
+    fn open_stated(&self) -> Result<Disruptor<T>, OpenError> {
         let expect = Expectations {
             capacity: self.capacity.map(|c| c as u64),
             consumer_count: self.consumers,
@@ -538,7 +546,93 @@ impl<T: Slot> Builder<T> {
             mode: self.mode,
         };
         let (segment, file) = Segment::open(&self.name, &T::SCHEMA, &expect, self.init_timeout)?;
-        Ok(Disruptor::from_shared(Shared::mapped(segment, file)?, self.wait))
+        let ring = Disruptor::from_shared(Shared::mapped(segment, file)?, self.wait);
+        if !self.dependencies.is_empty() {
+            // The graph stated must be the ring's (compared as sorted lists).
+            let stated = self.checked()?.dependencies;
+            let found = ring.shared.core.graph.lists();
+            if stated != found {
+                let show = |g: &[Vec<usize>]| format!("{g:?}");
+                return Err(OpenError::GeometryMismatch {
+                    name: self.name.clone(),
+                    what: "dependency graph",
+                    expected: show(&stated),
+                    found: show(&found),
+                });
+            }
+        }
+        Ok(ring)
+    }
+
+    /// Like [`open`](Self::open), but waits up to `timeout` for the ring to be created (and
+    /// then, as `open` does, up to [`init_timeout`](Self::init_timeout) for its creator to
+    /// finish): for a consumer process started before its producer. Still absent after
+    /// `timeout`: [`OpenError::NotFound`]; any other error is returned at once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shm_disruptor::Disruptor;
+    /// # let name = format!("/doc-open-timeout-{}", std::process::id());
+    /// let creator = {
+    ///     let name = name.clone();
+    ///     std::thread::spawn(move || {
+    ///         std::thread::sleep(Duration::from_millis(20));
+    ///         Disruptor::<u64>::builder(&name).capacity(8).consumers(1).create()
+    ///     })
+    /// };
+    /// let ring = Disruptor::<u64>::builder(&name).open_timeout(Duration::from_secs(5))?;
+    /// assert_eq!(ring.capacity(), 8);
+    /// # drop(creator.join().unwrap()?);
+    /// # shm_disruptor::unlink(&name)?;
+    /// # Ok::<(), shm_disruptor::OpenError>(())
+    /// ```
+    pub fn open_timeout(self, timeout: Duration) -> Result<Disruptor<T>, OpenError> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut pause = Duration::from_micros(100);
+        loop {
+            match self.open_stated() {
+                Err(OpenError::NotFound { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(pause.min(deadline - std::time::Instant::now()));
+                    pause = (pause * 2).min(Duration::from_millis(10));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Opens the ring if it exists (verifying `T` and everything stated: capacity, consumers,
+    /// producer mode and records, dependency graph), else creates it: what several processes
+    /// that may start in any order each call. Race-free: of processes calling it at once,
+    /// exactly one creates the ring (creation is exclusive) and the others open it, waiting
+    /// (up to [`init_timeout`](Self::init_timeout)) for its creator to finish; if that creator
+    /// fails and removes it, they try again. A ring that exists with another shape is refused
+    /// ([`OpenError::GeometryMismatch`], [`OpenError::SchemaMismatch`]), never replaced.
+    ///
+    /// ```
+    /// use shm_disruptor::Disruptor;
+    /// # let name = format!("/doc-open-or-create-{}", std::process::id());
+    /// let builder = || Disruptor::<u64>::builder(&name).capacity(64).consumers(2);
+    /// let first = builder().open_or_create()?; // creates it
+    /// let second = builder().open_or_create()?; // opens it
+    /// assert_eq!(first.name(), second.name());
+    /// assert!(builder().consumers(3).open_or_create().is_err(), "another shape is refused");
+    /// # shm_disruptor::unlink(&name)?;
+    /// # Ok::<(), shm_disruptor::OpenError>(())
+    /// ```
+    pub fn open_or_create(self) -> Result<Disruptor<T>, OpenError> {
+        let shape = self.checked()?;
+        let deadline = std::time::Instant::now() + self.init_timeout;
+        loop {
+            match self.create_shaped(&shape) {
+                Err(OpenError::AlreadyExists { .. }) => {}
+                other => return other,
+            }
+            match self.open_stated() {
+                // Its creator failed and removed it since: try to create it again.
+                Err(OpenError::NotFound { .. }) if std::time::Instant::now() < deadline => {}
+                other => return other,
+            }
+        }
     }
 }
 

@@ -327,3 +327,99 @@ fn corrupt_headers_get_typed_errors() {
     let (_g, err) = corrupted("short", |_| {}, Some(8192));
     assert!(matches!(err, OpenError::TooSmall { .. }), "{err}");
 }
+
+// --- open_or_create and open_timeout ---------------------------------------------------------
+
+#[test]
+fn processes_starting_at_once_share_one_ring_through_open_or_create() {
+    use shm_disruptor_tests::ChildGroup;
+    const PROCESSES: u64 = 8;
+    for round in 0..3 {
+        let guard = SegmentGuard::new(&format!("open-or-create-{round}"));
+        let mut group = ChildGroup::new();
+        // Every process calls open_or_create at the same instant, once all have started.
+        let go = std::time::UNIX_EPOCH.elapsed().unwrap() + Duration::from_millis(300);
+        let go = go.as_nanos().to_string();
+        let ids: Vec<_> = (0..PROCESSES)
+            .map(|id| {
+                let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_open_or_create"));
+                command.args([guard.name(), &id.to_string(), &go]);
+                group.spawn(format!("open_or_create {id}"), command)
+            })
+            .collect();
+        group.wait_all(Duration::from_secs(30));
+        for id in &ids {
+            assert_eq!(group.stdout(*id).trim(), "ok");
+        }
+        // One ring got every process's message: none created a second one over another.
+        let ring = Disruptor::<u64>::open(guard.name()).unwrap();
+        let mut consumer = ring.consumer(0).unwrap();
+        let mut got: Vec<u64> = consumer.try_consume().iter().copied().collect();
+        got.sort_unstable();
+        assert_eq!(got, (0..PROCESSES).collect::<Vec<_>>(), "round {round}");
+    }
+}
+
+#[test]
+fn open_or_create_opens_a_ring_of_the_same_shape_and_refuses_another() {
+    let guard = SegmentGuard::new("open-or-create-shape");
+    let builder =
+        || Disruptor::<u64>::builder(guard.name()).capacity(16).consumers(3).depends_on(2, &[0, 1]);
+    let created = builder().open_or_create().unwrap();
+    let mut producer = created.producer().unwrap();
+    let mut claim = producer.claim().unwrap();
+    *claim = 41;
+    claim.commit();
+    let opened = builder().open_or_create().unwrap();
+    assert_eq!(opened.cursor(), 1, "the existing ring, not a new one");
+    let refused = [
+        builder().capacity(32).open_or_create().map(|_| ()).unwrap_err(),
+        builder().consumers(4).open_or_create().map(|_| ()).unwrap_err(),
+        builder().depends_on(1, &[0]).open_or_create().map(|_| ()).unwrap_err(),
+        builder().single_producer().open_or_create().map(|_| ()).unwrap_err(),
+        builder().producers(8).open_or_create().map(|_| ()).unwrap_err(),
+    ];
+    for (err, what) in refused.iter().zip([
+        "capacity",
+        "consumer count",
+        "dependency graph",
+        "producer mode",
+        "producer record count",
+    ]) {
+        assert!(
+            matches!(err, OpenError::GeometryMismatch { what: w, .. } if *w == what),
+            "{what}: {err}"
+        );
+    }
+    let other_type = Disruptor::<u32>::builder(guard.name()).capacity(16).consumers(3);
+    let err = other_type.open_or_create().map(|_| ()).unwrap_err();
+    assert!(matches!(err, OpenError::SchemaMismatch { .. }), "{err}");
+    assert_eq!(opened.cursor(), 1, "nothing was replaced");
+}
+
+#[test]
+fn open_timeout_waits_for_the_creator_and_gives_up_with_not_found() {
+    let guard = SegmentGuard::new("open-timeout");
+    let err = Disruptor::<u64>::builder(guard.name())
+        .open_timeout(Duration::from_millis(30))
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(err, OpenError::NotFound { .. }), "{err}");
+    let name = guard.name().to_owned();
+    let creator = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        Disruptor::<u64>::builder(&name).capacity(8).consumers(1).create().unwrap()
+    });
+    let ring =
+        Disruptor::<u64>::builder(guard.name()).open_timeout(Duration::from_secs(30)).unwrap();
+    assert_eq!(ring.capacity(), 8);
+    drop(creator.join().unwrap());
+    // Errors other than "absent" are returned at once, not waited out.
+    let started = std::time::Instant::now();
+    let err = Disruptor::<u32>::builder(guard.name())
+        .open_timeout(Duration::from_secs(30))
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(err, OpenError::SchemaMismatch { .. }), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
