@@ -184,6 +184,20 @@ fn in_process(c: &mut Criterion) {
     group.bench_function("ours try_claim+commit", |b| {
         b.iter_custom(|iters| ring.claim_commit(iters, true))
     });
+    // The closure style of the `disruptor` crate: the same claim and commit inside.
+    group.bench_function("ours publish(|slot| ..)", |b| {
+        b.iter_custom(|iters| {
+            let Ring { producer, consumer, .. } = &mut ring;
+            chunked(
+                iters,
+                SLOTS as u64,
+                |i| {
+                    producer.publish(|slot| *slot = black_box(i)).expect("publish");
+                },
+                || drain(consumer),
+            )
+        })
+    });
 
     // The same in multi-producer mode (one producer: uncontended CAS and flag path).
     let mut multi = Ring::with_mode("multi", SLOTS, false);
@@ -258,6 +272,22 @@ fn in_process(c: &mut Criterion) {
                     first.fill(black_box(i));
                     second.fill(i);
                     claim.commit();
+                },
+                || drain(consumer),
+            )
+        })
+    });
+
+    big.drain();
+    group.bench_function("ours publish_batch(256, |i, slot| ..)", |b| {
+        b.iter_custom(|iters| {
+            let Ring { producer, consumer, .. } = &mut big;
+            chunked(
+                iters,
+                batches_per_chunk,
+                |i| {
+                    let value = black_box(i);
+                    producer.publish_batch(BATCH, |_, slot| *slot = value).expect("publish_batch");
                 },
                 || drain(consumer),
             )

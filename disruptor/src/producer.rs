@@ -271,6 +271,72 @@ impl<T: Slot> Producer<T> {
         Ok(self.batch(range))
     }
 
+    /// Claims one slot (waiting for room, as [`claim`](Self::claim)), lets `write` fill it, and
+    /// commits it; returns its sequence. The `disruptor` crate's `publish`, at the cost of a
+    /// claim and a commit. If `write` panics, the claim is dropped without commit (see
+    /// [`ClaimBatch`]): nothing half-written is published.
+    ///
+    /// ```
+    /// use shm_disruptor::Disruptor;
+    /// let ring = Disruptor::<u64>::builder("publish").capacity(8).consumers(1).create_in_process()?;
+    /// let mut producer = ring.producer()?;
+    /// assert_eq!(producer.publish(|slot| *slot = 42)?, 0);
+    /// assert_eq!(producer.publish_batch(3, |i, slot| *slot = 100 + i as u64)?, 1..4);
+    /// let mut consumer = ring.consumer(0)?;
+    /// assert!(consumer.try_consume().iter().copied().eq([42, 100, 101, 102]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn publish(&mut self, write: impl FnOnce(&mut T)) -> Result<u64, ClaimError> {
+        let mut claim = self.claim()?;
+        write(&mut claim);
+        let sequence = claim.sequence();
+        claim.commit();
+        Ok(sequence)
+    }
+
+    /// [`publish`](Self::publish) if a slot is free now ([`ClaimError::Full`] otherwise, and
+    /// `write` is not called).
+    #[inline]
+    pub fn try_publish(&mut self, write: impl FnOnce(&mut T)) -> Result<u64, ClaimError> {
+        let mut claim = self.try_claim()?;
+        write(&mut claim);
+        let sequence = claim.sequence();
+        claim.commit();
+        Ok(sequence)
+    }
+
+    /// Claims exactly `n` slots (waiting for room, as [`claim_many`](Self::claim_many)), calls
+    /// `write(i, slot)` for each (`i` in `0..n`, in order), and commits them; returns their
+    /// sequences. The `disruptor` crate's `batch_publish`.
+    #[inline]
+    pub fn publish_batch(
+        &mut self,
+        n: usize,
+        mut write: impl FnMut(usize, &mut T),
+    ) -> Result<Range<u64>, ClaimError> {
+        let mut batch = self.claim_many(n)?;
+        batch.iter_mut().enumerate().for_each(|(i, slot)| write(i, slot));
+        let range = batch.range();
+        batch.commit();
+        Ok(range)
+    }
+
+    /// [`publish_batch`](Self::publish_batch) if `n` slots are free now
+    /// ([`ClaimError::Full`] otherwise, and `write` is not called).
+    #[inline]
+    pub fn try_publish_batch(
+        &mut self,
+        n: usize,
+        mut write: impl FnMut(usize, &mut T),
+    ) -> Result<Range<u64>, ClaimError> {
+        let mut batch = self.try_claim_many(n)?;
+        batch.iter_mut().enumerate().for_each(|(i, slot)| write(i, slot));
+        let range = batch.range();
+        batch.commit();
+        Ok(range)
+    }
+
     /// The seed's `produceRecover`: the slots of `range` if they are claimed, not yet
     /// committed (`cursor <= range.start < range.end <= claim sequence`) and held by no live
     /// handle, writable and then committable. `None` otherwise.
@@ -294,7 +360,7 @@ impl<T: Slot> Producer<T> {
 
     /// Publishes `[start, end)` (see `ProducerState::publish`).
     #[inline(always)]
-    fn publish(&mut self, start: u64, end: u64, wait: Option<Option<Instant>>) -> bool {
+    fn publish_range(&mut self, start: u64, end: u64, wait: Option<Option<Instant>>) -> bool {
         let core = &self.ring.shared.core;
         self.state.publish(core, start..end, wait, self.wait, &mut self.policy)
     }
@@ -468,7 +534,7 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
                 &shared,
                 Line::Data,
                 cx,
-                || self.producer.publish(start, end, None).then_some(()),
+                || self.producer.publish_range(start, end, None).then_some(()),
                 move |core| core.ring.load_cursor() >= start,
             )
         })
@@ -483,7 +549,7 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
     /// once), waiting at most `timeout` for that; hands the claim back if they are still pending
     /// then.
     pub fn commit_timeout(mut self, timeout: Duration) -> Result<(), Self> {
-        if self.producer.publish(self.start, self.end, Some(deadline_after(timeout))) {
+        if self.producer.publish_range(self.start, self.end, Some(deadline_after(timeout))) {
             self.done = true;
             self.finished();
             Ok(())
@@ -496,7 +562,7 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
     /// without waiting (the seed's commit returning `false`).
     #[inline]
     pub fn try_commit(mut self) -> Result<(), Self> {
-        if self.producer.publish(self.start, self.end, None) {
+        if self.producer.publish_range(self.start, self.end, None) {
             self.done = true;
             self.finished();
             Ok(())

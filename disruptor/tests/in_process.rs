@@ -94,6 +94,25 @@ fn a_full_ring_refuses_until_the_slowest_consumer_moves_on() {
 }
 
 #[test]
+fn publish_closures_write_in_place_and_a_panicking_one_publishes_nothing() {
+    let ring = ring::<Tick>("publish", 4, 1);
+    let mut producer = ring.producer().unwrap();
+    assert_eq!(producer.publish(|t| *t = Tick { producer: 1, n: 1 }).unwrap(), 0);
+    assert_eq!(producer.publish_batch(2, |i, t| t.n = 10 + i as u32).unwrap(), 1..3);
+    // A panic inside the closure: the claim is dropped unpublished (given back).
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        producer.publish(|_| panic!("the message could not be built"))
+    }));
+    assert!(panicked.is_err());
+    assert_eq!((ring.cursor(), ring.claim_sequence()), (3, 3), "nothing published or held");
+    assert!(matches!(producer.try_publish_batch(2, |_, _| unreachable!()), Err(ClaimError::Full)));
+    assert_eq!(producer.try_publish(|t| t.n = 13).unwrap(), 3);
+    let mut consumer = ring.consumer(0).unwrap();
+    let got: Vec<u32> = consumer.try_consume().iter().map(|t| t.n).collect();
+    assert_eq!(got, [1, 10, 11, 13]);
+}
+
+#[test]
 fn a_dropped_claim_is_given_back_and_claimed_again() {
     let ring = ring::<u64>("give-back", 4, 1);
     let mut producer = ring.producer().unwrap();
