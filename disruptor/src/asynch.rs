@@ -3,10 +3,10 @@
 //! They work with any executor and never busy-poll it. A future first tries the non-blocking
 //! call; if it must wait, it registers its `Waker` and a readiness check with this process's
 //! *watcher* for the ring's wake line (one thread per ring and direction, started on first use).
-//! The watcher sleeps on the segment's futex exactly like a `Block` waiter (see `protocol::wait`
-//! for why no wake-up is lost): it registers as a waiter, re-checks every registered condition,
-//! wakes the futures whose condition holds, and sleeps until a publisher (or a committing
-//! consumer) wakes it, or at most `MAX_SLEEP`.
+//! The watcher sleeps on the segment's futex exactly like a `Block` waiter (see
+//! [`FenceMode`](crate::FenceMode) for why no wake-up is lost): it registers as a waiter,
+//! re-checks every registered condition, wakes the futures whose condition holds, and sleeps
+//! until a publisher (or a committing consumer) wakes it, or at most `MAX_SLEEP`.
 //!
 //! A future holds at most one registration ([`AsyncWait`]): polling it again only replaces the
 //! waker, and dropping it (completed or cancelled, as in a `select!` loop) removes the

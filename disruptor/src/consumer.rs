@@ -68,6 +68,36 @@ fn next_linger(current: u32, available: u64, fresh: u64, big: u64) -> u32 {
 /// for has not committed. Only one live handle owns an index at a time, across all processes;
 /// the ownership ends when the handle drops (or its process dies), and the next owner resumes
 /// from the committed sequence.
+///
+/// ```
+/// use std::time::Duration;
+/// use shm_disruptor::{ConsumeError, Disruptor};
+///
+/// let ring = Disruptor::<u64>::builder("readers").capacity(16).consumers(2).create_in_process()?;
+/// ring.producer()?.publish_batch(3, |i, slot| *slot = i as u64 * 10)?;
+///
+/// // Each consumer index reads every message.
+/// let mut first = ring.consumer(0)?;
+/// let mut second = ring.consumer(1)?;
+/// let batch = first.try_consume(); // never waits; may be empty
+/// assert_eq!(batch.range(), 0..3);
+/// batch.commit();
+/// assert_eq!(first.sequence(), 3);
+/// let batch = second.consume_timeout(Duration::from_secs(5))?; // waits for one message at least
+/// assert_eq!(batch.iter().sum::<u64>(), 30);
+/// batch.commit();
+///
+/// // Nothing new: a blocking consume times out.
+/// let waited = first.consume_timeout(Duration::from_millis(1)).map(|batch| batch.len());
+/// assert_eq!(waited, Err(ConsumeError::Timeout));
+///
+/// // One handle per index at a time, across all processes; the next owner resumes where the
+/// // last one committed.
+/// assert!(ring.consumer(0).is_err());
+/// drop(first);
+/// assert_eq!(ring.consumer(0)?.sequence(), 3);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Consumer<T: Slot> {
     ring: Disruptor<T>,
     state: ConsumerState,
@@ -270,6 +300,35 @@ impl<T: Slot> Drop for Consumer<T> {
 ///
 /// [`commit`](Self::commit) tells producers the slots may be reused. **Dropped without commit**,
 /// the batch is delivered again by the next consume.
+///
+/// ```
+/// use shm_disruptor::Disruptor;
+///
+/// let ring = Disruptor::<u32>::builder("batch").capacity(8).consumers(1).create_in_process()?;
+/// ring.producer()?.publish_batch(5, |i, slot| *slot = i as u32)?;
+/// let mut consumer = ring.consumer(0)?;
+///
+/// // Dropped without commit: delivered again.
+/// let batch = consumer.try_consume();
+/// assert_eq!(batch.len(), 5);
+/// drop(batch);
+///
+/// // Committing part of a batch: the rest is delivered again.
+/// let batch = consumer.try_consume();
+/// assert_eq!(batch.range(), 0..5);
+/// batch.commit_first(2);
+///
+/// let batch = consumer.try_consume();
+/// assert_eq!(batch.start(), 2);
+/// // The messages in place in the ring, in two parts when the batch wraps around its end.
+/// let (up_to_the_end, from_the_start) = batch.slices();
+/// assert_eq!(up_to_the_end, [2, 3, 4]);
+/// assert!(from_the_start.is_empty());
+/// assert!(batch.abandoned().is_empty()); // no producer died holding these slots
+/// batch.commit();
+/// assert!(consumer.try_consume().is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "a batch dropped without commit() is delivered again by the next consume: \
               read it and commit it (or commit_first(n))"]
 pub struct Batch<'a, T: Slot> {
@@ -449,6 +508,32 @@ impl<T: Slot> ExclusiveConsumer<T> {
 
 /// A [`Batch`] whose messages its (exclusive) consumer may modify before committing; the stages
 /// that follow see the modified values. Derefs to [`Batch`].
+///
+/// ```
+/// use shm_disruptor::Disruptor;
+///
+/// // Stage 0 fills in the second half of each message; stage 1 reads the result.
+/// let ring = Disruptor::<[u32; 2]>::builder("enrich")
+///     .capacity(8)
+///     .consumers(2)
+///     .depends_on(1, &[0])
+///     .create_in_process()?;
+/// ring.producer()?.publish_batch(3, |i, slot| *slot = [i as u32, 0])?;
+///
+/// let mut enricher = ring.exclusive_consumer(0)?;
+/// let mut batch = enricher.try_consume_mut();
+/// assert_eq!(batch.len(), 3); // everything `Batch` offers, through `Deref`
+/// for pair in batch.iter_mut() {
+///     pair[1] = pair[0] * 10;
+/// }
+/// batch.commit(); // stage 1 sees the messages now, as modified
+///
+/// let mut reader = ring.consumer(1)?;
+/// let batch = reader.try_consume();
+/// assert!(batch.iter().eq(&[[0, 0], [1, 10], [2, 20]]));
+/// batch.commit();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "a batch dropped without commit() is delivered again by the next consume: \
               modify it and commit it"]
 pub struct BatchMut<'a, T: Slot>(Batch<'a, T>);
@@ -511,6 +596,36 @@ impl<T: Slot> BatchMut<'_, T> {
 }
 
 /// Why [`Consumer::forward_to`] stopped.
+///
+/// Either side's error, wrapped: a failed consume forwarded nothing; a failed claim stopped
+/// part-way, with what was forwarded before it committed on both sides, and the rest of the
+/// source batch delivered again by the next consume.
+///
+/// ```
+/// use std::time::Duration;
+/// use shm_disruptor::{ClaimError, ConsumeError, Disruptor, ForwardError};
+///
+/// let raw = Disruptor::<u32>::builder("raw").capacity(8).consumers(1).create_in_process()?;
+/// let scaled = Disruptor::<u64>::builder("scaled").capacity(2).consumers(1).create_in_process()?;
+/// raw.producer()?.publish_batch(3, |i, slot| *slot = i as u32)?;
+/// let (mut source, mut destination) = (raw.consumer(0)?, scaled.producer()?);
+///
+/// let timeout = Duration::from_millis(10);
+/// match source.forward_to(&mut destination, timeout, |a, b| *b = u64::from(*a) * 1000) {
+///     Ok(n) => println!("forwarded {n}"),
+///     // Nothing arrived in the source ring within the timeout.
+///     Err(ForwardError::Consume(ConsumeError::Timeout)) => println!("idle"),
+///     // The destination stayed full: its consumers are behind. Call again later.
+///     Err(ForwardError::Claim(ClaimError::Timeout)) => println!("destination full"),
+///     // Every consumer of the destination was released: nobody will read it. Stop.
+///     Err(ForwardError::Claim(ClaimError::NoConsumers)) => println!("destination abandoned"),
+///     Err(other) => return Err(other.into()),
+/// }
+/// // Here the destination held 2 of the 3: those 2 were forwarded and committed in the source.
+/// assert_eq!(source.sequence(), 2);
+/// assert_eq!(scaled.cursor(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ForwardError {

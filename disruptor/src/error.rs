@@ -4,6 +4,49 @@ use std::io;
 use std::time::Duration;
 
 /// Why a segment could not be created, opened or removed.
+///
+/// Every variant carries the segment's name and the values that disagree, and its `Display`
+/// says what happened in a sentence. The ones an application usually handles itself:
+///
+/// ```
+/// use shm_disruptor::{Disruptor, OpenError};
+///
+/// /// Attaches to a ring of `u64`s with two consumers, or says why it cannot.
+/// fn attach(name: &str) -> Result<Disruptor<u64>, String> {
+///     match Disruptor::<u64>::builder(name).consumers(2).open() {
+///         Ok(ring) => Ok(ring),
+///         // Nobody created it (yet): start its creator first, or wait for it with
+///         // `Builder::open_timeout`.
+///         Err(OpenError::NotFound { name }) => Err(format!("{name} does not exist yet")),
+///         // The ring holds another message type (or another version of it): `diff` names the
+///         // first field that differs. Nothing was read through the wrong type.
+///         Err(OpenError::SchemaMismatch { diff, .. }) => Err(format!("another type: {diff}")),
+///         // The ring exists with another shape than the builder stated: capacity, consumer
+///         // count, producer mode or records, or dependency graph.
+///         Err(OpenError::GeometryMismatch { what, expected, found, .. }) => {
+///             Err(format!("{what} is {found}, not {expected}"))
+///         }
+///         // The segment's permissions exclude this user (see `Builder::permissions`).
+///         Err(OpenError::PermissionDenied { name }) => Err(format!("{name}: permission denied")),
+///         // Anything else: a corrupt or foreign segment, a creator that died while writing
+///         // the header, no room in /dev/shm... The message says which.
+///         Err(other) => Err(other.to_string()),
+///     }
+/// }
+///
+/// # let name = format!("/doc-open-error-{}", std::process::id());
+/// assert!(attach(&name).unwrap_err().ends_with("does not exist yet"));
+///
+/// let _ring = Disruptor::<u64>::builder(&name).capacity(8).consumers(1).create()?;
+/// assert_eq!(attach(&name).unwrap_err(), "consumer count is 1, not 2");
+/// // The name is taken now: `create` refuses it (`open_or_create` would open it).
+/// let again = Disruptor::<u64>::builder(&name).capacity(8).consumers(1).create();
+/// assert!(matches!(again, Err(OpenError::AlreadyExists { .. })));
+/// // Another message type is refused, with the difference spelled out.
+/// assert!(matches!(Disruptor::<[u32; 2]>::open(&name), Err(OpenError::SchemaMismatch { .. })));
+/// # shm_disruptor::unlink(&name)?;
+/// # Ok::<(), OpenError>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpenError {
@@ -198,6 +241,51 @@ pub enum OpenError {
 }
 
 /// Why a consumer or producer handle could not be attached.
+///
+/// ```
+/// use shm_disruptor::{AttachError, Disruptor};
+///
+/// /// What each refusal means, and what to do about it.
+/// fn advice(error: &AttachError) -> &'static str {
+///     match error {
+///         // Another live handle, in this or another process, owns the index; it is free again
+///         // once that handle drops (or its process dies).
+///         AttachError::ConsumerInUse { .. } => "wait for its owner to go, or take another index",
+///         AttachError::ConsumerOutOfRange { .. } => "the ring has fewer consumers",
+///         // `Consumer::release` (or an eviction) retired the index for good.
+///         AttachError::ConsumerReleased { .. } => "this index is retired",
+///         // A single-producer ring has one producer handle at a time, across all processes.
+///         AttachError::ProducerInUse { .. } => "another handle is the producer",
+///         // Every producer record is held (or holds a claim left pending).
+///         AttachError::TooManyProducers { .. } => "create the ring with more `producers`",
+///         // `exclusive_consumer` asked for a stage that another stage may read alongside.
+///         AttachError::NotExclusive { .. } => "make the other stage depend on this one",
+///         _ => "see the error's message",
+///     }
+/// }
+///
+/// let ring = Disruptor::<u64>::builder("attach")
+///     .capacity(8)
+///     .consumers(2)
+///     .single_producer()
+///     .create_in_process()?;
+/// let _consumer = ring.consumer(0)?;
+/// let _producer = ring.producer()?;
+///
+/// let error = ring.consumer(0).unwrap_err();
+/// assert!(matches!(error, AttachError::ConsumerInUse { index: 0, .. }));
+/// assert_eq!(advice(&error), "wait for its owner to go, or take another index");
+/// let out_of_range = ring.consumer(2).unwrap_err();
+/// assert_eq!(out_of_range, AttachError::ConsumerOutOfRange { index: 2, count: 2 });
+/// assert!(matches!(ring.producer(), Err(AttachError::ProducerInUse { .. })));
+/// assert_eq!(
+///     ring.exclusive_consumer(1).unwrap_err(),
+///     AttachError::NotExclusive { index: 1, concurrent: 0 }
+/// );
+/// ring.consumer(1)?.release();
+/// assert_eq!(ring.consumer(1).unwrap_err(), AttachError::ConsumerReleased { index: 1 });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AttachError {
@@ -259,6 +347,41 @@ pub enum AttachError {
 }
 
 /// Why a claim failed.
+///
+/// ```
+/// use std::time::Duration;
+/// use shm_disruptor::{ClaimError, Disruptor};
+///
+/// let ring = Disruptor::<u64>::builder("claims").capacity(2).consumers(1).create_in_process()?;
+/// let mut producer = ring.producer()?;
+/// producer.publish_batch(2, |i, slot| *slot = i as u64)?; // the ring is full now
+///
+/// match producer.try_publish(|slot| *slot = 2) {
+///     Ok(sequence) => println!("published {sequence}"),
+///     // No room now (only from `try_` calls): retry later, or use a blocking call.
+///     Err(ClaimError::Full) => println!("full: the consumer is a ring behind"),
+///     // A `_timeout` call's deadline passed before room appeared.
+///     Err(ClaimError::Timeout) => println!("still full"),
+///     // Every consumer was released: nothing would ever read what is produced. Stop.
+///     Err(ClaimError::NoConsumers) => println!("nobody is listening"),
+///     // A programming error: more slots than the ring holds, or none, were asked for.
+///     Err(e @ (ClaimError::TooMany { .. } | ClaimError::Empty)) => panic!("{e}"),
+///     // The others are rare: no free producer record, an async watcher that failed to start.
+///     Err(e) => return Err(e.into()),
+/// }
+///
+/// assert_eq!(producer.try_claim().map(|claim| claim.sequence()), Err(ClaimError::Full));
+/// let waited = producer.claim_timeout(Duration::from_millis(1)).map(|claim| claim.sequence());
+/// assert_eq!(waited, Err(ClaimError::Timeout));
+/// assert_eq!(
+///     producer.claim_many(3).map(|claim| claim.len()),
+///     Err(ClaimError::TooMany { requested: 3, capacity: 2 })
+/// );
+/// ring.consumer(0)?.release();
+/// // Even a blocking claim fails at once when nobody will ever consume.
+/// assert_eq!(producer.claim().map(|claim| claim.sequence()), Err(ClaimError::NoConsumers));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClaimError {
@@ -298,6 +421,30 @@ pub enum ClaimError {
 }
 
 /// Why a consume failed.
+///
+/// ```
+/// use std::time::Duration;
+/// use shm_disruptor::{ConsumeError, Disruptor};
+///
+/// let ring = Disruptor::<u64>::builder("quiet").capacity(8).consumers(1).create_in_process()?;
+/// let mut consumer = ring.consumer(0)?;
+///
+/// match consumer.consume_timeout(Duration::from_millis(1)) {
+///     Ok(batch) => batch.commit(),
+///     // Nothing was published in time: the producers are quiet (or gone). Try again, or
+///     // check on them (`Disruptor::participants`).
+///     Err(ConsumeError::Timeout) => println!("nothing yet"),
+///     // Only from async calls: this process could not start the thread that watches the
+///     // ring for them (the `io::ErrorKind` says why).
+///     Err(ConsumeError::AsyncUnavailable(kind)) => panic!("no watcher thread: {kind}"),
+///     Err(other) => return Err(other.into()),
+/// }
+/// assert_eq!(
+///     consumer.consume_timeout(Duration::ZERO).map(|batch| batch.len()),
+///     Err(ConsumeError::Timeout)
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConsumeError {

@@ -73,6 +73,24 @@ pub const SHM_DIR: &str = "/dev/shm";
 pub const DEFAULT_INIT_WAIT: Duration = Duration::from_millis(100);
 
 /// A read-only view of one ring of any slot type. See the [module documentation](self).
+///
+/// ```
+/// use shm_disruptor::{inspect::Inspector, Disruptor};
+///
+/// # let name = format!("/doc-inspector-{}", std::process::id());
+/// let ring = Disruptor::<u64>::builder(&name).capacity(8).consumers(2).create()?;
+/// let _consumer = ring.consumer(1)?;
+///
+/// // Any process may look (typically another one: the `shm-disruptor` command). It takes no
+/// // consumer index or producer record and writes nothing, so the ring cannot tell.
+/// let inspector = Inspector::open(&name)?;
+/// assert_eq!(inspector.name(), name);
+/// assert_eq!(inspector.header().consumer_count, 2);
+/// assert_eq!(inspector.live_users(), [std::process::id()]);
+/// assert_eq!(inspector.state()?.consumers[1].owner_pid, Some(std::process::id()));
+/// # shm_disruptor::unlink(&name)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Inspector {
     segment: Segment,
@@ -83,6 +101,40 @@ pub struct Inspector {
 }
 
 /// The header of a ring: written once by its creator, never changed.
+///
+/// ```
+/// use shm_disruptor::{inspect::Inspector, Disruptor, ProducerMode, Slot};
+///
+/// #[derive(Slot, Clone, Copy)]
+/// #[repr(C)]
+/// struct Tick {
+///     price: f64,
+///     qty: u32,
+///     side: u8,
+///     _pad: [u8; 3],
+/// }
+///
+/// # let name = format!("/doc-header-{}", std::process::id());
+/// let ring = Disruptor::<Tick>::builder(&name)
+///     .capacity(1024)
+///     .consumers(3)
+///     .depends_on(2, &[0, 1])
+///     .single_producer()
+///     .create()?;
+///
+/// let header = Inspector::open(&name)?.header();
+/// assert_eq!(header.type_name, "Tick");
+/// assert_eq!(header.schema_hash, Tick::SCHEMA.hash);
+/// assert_eq!(header.schema_text, Tick::SCHEMA.to_string());
+/// assert_eq!((header.capacity, header.slot_size, header.consumer_count), (1024, 16, 3));
+/// assert_eq!(header.producer_mode, ProducerMode::Single);
+/// assert_eq!(header.dependencies, [vec![], vec![], vec![0, 1]]);
+/// assert_eq!(header.gating, [2]); // producers wait for the last stage only
+/// assert_eq!(header.creator_pid, std::process::id());
+/// assert!(header.created() <= std::time::SystemTime::now());
+/// # shm_disruptor::unlink(&name)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HeaderInfo {
     /// The segment name (`/ticks`).
@@ -128,6 +180,26 @@ impl HeaderInfo {
 }
 
 /// What became of a consumer index.
+///
+/// ```
+/// use shm_disruptor::inspect::{ConsumerState, Inspector};
+/// use shm_disruptor::Disruptor;
+///
+/// # let name = format!("/doc-consumer-state-{}", std::process::id());
+/// let ring = Disruptor::<u64>::builder(&name).capacity(8).consumers(3).create()?;
+/// let _live = ring.consumer(0)?;
+/// drop(ring.consumer(1)?); // attached, then detached cleanly
+/// ring.consumer(2)?.release();
+///
+/// let state = Inspector::open(&name)?.state()?;
+/// let states: Vec<ConsumerState> = state.consumers.iter().map(|c| c.state).collect();
+/// assert_eq!(states, [ConsumerState::Live, ConsumerState::Gone, ConsumerState::Released]);
+/// // `Dead` is an index whose owner's process died holding it (`shm-disruptor inspect` shows
+/// // it; `Disruptor::evict_dead_consumers` releases it).
+/// assert_eq!(ConsumerState::Dead.to_string(), "dead");
+/// # shm_disruptor::unlink(&name)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConsumerState {
     /// A running process owns it.
@@ -154,6 +226,25 @@ impl fmt::Display for ConsumerState {
 }
 
 /// One consumer index, as recorded in the segment.
+///
+/// ```
+/// use shm_disruptor::{inspect::Inspector, Disruptor};
+///
+/// # let name = format!("/doc-consumer-info-{}", std::process::id());
+/// let ring = Disruptor::<u64>::builder(&name).capacity(8).consumers(1).create()?;
+/// ring.producer()?.publish_batch(5, |i, slot| *slot = i as u64)?;
+/// let mut consumer = ring.consumer(0)?;
+/// consumer.try_consume().commit_first(2);
+///
+/// let state = Inspector::open(&name)?.state()?;
+/// let info = &state.consumers[0];
+/// assert_eq!((info.index, info.sequence, info.lag), (0, 2, Some(3))); // 3 left to read
+/// assert_eq!(info.commits, 1);
+/// assert_eq!(info.owner_pid, Some(std::process::id()));
+/// assert!(info.dependencies.is_empty()); // it follows the producers' cursor
+/// # shm_disruptor::unlink(&name)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConsumerInfo {
     /// The index.
@@ -174,6 +265,24 @@ pub struct ConsumerInfo {
 }
 
 /// A producer registry record that has an owner or describes a pending range.
+///
+/// ```
+/// use shm_disruptor::{inspect::Inspector, Disruptor, ParticipantState};
+///
+/// # let name = format!("/doc-producer-info-{}", std::process::id());
+/// let ring = Disruptor::<u64>::builder(&name).capacity(8).consumers(1).create()?;
+/// let mut producer = ring.producer()?;
+/// let claim = producer.claim_many(2)?; // claimed, not yet committed
+///
+/// let state = Inspector::open(&name)?.state()?;
+/// let record = &state.producers[0];
+/// assert_eq!(record.pid, Some(std::process::id()));
+/// assert_eq!(record.state, ParticipantState::Alive);
+/// assert_eq!(record.pending, Some(0..2));
+/// claim.commit();
+/// # shm_disruptor::unlink(&name)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProducerInfo {
     /// The registry record.
@@ -189,6 +298,30 @@ pub struct ProducerInfo {
 /// The moving parts of a ring, read in one pass (each value is exact when read; together they
 /// are as consistent as the order of the reads makes them: consumer sequences, then the cursor,
 /// then the claim sequence, so that every lag is at least what it was).
+///
+/// ```
+/// use shm_disruptor::{inspect::Inspector, Disruptor};
+///
+/// # let name = format!("/doc-ring-state-{}", std::process::id());
+/// let ring = Disruptor::<u64>::builder(&name).capacity(8).consumers(1).create()?;
+/// let mut producer = ring.producer()?;
+/// producer.publish_batch(3, |i, slot| *slot = i as u64)?;
+/// let pending = producer.claim_many(2)?.leave_pending(); // as if its producer had died
+///
+/// let inspector = Inspector::open(&name)?;
+/// let state = inspector.state()?;
+/// assert_eq!((state.cursor, state.claim_sequence), (3, 5));
+/// assert_eq!(state.orphaned_claim, Some(pending)); // what holds the cursor back
+/// assert_eq!((state.status, state.sleeping_consumers, state.sleeping_producers), (0, 0, 0));
+///
+/// // Published as abandoned (zero-filled), the range no longer blocks anyone.
+/// producer.recover_orphaned().expect("nobody holds it").commit_abandoned();
+/// let state = inspector.state()?;
+/// assert_eq!((state.cursor, state.abandoned_total), (5, 1));
+/// assert_eq!(state.abandoned, [3..5]);
+/// # shm_disruptor::unlink(&name)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RingState {
     /// The application status word.
@@ -215,6 +348,20 @@ pub struct RingState {
 }
 
 /// A ring's header and state.
+///
+/// ```
+/// use shm_disruptor::{inspect::RingInfo, Disruptor};
+///
+/// # let name = format!("/doc-ring-info-{}", std::process::id());
+/// let ring = Disruptor::<u64>::builder(&name).capacity(8).consumers(1).create()?;
+/// ring.producer()?.publish(|slot| *slot = 1)?;
+///
+/// let info = RingInfo::read(&name)?; // open, read, close
+/// assert_eq!((info.header.type_name.as_str(), info.header.capacity), ("u64", 8));
+/// assert_eq!((info.state.cursor, info.state.consumers[0].lag), (1, Some(1)));
+/// # shm_disruptor::unlink(&name)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RingInfo {
     /// What the creator wrote.
@@ -231,6 +378,24 @@ impl RingInfo {
 }
 
 /// The raw bytes of one published slot.
+///
+/// ```
+/// use shm_disruptor::{inspect::Inspector, Disruptor};
+///
+/// # let name = format!("/doc-peeked-slot-{}", std::process::id());
+/// let ring = Disruptor::<[u16; 2]>::builder(&name).capacity(8).consumers(1).create()?;
+/// ring.producer()?.publish(|slot| *slot = [7, 300])?;
+///
+/// let inspector = Inspector::open(&name)?;
+/// let slot = &inspector.peek(1)?.slots[0];
+/// assert_eq!(slot.sequence, 0);
+/// assert_eq!(slot.bytes.len(), 4);
+/// // Decoded from the schema recorded in the header.
+/// let fields = inspector.layout()?.decode(&slot.bytes);
+/// assert_eq!(fields[0].value.to_string(), "[7, 300]");
+/// # shm_disruptor::unlink(&name)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeekedSlot {
     /// Its sequence.
@@ -240,6 +405,23 @@ pub struct PeekedSlot {
 }
 
 /// The result of [`Inspector::peek`].
+///
+/// ```
+/// use shm_disruptor::{inspect::Inspector, Disruptor};
+///
+/// # let name = format!("/doc-peek-{}", std::process::id());
+/// let ring = Disruptor::<u32>::builder(&name).capacity(8).consumers(1).create()?;
+/// ring.producer()?.publish_batch(3, |i, slot| *slot = 10 * i as u32)?;
+///
+/// // The last 2 published slots, oldest first; nothing is consumed.
+/// let peek = Inspector::open(&name)?.peek(2)?;
+/// assert_eq!((peek.cursor, peek.overwritten), (3, 0));
+/// assert_eq!(peek.slots.iter().map(|slot| slot.sequence).collect::<Vec<_>>(), [1, 2]);
+/// assert_eq!(peek.slots[1].bytes, 20u32.to_ne_bytes());
+/// assert_eq!(ring.consumer(0)?.try_consume().len(), 3);
+/// # shm_disruptor::unlink(&name)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Peek {
     /// The cursor when the copy started.
@@ -503,6 +685,37 @@ fn mapping_processes() -> HashMap<u64, Vec<u32>> {
 }
 
 /// What a shared-memory segment turned out to be.
+///
+/// ```
+/// use shm_disruptor::inspect::{self, SegmentKind};
+/// use shm_disruptor::Disruptor;
+///
+/// /// What `name` is, in a few words.
+/// fn what_is(name: &str) -> String {
+///     match inspect::probe(name) {
+///         None => "nothing".into(),
+///         Some(SegmentKind::Ring { info, live_users, .. }) => {
+///             let users = live_users.len();
+///             format!("a ring of {}, used by {users} process(es)", info.header.type_name)
+///         }
+///         // Its creator is still writing the header, or died before it finished.
+///         Some(SegmentKind::NotInitialised) => "a ring being created".into(),
+///         // A ring's magic, but a header that fails validation: the typed error says how.
+///         Some(SegmentKind::Corrupt(error)) => format!("a broken ring: {error}"),
+///         // Another program's shared memory.
+///         Some(SegmentKind::Foreign { first_bytes }) => format!("not a ring: {first_bytes:02x?}"),
+///         Some(other) => format!("{other:?}"), // unreadable, or not a regular file
+///     }
+/// }
+///
+/// # let name = format!("/doc-segment-kind-{}", std::process::id());
+/// assert_eq!(what_is(&name), "nothing");
+/// let ring = Disruptor::<u64>::builder(&name).capacity(8).consumers(1).create()?;
+/// let _consumer = ring.consumer(0)?;
+/// assert_eq!(what_is(&name), "a ring of u64, used by 1 process(es)");
+/// # shm_disruptor::unlink(&name)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum SegmentKind {
@@ -533,6 +746,30 @@ pub enum SegmentKind {
 }
 
 /// One entry of [`list`].
+///
+/// ```
+/// use shm_disruptor::inspect::{self, SegmentKind};
+/// use shm_disruptor::Disruptor;
+///
+/// # let name = format!("/doc-listed-{}", std::process::id());
+/// let _ring = Disruptor::<u64>::builder(&name).capacity(8).consumers(1).create()?;
+///
+/// // Every segment in /dev/shm, rings or not, sorted by name.
+/// for segment in inspect::list()? {
+///     let what = match &segment.kind {
+///         SegmentKind::Ring { info, .. } => info.header.type_name.clone(),
+///         _ => "(not a usable ring)".to_owned(),
+///     };
+///     println!("{} {} bytes: {what}", segment.name, segment.size);
+/// }
+///
+/// let listed = inspect::list()?;
+/// let ours = listed.iter().find(|segment| segment.name == name).expect("listed");
+/// assert!(matches!(ours.kind, SegmentKind::Ring { .. }));
+/// assert!(ours.size > 8 * 8);
+/// # shm_disruptor::unlink(&name)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct ListedSegment {
     /// The segment name, as given to `shm_open` (`/ticks`).
@@ -617,6 +854,17 @@ pub fn probe(name: &str) -> Option<SegmentKind> {
 // ---------------------------------------------------------------------------------------------
 
 /// A primitive field type.
+///
+/// ```
+/// use shm_disruptor::inspect::{FieldType, Primitive, SlotLayout};
+///
+/// let text = "Sample { at: u64 @0, value: i16 @8, _pad: [u8; 6] @10 } size 16 align 8";
+/// let layout = SlotLayout::parse(text)?;
+/// assert_eq!(layout.fields[1].ty, FieldType::Primitive(Primitive::I16));
+/// assert_eq!((Primitive::I16.size(), Primitive::I16.align()), (2, 2));
+/// assert_eq!(Primitive::U128.size(), 16);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[allow(missing_docs)] // The variants are the Rust types they name.
 pub enum Primitive {
@@ -701,6 +949,26 @@ impl Primitive {
 }
 
 /// The type of a field, as the schema text spells it.
+///
+/// ```
+/// use shm_disruptor::inspect::{FieldType, SlotLayout};
+///
+/// // `Book` is another struct: the text names it without describing it.
+/// let text = "Order { id: u64 @0, book: Book @8, legs: [u32; 4] @24 } size 40 align 8";
+/// let layout = SlotLayout::parse(text)?;
+/// let kinds: Vec<String> = layout
+///     .fields
+///     .iter()
+///     .map(|field| match &field.ty {
+///         FieldType::Primitive(primitive) => format!("{primitive:?}"),
+///         FieldType::Array { element, len } => format!("{len} x {element}"),
+///         FieldType::Named(name) => format!("{name}, shown as hex"),
+///     })
+///     .collect();
+/// assert_eq!(kinds, ["U64", "Book, shown as hex", "4 x u32"]);
+/// assert_eq!(layout.fields[2].ty.to_string(), "[u32; 4]");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FieldType {
     /// `u8` ... `f64`.
@@ -781,6 +1049,18 @@ impl fmt::Display for FieldType {
 }
 
 /// One field of a [`SlotLayout`].
+///
+/// ```
+/// use shm_disruptor::inspect::SlotLayout;
+///
+/// let layout = SlotLayout::parse("Pair { a: u32 @0, b: u32 @4 } size 8 align 4")?;
+/// let b = &layout.fields[1];
+/// assert_eq!((b.name.as_str(), b.offset, b.size), ("b", 4, 4));
+/// // A slot type that is not a struct has one field, named `value`.
+/// let layout = SlotLayout::parse("[u16; 3] size 6 align 2")?;
+/// assert_eq!((layout.fields[0].name.as_str(), layout.fields[0].size), ("value", 6));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldLayout {
     /// Its name (`"0"`, `"1"`, ... in a tuple struct; `"value"` when the slot type is not a
@@ -795,6 +1075,24 @@ pub struct FieldLayout {
 }
 
 /// A decoded value.
+///
+/// ```
+/// use shm_disruptor::inspect::{FieldValue, SlotLayout};
+///
+/// let text = "Reading { id: u32 @0, delta: i32 @4, level: f64 @8 } size 16 align 8";
+/// let layout = SlotLayout::parse(text)?;
+/// let mut bytes = 7u32.to_ne_bytes().to_vec();
+/// bytes.extend((-3i32).to_ne_bytes());
+/// bytes.extend(0.5f64.to_ne_bytes());
+///
+/// let values: Vec<FieldValue> = layout.decode(&bytes).into_iter().map(|f| f.value).collect();
+/// assert_eq!(values, [FieldValue::Unsigned(7), FieldValue::Signed(-3), FieldValue::Float(0.5)]);
+/// if let FieldValue::Float(level) = values[2] {
+///     assert!(level > 0.0);
+/// }
+/// assert_eq!(FieldValue::Bytes(vec![10, 11]).to_string(), "0x0a0b");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum FieldValue {
     /// An unsigned integer.
@@ -835,6 +1133,21 @@ impl fmt::Display for FieldValue {
 }
 
 /// One decoded field of a slot.
+///
+/// ```
+/// use shm_disruptor::inspect::SlotLayout;
+///
+/// let layout = SlotLayout::parse("Pair { a: u32 @0, b: [u8; 4] @4 } size 8 align 4")?;
+/// let mut bytes = 42u32.to_ne_bytes().to_vec();
+/// bytes.extend([1, 2, 3, 4]);
+/// let shown: Vec<String> = layout
+///     .decode(&bytes)
+///     .iter()
+///     .map(|field| format!("{} @{}: {} = {}", field.name, field.offset, field.ty, field.value))
+///     .collect();
+/// assert_eq!(shown, ["a @0: u32 = 42", "b @4: [u8; 4] = [1, 2, 3, 4]"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct DecodedField {
     /// The field's name.
@@ -857,6 +1170,34 @@ pub struct DecodedField {
 /// be parsed, and then the slots are shown as hex only. The text is the creator's: its hash
 /// cannot be recomputed from it (nested types are named, not described), so the layout is
 /// checked for consistency (offsets, sizes, the slot size and alignment) rather than proven.
+///
+/// ```
+/// use shm_disruptor::{inspect::SlotLayout, Slot};
+///
+/// #[derive(Slot, Clone, Copy)]
+/// #[repr(C)]
+/// struct Tick {
+///     price: f64,
+///     qty: u32,
+///     side: u8,
+///     _pad: [u8; 3],
+/// }
+///
+/// // The text a ring's header records (`Inspector::layout` parses the header's).
+/// let layout = SlotLayout::parse(&Tick::SCHEMA.to_string())?;
+/// assert_eq!((layout.type_name.as_str(), layout.size, layout.align), ("Tick", 16, 8));
+///
+/// let mut bytes = 1.5f64.to_ne_bytes().to_vec(); // a `Tick`'s bytes, as peeked
+/// bytes.extend(10u32.to_ne_bytes());
+/// bytes.extend([1, 0, 0, 0]);
+/// let shown: Vec<String> =
+///     layout.decode(&bytes).iter().map(|f| format!("{} = {}", f.name, f.value)).collect();
+/// assert_eq!(shown, ["price = 1.5", "qty = 10", "side = 1", "_pad = [0, 0, 0]"]);
+///
+/// // A text that does not describe a slot type is refused, with the reason.
+/// assert!(SlotLayout::parse("Tick { price: f64 @0 } size 16 align 8").is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SlotLayout {
     /// The type name.

@@ -10,10 +10,133 @@
 //! - [`Disruptor`] creates or opens a ring; [`Producer`] and [`Consumer`] are the handles.
 //! - [`WaitStrategy`] picks how blocking calls wait: spin, yield, back off, or sleep on a futex.
 //!
-//! See the [`Disruptor`] example.
+//! # Example: a producer process and a consumer process
+//!
+//! Two programs share the message type (from a common crate) and the ring's name. The producer
+//! creates the ring and publishes; the consumer opens the ring by name (which checks that it
+//! holds `Tick`s, laid out the same way) and reads everything published, in batches.
+//!
+//! ```
+//! use std::time::Duration;
+//! use shm_disruptor::{Disruptor, Slot, WaitStrategy};
+//!
+//! type Error = Box<dyn std::error::Error + Send + Sync>;
+//!
+//! /// The message, defined once in a crate that both programs depend on.
+//! #[derive(Slot, Clone, Copy, Debug, PartialEq)]
+//! #[repr(C)]
+//! struct Tick {
+//!     price: f64,
+//!     qty: u32,
+//!     side: u8,
+//!     _pad: [u8; 3], // explicit padding: a `Slot` has no uninitialised bytes
+//! }
+//!
+//! /// The producer program: creates the ring, then claims, writes and commits one slot per tick.
+//! fn producer_process(name: &str, ticks: u32) -> Result<(), Error> {
+//!     let ring = Disruptor::<Tick>::builder(name)
+//!         .capacity(1024) // slots
+//!         .consumers(1) // consumer indices: 0
+//!         .single_producer()
+//!         .wait_strategy(WaitStrategy::Block) // sleep on a futex when the ring is full
+//!         .create()?; // fails if the name is taken: see `open_or_create`, `replace_existing`
+//!     let mut producer = ring.producer()?;
+//!     for i in 0..ticks {
+//!         let mut claim = producer.claim()?; // waits while the consumer is a ring behind
+//!         *claim = Tick { price: 100.0 + f64::from(i), qty: i, side: 0, _pad: [0; 3] };
+//!         claim.commit(); // now visible to the consumer
+//!     }
+//!     Ok(())
+//! }
+//!
+//! /// The consumer program: opens the ring by name and sums the quantities of `ticks` ticks.
+//! fn consumer_process(name: &str, ticks: u32) -> Result<u64, Error> {
+//!     // Waits up to 10 s for the producer to create the ring, then checks `Tick`'s schema.
+//!     let ring = Disruptor::<Tick>::builder(name).open_timeout(Duration::from_secs(10))?;
+//!     let mut consumer = ring.consumer(0)?; // this process owns index 0 until it drops it
+//!     consumer.set_wait_strategy(WaitStrategy::Block);
+//!     let (mut seen, mut total) = (0, 0);
+//!     while seen < ticks as usize {
+//!         // Everything published since the last commit, read in place (at least one tick).
+//!         let batch = consumer.consume_timeout(Duration::from_secs(10))?;
+//!         total += batch.iter().map(|tick| u64::from(tick.qty)).sum::<u64>();
+//!         seen += batch.len();
+//!         batch.commit(); // the producer may reuse these slots
+//!     }
+//!     Ok(total)
+//! }
+//!
+//! # let name = format!("/doc-crate-{}", std::process::id());
+//! // To run as a test, this example runs the consumer on a thread of the same process. In
+//! // production each function is the `main` of its own program (`producer_process("/ticks",
+//! // n)` in one, `consumer_process("/ticks", n)` in the other, started in either order):
+//! // nothing is shared between them but the segment, which they find by name.
+//! let consumer = {
+//!     let name = name.clone();
+//!     std::thread::spawn(move || consumer_process(&name, 5000))
+//! };
+//! producer_process(&name, 5000)?;
+//! let total = consumer.join().expect("the consumer panicked");
+//! // A segment outlives the processes that use it until it is removed by name.
+//! shm_disruptor::unlink(&name)?;
+//! assert_eq!(total?, (0..5000).sum::<u64>());
+//! # Ok::<(), Error>(())
+//! ```
+//!
+//! The segment stays in `/dev/shm` after both programs exit, with everything it holds, until
+//! [`unlink`] (or `shm-disruptor rm NAME`, from the `shm-disruptor-cli` crate) removes it; a
+//! consumer that restarts resumes from its committed sequence. Between the threads of one
+//! process, [`Builder::create_in_process`] makes a ring in ordinary memory that needs no
+//! `/dev/shm` and leaves nothing behind.
+//!
+//! # Cargo features
+//!
+//! - `tokio` (off by default): [`AsyncStreamWriter`] and [`AsyncStreamReader`], which implement
+//!   tokio's `AsyncWrite`, `AsyncRead` and `AsyncBufRead` over a byte stream (a ring of `u8`),
+//!   as [`StreamWriter`] and [`StreamReader`] implement `std::io`'s traits. It adds a dependency
+//!   on tokio without any of its features: its I/O traits, no runtime.
+//!
+//! The async calls of the handles ([`Producer::claim_async`], [`ClaimBatch::commit_async`],
+//! [`Consumer::consume_async`]) need no feature: they are plain futures, for any executor.
+//!
+//! # Further reading
+//!
+//! - [`FenceMode`]: why a consumer or producer sleeping on a futex never misses its wake-up,
+//!   although publishers make no system call and issue no fence.
+//! - [`Slot`]: the rules for message types, and what the schema hash covers.
+//! - [`ClaimBatch`]: what dropping, leaking or leaving a claim pending does; [`Batch`]: what
+//!   dropping a batch without commit does.
+//! - [`DeadPeerPolicy`], [`Disruptor::participants`] and [`Producer::recover_orphaned`]: what
+//!   is left when a process dies, and how the others carry on.
+//! - [`Builder::depends_on`] and [`ExclusiveConsumer`]: pipelines of consumers.
+//! - [`inspect`]: reading any ring from outside without taking part, as the `shm-disruptor`
+//!   command does.
+//!
+//! The source repository also holds `PROTOCOL.md`, which is not part of the published crate:
+//! the protocol in full, for whoever reviews or ports it. It describes the segment's layout
+//! offset by offset, the sequences, how claims and commits work in single- and multi-producer
+//! mode, consumers and the dependency graph, ownership of consumer indices and producer
+//! records (and how a dead owner is detected), the blocking protocol, and every invariant with
+//! the test, loom model or Miri run that checks it.
+//!
+#![cfg_attr(feature = "tokio", doc = "[`AsyncStreamWriter`]: crate::AsyncStreamWriter")]
+#![cfg_attr(feature = "tokio", doc = "[`AsyncStreamReader`]: crate::AsyncStreamReader")]
+// Without the feature they are not built: the links point to the list of features instead.
+#![cfg_attr(not(feature = "tokio"), doc = "[`AsyncStreamWriter`]: #cargo-features")]
+#![cfg_attr(not(feature = "tokio"), doc = "[`AsyncStreamReader`]: #cargo-features")]
+// docs.rs builds with `--cfg docsrs` (see `[package.metadata.docs.rs]` in Cargo.toml): items
+// behind a feature are then marked "Available on crate feature ... only". `loom` is a build of
+// the protocol core for its models, not a configuration for users: it is not shown.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![cfg_attr(docsrs, doc(auto_cfg(hide(loom))))]
 #![warn(missing_docs)]
 // Under `--cfg loom` only the protocol core is built, for its models: the rest is unused.
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
+
+// `ring` first: rustdoc lists a type's inherent methods in module order, and `Disruptor`'s page
+// should open with `builder` and `open` (its other methods are defined next to their handles).
+#[cfg(not(loom))]
+mod ring;
 
 #[cfg(not(loom))]
 mod asynch;
@@ -29,8 +152,6 @@ mod producer;
 mod protocol;
 #[cfg(not(loom))]
 mod registry;
-#[cfg(not(loom))]
-mod ring;
 #[cfg(not(loom))]
 mod shm;
 mod slot;

@@ -23,6 +23,38 @@ pub use crate::protocol::policy::DeadPeerPolicy;
 /// visible once they are committed); [`ClaimBatch::try_commit`] hands the claim back instead
 /// while they are pending. A producer never claims a slot that a consumer producers wait for has
 /// not yet consumed.
+///
+/// ```
+/// use std::time::Duration;
+/// use shm_disruptor::{ClaimError, Disruptor};
+///
+/// let ring = Disruptor::<u64>::builder("prices").capacity(4).consumers(1).create_in_process()?;
+/// let mut producer = ring.producer()?; // multi-producer (the default): any number of these
+///
+/// // One slot: claim it, write it in place, commit it.
+/// let mut claim = producer.claim()?;
+/// *claim = 10;
+/// claim.commit();
+/// // Several in one claim.
+/// let mut claims = producer.claim_many(2)?;
+/// claims.copy_from_slice(&[11, 12]);
+/// claims.commit();
+/// // Or let a closure write the slot.
+/// producer.publish(|slot| *slot = 13)?;
+///
+/// // The 4 slots are full until the consumer commits: `try_` calls do not wait, `_timeout`
+/// // calls wait that long, the others as long as it takes.
+/// assert_eq!(producer.try_claim().map(|claim| claim.sequence()), Err(ClaimError::Full));
+/// let waited = producer.claim_timeout(Duration::from_millis(1)).map(|claim| claim.sequence());
+/// assert_eq!(waited, Err(ClaimError::Timeout));
+///
+/// let mut consumer = ring.consumer(0)?;
+/// let batch = consumer.try_consume();
+/// assert!(batch.iter().copied().eq([10, 11, 12, 13]));
+/// batch.commit();
+/// assert_eq!(producer.try_publish(|slot| *slot = 14)?, 4); // room again
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Producer<T: Slot> {
     ring: Disruptor<T>,
     state: ProducerState,
@@ -407,6 +439,39 @@ impl<T: Slot> Drop for Producer<T> {
 /// (valid values of `T`, since every bit pattern is, but not written for this lap): the fast
 /// path does not check for leaks. A leaked *recovered* batch keeps the records it took over
 /// until the producer recovers again or is dropped.
+///
+/// ```
+/// use shm_disruptor::Disruptor;
+///
+/// let ring = Disruptor::<u32>::builder("claims").capacity(8).consumers(1).create_in_process()?;
+/// let mut producer = ring.producer()?;
+/// let mut consumer = ring.consumer(0)?;
+/// producer.publish_batch(6, |i, slot| *slot = i as u32)?;
+/// consumer.try_consume().commit();
+///
+/// // Sequences 6..10 are slots 6 and 7, then 0 and 1: the claim wraps around the ring's end.
+/// let mut claim = producer.claim_many(4)?;
+/// assert_eq!(claim.range(), 6..10);
+/// let (up_to_the_end, from_the_start) = claim.slices_mut();
+/// assert_eq!((up_to_the_end.len(), from_the_start.len()), (2, 2));
+/// for (i, slot) in claim.iter_mut().enumerate() {
+///     *slot = 100 + i as u32; // `iter_mut` runs over both parts, in sequence order
+/// }
+/// claim.commit();
+/// let batch = consumer.try_consume();
+/// assert!(batch.iter().copied().eq([100, 101, 102, 103]));
+/// batch.commit();
+///
+/// // A claim kept pending on purpose holds back what follows it, until some producer (in any
+/// // process) recovers it and commits it.
+/// let pending = producer.claim_many(2)?.leave_pending();
+/// assert!(consumer.try_consume().is_empty());
+/// let mut recovered = producer.recover(pending).expect("no live handle holds it");
+/// recovered.copy_from_slice(&[7, 8]);
+/// recovered.commit();
+/// assert_eq!(consumer.try_consume().len(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "a claim dropped without commit() is given back (or published zero-filled when \
               later claims exist): write the slots and commit them"]
 pub struct ClaimBatch<'a, T: Slot> {
@@ -615,6 +680,40 @@ impl<T: Slot> Drop for ClaimBatch<'_, T> {
 }
 
 /// One claimed slot: derefs to `&mut T`. See [`ClaimBatch`] for what dropping it does.
+///
+/// The slot holds what it held a lap ago (or zeros): write every field before committing.
+///
+/// ```
+/// use shm_disruptor::{Disruptor, Slot};
+///
+/// #[derive(Slot, Clone, Copy)]
+/// #[repr(C)]
+/// struct Order {
+///     id: u64,
+///     qty: u32,
+///     price: u32,
+/// }
+///
+/// let ring = Disruptor::<Order>::builder("orders").capacity(8).consumers(1).create_in_process()?;
+/// let mut producer = ring.producer()?;
+///
+/// let mut claim = producer.claim()?;
+/// assert_eq!(claim.sequence(), 0);
+/// claim.id = 7; // the fields of the slot itself, in place
+/// claim.qty = 100;
+/// claim.price = 250;
+/// claim.commit();
+///
+/// // Dropped without commit (here, with no later claim), a claim is given back unpublished.
+/// let claim = producer.claim()?;
+/// drop(claim);
+///
+/// let mut consumer = ring.consumer(0)?;
+/// let batch = consumer.try_consume();
+/// assert_eq!(batch.iter().map(|order| (order.id, order.qty)).collect::<Vec<_>>(), [(7, 100)]);
+/// batch.commit();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "a claim dropped without commit() is given back (or published zero-filled when \
               later claims exist): write the slot and commit it"]
 pub struct Claim<'a, T: Slot>(ClaimBatch<'a, T>);

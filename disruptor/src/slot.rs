@@ -76,6 +76,30 @@ pub unsafe trait Slot: bytemuck::Pod + Send + Sync + 'static {
 }
 
 /// What kind of type a [`Schema`] describes.
+///
+/// ```
+/// use shm_disruptor::{Schema, SchemaKind, Slot};
+///
+/// /// A schema in words, walking arrays down to their elements.
+/// fn describe(schema: &Schema) -> String {
+///     match schema.kind {
+///         SchemaKind::Primitive => schema.name.to_owned(),
+///         SchemaKind::Array { element, len } => format!("{len} x {}", describe(element)),
+///         SchemaKind::Struct { fields } => format!("{} ({} fields)", schema.name, fields.len()),
+///     }
+/// }
+///
+/// #[derive(Slot, Clone, Copy)]
+/// #[repr(C)]
+/// struct Point {
+///     x: f32,
+///     y: f32,
+/// }
+///
+/// assert_eq!(describe(&u32::SCHEMA), "u32");
+/// assert_eq!(describe(&<[[u16; 2]; 3]>::SCHEMA), "3 x 2 x u16");
+/// assert_eq!(describe(&<[Point; 4]>::SCHEMA), "4 x Point (2 fields)");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SchemaKind {
     /// A primitive integer or float.
@@ -95,6 +119,25 @@ pub enum SchemaKind {
 }
 
 /// One field of a struct [`Schema`].
+///
+/// ```
+/// use shm_disruptor::Slot;
+///
+/// #[derive(Slot, Clone, Copy)]
+/// #[repr(C)]
+/// struct Tick {
+///     price: f64,
+///     qty: u32,
+///     side: u8,
+///     _pad: [u8; 3],
+/// }
+///
+/// let fields = Tick::SCHEMA.fields();
+/// assert_eq!(fields.iter().map(|f| f.name).collect::<Vec<_>>(), ["price", "qty", "side", "_pad"]);
+/// let qty = &fields[1];
+/// assert_eq!((qty.offset, qty.size, qty.schema.name), (8, 4, "u32"));
+/// assert_eq!(fields[3].schema.type_name(), "[u8; 3]");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Field {
     /// The field's name (`"0"`, `"1"`, ... for tuple structs).
@@ -113,6 +156,41 @@ pub struct Field {
 /// module path), each field's name, offset, size and type schema hash (recursively), the size,
 /// the alignment and the byte order of the target. The same definition compiled anywhere gives
 /// the same hash; renaming, reordering, retyping or resizing any field at any depth changes it.
+///
+/// A ring's header records the schema of its slot type (its hash, and its `Display` text), and
+/// [`Disruptor::open`](crate::Disruptor::open) refuses a type whose hash differs, with
+/// [`OpenError::SchemaMismatch`](crate::OpenError::SchemaMismatch).
+///
+/// ```
+/// use shm_disruptor::{Schema, Slot};
+///
+/// #[derive(Slot, Clone, Copy)]
+/// #[repr(C)]
+/// struct Tick {
+///     price: f64,
+///     qty: u32,
+///     side: u8,
+///     _pad: [u8; 3],
+/// }
+///
+/// // The next version of the message moves a field: another layout, another hash.
+/// #[derive(Slot, Clone, Copy)]
+/// #[repr(C)]
+/// #[slot(name = "Tick")]
+/// struct TickV2 {
+///     price: f64,
+///     side: u8,
+///     _pad: [u8; 3],
+///     qty: u32,
+/// }
+///
+/// let schema: &Schema = &Tick::SCHEMA;
+/// assert_eq!((schema.name, schema.size, schema.align), ("Tick", 16, 8));
+/// assert_eq!(schema.fields().len(), 4);
+/// assert_ne!(schema.hash, TickV2::SCHEMA.hash);
+/// assert_eq!(TickV2::SCHEMA.name, "Tick"); // `#[slot(name)]` names the type in the schema
+/// assert_eq!(u64::SCHEMA.to_string(), "u64 size 8 align 8");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Schema {
     /// The type name: `u32`, `Tick`, ... (empty for arrays, which display as `[T; N]`).

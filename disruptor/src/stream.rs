@@ -110,6 +110,31 @@ pub const STREAM_ERROR: i32 = 2;
 /// killed released nothing: the writer waits for it, as any producer does, unless the producer
 /// was given [`DeadPeerPolicy::Recover`](crate::DeadPeerPolicy::Recover) before being wrapped.
 ///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::time::Duration;
+/// use shm_disruptor::{Disruptor, StreamReader, StreamWriter, STREAM_EOF};
+///
+/// let ring = Disruptor::<u8>::builder("pipe")
+///     .capacity(4096)
+///     .consumers(1)
+///     .single_producer()
+///     .create_in_process()?;
+/// let mut reader = StreamReader::new(ring.consumer(0)?);
+///
+/// let mut writer = StreamWriter::new(ring.producer()?);
+/// writer.set_write_timeout(Some(Duration::from_secs(5))); // fail rather than wait forever
+/// writer.write_all(b"hello, ")?;
+/// write!(writer, "{} bytes", 42)?;
+/// writer.finish(); // readers see the end once they have read everything before it
+/// assert_eq!(ring.status(), STREAM_EOF);
+///
+/// let mut text = String::new();
+/// reader.read_to_string(&mut text)?;
+/// assert_eq!(text, "hello, 42 bytes");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// `finish` and `fail` consume the writer, so no write can follow:
 ///
 /// ```compile_fail,E0382
@@ -259,6 +284,32 @@ fn claim_error(e: ClaimError) -> io::Error {
 /// the writer no longer waits for it, and once every reader is gone writes fail with
 /// [`BrokenPipe`](io::ErrorKind::BrokenPipe). [`into_consumer`](Self::into_consumer) takes the
 /// consumer back without releasing it.
+///
+/// ```
+/// use std::io::{BufRead, ErrorKind, Read, Write};
+/// use shm_disruptor::{Disruptor, StreamReader, StreamWriter};
+///
+/// let new_pipe = || Disruptor::<u8>::builder("pipe").capacity(64).consumers(1).single_producer();
+/// let ring = new_pipe().create_in_process()?;
+/// let mut writer = StreamWriter::new(ring.producer()?);
+/// let mut reader = StreamReader::new(ring.consumer(0)?);
+/// writer.write_all(b"partial")?;
+/// writer.fail(); // the writer gives up: readers get an error after the last byte
+///
+/// let bytes = reader.fill_buf()?; // in place in the ring: no copy
+/// assert_eq!(bytes, b"partial");
+/// let n = bytes.len();
+/// reader.consume(n); // commits them: the writer may reuse the space
+/// let error = reader.read(&mut [0; 16]).unwrap_err();
+/// assert_eq!(error.kind(), ErrorKind::Other);
+///
+/// // Once every reader is gone, a write fails at once instead of waiting for room.
+/// let ring = new_pipe().create_in_process()?;
+/// let mut writer = StreamWriter::new(ring.producer()?);
+/// drop(StreamReader::new(ring.consumer(0)?)); // releases consumer 0
+/// assert_eq!(writer.write(b"anyone?").unwrap_err().kind(), ErrorKind::BrokenPipe);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct StreamReader {
     /// `Some` until `into_consumer` or drop takes it.
     consumer: Option<Consumer<u8>>,
@@ -581,6 +632,7 @@ mod tokio_io {
     /// # shm_disruptor::unlink(&name)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub struct AsyncStreamWriter(StreamWriter, AsyncWait);
 
     impl fmt::Debug for AsyncStreamWriter {
@@ -644,7 +696,45 @@ mod tokio_io {
     ///
     /// A read that must wait does not block the executor: the task is woken when data arrives
     /// or the stream ends. As with [`StreamReader`], dropping it releases its consumer index.
-    /// See [`AsyncStreamWriter`] for an example.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use shm_disruptor::{AsyncStreamReader, Disruptor, StreamWriter, WaitStrategy};
+    /// use tokio::io::AsyncBufReadExt;
+    ///
+    /// let ring = Disruptor::<u8>::builder("lines")
+    ///     .capacity(64)
+    ///     .consumers(1)
+    ///     .single_producer()
+    ///     .wait_strategy(WaitStrategy::Block)
+    ///     .create_in_process()?;
+    /// let reader = AsyncStreamReader::new(ring.consumer(0)?);
+    ///
+    /// // A blocking writer on a thread (typically, another process that opens the ring).
+    /// let mut writer = StreamWriter::new(ring.producer()?);
+    /// let writing = std::thread::spawn(move || -> std::io::Result<()> {
+    ///     for i in 0..100 {
+    ///         writeln!(writer, "line {i}")?; // 790 bytes through a ring of 64
+    ///     }
+    ///     writer.finish();
+    ///     Ok(())
+    /// });
+    ///
+    /// # let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    /// let count = runtime.block_on(async {
+    ///     let mut lines = reader.lines();
+    ///     let mut count = 0;
+    ///     while let Some(line) = lines.next_line().await? {
+    ///         assert_eq!(line, format!("line {count}"));
+    ///         count += 1;
+    ///     }
+    ///     Ok::<_, std::io::Error>(count)
+    /// })?;
+    /// assert_eq!(count, 100);
+    /// writing.join().unwrap()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub struct AsyncStreamReader(StreamReader, AsyncWait);
 
     impl fmt::Debug for AsyncStreamReader {

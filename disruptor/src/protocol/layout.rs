@@ -57,7 +57,33 @@ pub const INIT_BUSY: u32 = 1;
 /// The header is complete and may be read (stored with Release).
 pub const INIT_READY: u32 = 2;
 
-/// Producer modes as stored in the header.
+/// Whether a ring has one producer handle at a time or any number (chosen at creation, stored in
+/// the header).
+///
+/// A single producer claims with plain loads and stores, and commits by moving the cursor; many
+/// producers claim with a compare-and-swap and mark each slot committed, and a commit never
+/// waits for earlier claims. A byte stream ([`StreamWriter`](crate::StreamWriter)) has a
+/// single producer.
+///
+/// ```
+/// use shm_disruptor::{AttachError, Disruptor, ProducerMode};
+///
+/// let single = Disruptor::<u64>::builder("single")
+///     .capacity(8)
+///     .consumers(1)
+///     .single_producer() // or .producer_mode(ProducerMode::Single)
+///     .create_in_process()?;
+/// assert_eq!(single.producer_mode(), ProducerMode::Single);
+/// let producer = single.producer()?;
+/// assert!(matches!(single.producer(), Err(AttachError::ProducerInUse { .. })));
+/// drop(producer);
+///
+/// let multi = Disruptor::<u64>::builder("multi").capacity(8).consumers(1).create_in_process()?;
+/// assert_eq!(multi.producer_mode(), ProducerMode::Multi); // the default
+/// let (_a, _b) = (multi.producer()?, multi.producer()?);
+/// assert_eq!(multi.producer_mode().to_string(), "multi-producer");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProducerMode {
     /// One producer handle at a time; claims need no atomic read-modify-write.

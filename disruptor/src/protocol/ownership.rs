@@ -167,6 +167,24 @@ impl Locks {
 }
 
 /// What became of a participant.
+///
+/// ```
+/// use shm_disruptor::{Disruptor, Participant, ParticipantState};
+///
+/// let ring = Disruptor::<u64>::builder("states").capacity(8).consumers(1).create_in_process()?;
+/// let state_of_consumer_0 = |ring: &Disruptor<u64>| match ring.participants()[0] {
+///     Participant::Consumer { state, .. } => state,
+///     Participant::Producer { .. } => unreachable!("consumers are listed first"),
+/// };
+/// assert_eq!(state_of_consumer_0(&ring), ParticipantState::Gone); // never attached
+/// let consumer = ring.consumer(0)?;
+/// assert_eq!(state_of_consumer_0(&ring), ParticipantState::Alive);
+/// drop(consumer);
+/// assert_eq!(state_of_consumer_0(&ring), ParticipantState::Gone); // detached cleanly
+/// // `Dead` needs a process that dies holding it: see `DeadPeerPolicy`.
+/// assert_eq!(ParticipantState::Dead.to_string(), "dead");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ParticipantState {
     /// A live handle holds it (in any process, any PID namespace).
@@ -189,6 +207,47 @@ impl std::fmt::Display for ParticipantState {
 }
 
 /// A consumer index or producer registry entry, as recorded in the segment.
+///
+/// [`Disruptor::participants`](crate::Disruptor::participants) lists every consumer index,
+/// then every producer record that has an owner or describes a pending range.
+///
+/// ```
+/// use shm_disruptor::{Disruptor, Participant, ParticipantState};
+///
+/// let ring = Disruptor::<u64>::builder("who").capacity(8).consumers(2).create_in_process()?;
+/// let _consumer = ring.consumer(0)?;
+/// let mut producer = ring.producer()?;
+/// let pending = producer.claim_many(2)?.leave_pending(); // a claim nobody holds
+///
+/// for participant in ring.participants() {
+///     match participant {
+///         Participant::Consumer { index, pid, state, sequence, released } => {
+///             println!("consumer {index}: {state}, owner {pid:?}, at {sequence}");
+///             assert!(!released, "producers ignore a released consumer");
+///         }
+///         Participant::Producer { entry, pid, state, pending } => {
+///             println!("producer record {entry}: {state}, owner {pid:?}, pending {pending:?}");
+///         }
+///     }
+/// }
+///
+/// let me = Some(std::process::id());
+/// let participants = ring.participants();
+/// assert!(participants.contains(&Participant::Consumer {
+///     index: 0,
+///     pid: me,
+///     state: ParticipantState::Alive,
+///     sequence: 0,
+///     released: false,
+/// }));
+/// // The range left pending is in a record that nobody owns: any producer may recover it.
+/// assert!(participants.iter().any(|p| matches!(
+///     p,
+///     Participant::Producer { pid: None, state: ParticipantState::Gone, pending: Some(range), .. }
+///         if *range == pending
+/// )));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Participant {
     /// A consumer index.

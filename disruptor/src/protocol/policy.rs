@@ -10,6 +10,32 @@ use super::wait::WaitStrategy;
 use super::Core;
 
 /// What a producer blocked by a dead peer does.
+///
+/// A consumer whose process died holds the ring back: producers wait for it, as for any slow
+/// consumer, since a restarted consumer resumes from its committed sequence. A producer that
+/// died between claim and commit holds back every later claim. The policy is per producer
+/// handle ([`Producer::set_dead_peer_policy`](crate::Producer::set_dead_peer_policy)); the same
+/// repairs are also available by hand to any process
+/// ([`Disruptor::evict_dead_consumers`](crate::Disruptor::evict_dead_consumers),
+/// [`Producer::recover_orphaned`](crate::Producer::recover_orphaned)).
+///
+/// ```
+/// use std::time::Duration;
+/// use shm_disruptor::{DeadPeerPolicy, Disruptor};
+///
+/// let ring = Disruptor::<u64>::builder("policy").capacity(64).consumers(2).create_in_process()?;
+/// let mut producer = ring.producer()?;
+/// // Give a dead consumer 2 s to be restarted, then evict it and carry on; likewise publish a
+/// // dead producer's claim as abandoned (zero-filled) after 2 s.
+/// producer.set_dead_peer_policy(DeadPeerPolicy::Recover { after: Duration::from_secs(2) });
+///
+/// // By hand, from any process: nothing to repair here.
+/// assert!(ring.evict_dead_consumers().is_empty());
+/// assert_eq!(ring.orphaned_claim(), None);
+/// assert!(producer.recover_orphaned().is_none());
+/// assert_eq!(DeadPeerPolicy::default(), DeadPeerPolicy::Wait);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum DeadPeerPolicy {

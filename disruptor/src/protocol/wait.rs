@@ -1,49 +1,8 @@
 //! Wait strategies: how a handle waits for data (consumer) or room (producer).
 //!
-//! # Blocking without lost wake-ups, and without a syscall or fence on the hot path
-//!
-//! A `Block` waiter sleeps on a futex word in the shared segment ([`WakeLine`]); the other side
-//! wakes it after it publishes (or frees room). The classic race is the store-load pair:
-//!
-//! - waiter:   `waiters += 1`, then re-read the condition (e.g. the cursor), then sleep;
-//! - notifier: store the condition (e.g. the cursor), then read `waiters`, wake if non-zero.
-//!
-//! If both loads could be satisfied before the other side's store is visible (x86 store buffers
-//! allow exactly that), the waiter would sleep on a condition that already holds and the
-//! notifier would skip the wake-up. A `SeqCst` fence on both sides forbids it, but a fence on
-//! every publish costs more than the publish itself. Instead we use an *asymmetric* fence: the
-//! notifier has only a compiler fence, and the waiter, which is about to sleep anyway, calls
-//! `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`, which makes every running thread of every
-//! process registered for it (all our handles register) execute a full memory barrier before
-//! the call returns. Then:
-//!
-//! 1. the waiter increments `waiters` (SeqCst), then runs the membarrier;
-//! 2. every notifier thread passes a full barrier at some point B during that call; if its
-//!    condition store came before B, the store is visible to the waiter's re-check in step 3;
-//!    otherwise its later load of `waiters` comes after B, which is after step 1, so it sees
-//!    `waiters > 0` and wakes;
-//! 3. the waiter reads the futex word `v`, re-checks the condition, and only then calls
-//!    `FUTEX_WAIT(v)`; a wake-up that bumped the futex word after step 3's read makes the kernel
-//!    return at once (the word no longer holds `v`), so a wake between re-check and sleep is not
-//!    lost either.
-//!
-//! Which of the two a ring uses is its [`FenceMode`], chosen once when the ring is created and
-//! recorded in its header; every process that opens the ring follows it, or refuses to attach
-//! ([`OpenError::FenceModeUnavailable`](crate::OpenError::FenceModeUnavailable)). Mixing them
-//! would lose wake-ups: a notifier that relies on membarrier skips its fence, and a waiter that
-//! fell back to a plain fence does not make it pass one. So where the kernel lacks `membarrier`
-//! (older than 4.16), or the creator's sandbox filters it, the ring is created in
-//! [`FenceMode::Fence`]: notifiers issue a `SeqCst` fence before reading `waiters`, and
-//! waiters a `SeqCst` fence after incrementing it. A process that cannot register for
-//! membarriers (a container whose seccomp profile refuses it) can still join such a ring; it is
-//! refused only by rings created in [`FenceMode::Membarrier`]. A creator picks the mode with
-//! [`Builder::fence_mode`](crate::Builder::fence_mode) when processes with different sandboxes
-//! share a ring.
-//!
-//! A waiter killed while asleep leaves `waiters` one too high: notifiers then make one needless
-//! wake syscall per publish until the count is corrected, which costs speed, never correctness.
-//! The futex waits are also bounded (at most [`MAX_SLEEP`]) so that a waiter notices released
-//! consumers or dead peers without anyone waking it.
+//! The argument that a `Block` waiter loses no wake-up, although publishers issue no fence and
+//! make no system call while nobody sleeps, is in the public docs of [`FenceMode`] (its section
+//! "Blocking without lost wake-ups"): [`sleep_on`] and [`notify`] follow its steps.
 
 use std::time::{Duration, Instant};
 
@@ -51,6 +10,34 @@ use super::layout::WakeLine;
 use super::sync::{compiler_fence, fence, Ordering};
 
 /// How a handle waits when it must (consumer: nothing to read; producer: no room).
+///
+/// Each handle has its own strategy: the [`Disruptor`](crate::Disruptor) (or its
+/// [`Builder`](crate::Builder)) sets the one that new handles start with, and
+/// [`Producer::set_wait_strategy`](crate::Producer::set_wait_strategy) and
+/// [`Consumer::set_wait_strategy`](crate::Consumer::set_wait_strategy) change one handle's. It
+/// matters only when a handle has to wait. Why a [`Block`](Self::Block) waiter never misses
+/// its wake-up, although publishers make no system call and (in the default mode) issue no
+/// fence, is explained with [`FenceMode`].
+///
+/// ```
+/// use std::time::Duration;
+/// use shm_disruptor::{ConsumeError, Disruptor, WaitStrategy};
+///
+/// // Handles made from this ring start with `Block`: they sleep on a futex when idle.
+/// let ring = Disruptor::<u64>::builder("waits")
+///     .capacity(8)
+///     .consumers(1)
+///     .wait_strategy(WaitStrategy::Block)
+///     .create_in_process()?;
+/// let mut consumer = ring.consumer(0)?;
+/// assert_eq!(consumer.wait_strategy(), WaitStrategy::Block);
+///
+/// // This consumer spins instead: lowest latency, one busy core.
+/// consumer.set_wait_strategy(WaitStrategy::BusySpin);
+/// let waited = consumer.consume_timeout(Duration::from_millis(1)).map(|batch| batch.len());
+/// assert_eq!(waited, Err(ConsumeError::Timeout)); // nothing was published
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum WaitStrategy {
@@ -62,7 +49,8 @@ pub enum WaitStrategy {
     #[default]
     Backoff,
     /// Spin briefly, then sleep in the kernel on a futex in the segment until woken by the other
-    /// side: (near) zero CPU while idle, a wake-up syscall only when someone sleeps.
+    /// side: (near) zero CPU while idle, a wake-up syscall only when someone sleeps (why no
+    /// wake-up is lost: [`FenceMode`]).
     Block,
 }
 
@@ -88,22 +76,99 @@ const BLOCK_YIELD_LIMIT: u32 = SPIN_LIMIT + 1;
 
 /// How the notifiers and waiters of one ring order their accesses, so that no wake-up is lost.
 ///
-/// A `Block` waiter registers in a waiter count, re-checks its condition (the cursor, say) and
-/// sleeps on a futex; a publisher stores the cursor, then reads the waiter count and wakes only
-/// if it is not zero. Each side's load must not pass its own store, or both could miss the
-/// other: the waiter would sleep on a cursor that already moved, and the publisher skip the
-/// wake-up. Either both sides issue a `SeqCst` fence between their store and their load
-/// ([`Fence`](Self::Fence)), or only the waiter, who is about to sleep anyway, pays: it calls
-/// `membarrier`, which makes every running thread of every registered process pass a full
-/// barrier before the call returns, and publishers need only a compiler fence
-/// ([`Membarrier`](Self::Membarrier)). The two do not mix: a publisher that relies on the
-/// waiter's membarrier, paired with a waiter that fell back to a plain fence, can lose a
-/// wake-up.
+/// The mode is chosen once, when the ring is created
+/// ([`Builder::fence_mode`](crate::Builder::fence_mode); by default
+/// [`Membarrier`](Self::Membarrier) where the creator can use it, else [`Fence`](Self::Fence)),
+/// recorded in the ring's header, and followed by every process that opens the ring; one that
+/// cannot follow it is refused
+/// ([`OpenError::FenceModeUnavailable`](crate::OpenError::FenceModeUnavailable)). Only
+/// [`WaitStrategy::Block`] waiters (and the async calls, which sleep the same way) rely on it,
+/// but its cost falls on every publish and consumer commit, whatever the handles' strategies:
+/// none in `Membarrier` mode (a waiter about to sleep pays instead), a `SeqCst` fence in
+/// `Fence` mode.
 ///
-/// So the mode is chosen when the ring is created ([`Builder::fence_mode`](crate::Builder::fence_mode),
-/// by default [`Membarrier`](Self::Membarrier) where the creator can use it), recorded in the
-/// header, and followed by every process that opens the ring; one that cannot follow it is
-/// refused ([`OpenError::FenceModeUnavailable`](crate::OpenError::FenceModeUnavailable)).
+/// ```
+/// use std::time::Duration;
+/// use shm_disruptor::{Disruptor, FenceMode, WaitStrategy};
+///
+/// // A ring shared with processes whose sandbox refuses `membarrier` (a seccomp profile):
+/// // every publish pays a fence instead, and every process can attach.
+/// let ring = Disruptor::<u64>::builder("fenced")
+///     .capacity(64)
+///     .consumers(1)
+///     .fence_mode(FenceMode::Fence)
+///     .wait_strategy(WaitStrategy::Block)
+///     .create_in_process()?;
+/// assert_eq!(ring.fence_mode(), FenceMode::Fence);
+/// assert_eq!(ring.fence_mode().to_string(), "fence");
+///
+/// // A consumer that sleeps on the futex is woken by the publish of another thread.
+/// let mut producer = ring.producer()?;
+/// let publisher = std::thread::spawn(move || {
+///     std::thread::sleep(Duration::from_millis(10));
+///     producer.publish(|slot| *slot = 7)
+/// });
+/// let mut consumer = ring.consumer(0)?;
+/// let batch = consumer.consume_timeout(Duration::from_secs(10))?;
+/// assert_eq!(batch.iter().copied().collect::<Vec<_>>(), [7]);
+/// batch.commit();
+/// publisher.join().unwrap()?;
+///
+/// // Without `fence_mode`, a ring uses membarrier where this process can register for it.
+/// let ring = Disruptor::<u64>::builder("default").capacity(64).consumers(1).create_in_process()?;
+/// assert!(matches!(ring.fence_mode(), FenceMode::Membarrier | FenceMode::Fence));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Blocking without lost wake-ups, and without a syscall or fence on the hot path
+///
+/// A `Block` waiter sleeps on a futex word in the shared segment (one wake line for consumers
+/// waiting for data, one for producers waiting for room, each with a count of its sleepers);
+/// the other side wakes it after it publishes (or frees room). The classic race is the
+/// store-load pair:
+///
+/// - waiter:   `waiters += 1`, then re-read the condition (e.g. the cursor), then sleep;
+/// - notifier: store the condition (e.g. the cursor), then read `waiters`, wake if non-zero.
+///
+/// If both loads could be satisfied before the other side's store is visible (x86 store buffers
+/// allow exactly that), the waiter would sleep on a condition that already holds and the
+/// notifier would skip the wake-up. A `SeqCst` fence on both sides forbids it, but a fence on
+/// every publish costs more than the publish itself. Instead, in [`Membarrier`](Self::Membarrier)
+/// mode, the fence is *asymmetric*: the notifier has only a compiler fence, and the waiter,
+/// which is about to sleep anyway, calls `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`, which
+/// makes every running thread of every process registered for it (all our handles register)
+/// execute a full memory barrier before the call returns. Then:
+///
+/// 1. the waiter increments `waiters` (SeqCst), then runs the membarrier;
+/// 2. every notifier thread passes a full barrier at some point B during that call; if its
+///    condition store came before B, the store is visible to the waiter's re-check in step 3;
+///    otherwise its later load of `waiters` comes after B, which is after step 1, so it sees
+///    `waiters > 0` and wakes;
+/// 3. the waiter reads the futex word `v`, re-checks the condition, and only then calls
+///    `FUTEX_WAIT(v)`; a wake-up that bumped the futex word after step 3's read makes the kernel
+///    return at once (the word no longer holds `v`), so a wake between re-check and sleep is not
+///    lost either.
+///
+/// # The two modes do not mix
+///
+/// Which of the two a ring uses is recorded in its header, and every process that opens the
+/// ring follows it, or refuses to attach. Mixing them would lose wake-ups: a notifier that
+/// relies on membarrier skips its fence, and a waiter that fell back to a plain fence does not
+/// make it pass one. So where the kernel lacks `membarrier` (older than 4.16), or the creator's
+/// sandbox filters it, the ring is created in [`Fence`](Self::Fence) mode: notifiers issue a
+/// `SeqCst` fence before reading `waiters`, and waiters a `SeqCst` fence after incrementing it.
+/// A process that cannot register for membarriers (a container whose seccomp profile refuses
+/// it) can still join such a ring; it is refused only by rings created in
+/// [`Membarrier`](Self::Membarrier) mode. A creator picks the mode with
+/// [`Builder::fence_mode`](crate::Builder::fence_mode) when processes with different sandboxes
+/// share a ring.
+///
+/// # Waiters that die, and bounded sleeps
+///
+/// A waiter killed while asleep leaves `waiters` one too high: notifiers then make one needless
+/// wake syscall per publish until the count is corrected, which costs speed, never correctness.
+/// The futex waits are also bounded (at most 100 ms each) so that a waiter notices released
+/// consumers or dead peers without anyone waking it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FenceMode {
     /// Publishers issue no fence; a waiter about to sleep calls
@@ -252,8 +317,8 @@ impl Futex for ModelFutex {
 /// caches it, which saves the hot path a load of the header).
 #[inline(always)]
 pub(crate) fn notify(line: &WakeLine, fence_fallback: bool) {
-    // The waiter's membarrier supplies the full barrier (see the module docs); this only keeps
-    // the compiler from moving the `waiters` load above the condition store.
+    // The waiter's membarrier supplies the full barrier (see `FenceMode`'s docs); this only
+    // keeps the compiler from moving the `waiters` load above the condition store.
     compiler_fence(Ordering::SeqCst);
     let waiters = line.waiters.load(Ordering::Relaxed);
     // One test for both rare cases: sleepers, or no membarrier (the load above is then too
@@ -379,7 +444,8 @@ pub(crate) fn sleep_until_woken(
 /// notifiers skipped their fence, so a wake-up may be lost; this bounds what that costs.
 const UNFENCED_SLEEP: Duration = Duration::from_millis(1);
 
-/// The blocking wait protocol; the argument that no wake-up is lost is in the module docs.
+/// The blocking wait protocol; the argument that no wake-up is lost is in [`FenceMode`]'s
+/// docs.
 fn sleep_on(
     line: &WakeLine,
     mut ready: impl FnMut() -> bool,
@@ -388,7 +454,7 @@ fn sleep_on(
 ) {
     // Step 1: register.
     line.waiters.fetch_add(1, Ordering::SeqCst);
-    // Step 2: make every notifier pass a full barrier (see the module docs).
+    // Step 2: make every notifier pass a full barrier (see `FenceMode`'s docs).
     let fenced = !fence_fallback && membarrier();
     if !fenced {
         // Fence mode: pairs with the fence in `notify_slow`.
