@@ -1,72 +1,143 @@
-//! The seed's stream example, writing end: copies its standard input into the byte stream
-//! `/shm-disruptor-stream` (or the ring named by its first argument), then ends the stream.
+//! The seed's stream example, writing end: copies its standard input into a byte stream over a
+//! ring of bytes (a `Disruptor<u8>`), then ends the stream.
 //!
 //! ```sh
 //! cat some-file | cargo run --release --example stream_producer   # one terminal
 //! cargo run --release --example stream_consumer > copy-of-file     # another
 //! ```
 //!
-//! Either may start first: the producer waits for room once the ring is full, the consumer for
-//! the ring to be created (up to 30 s) and then for data. Ctrl-C (or SIGTERM) ends the stream
-//! cleanly: the consumer receives every byte written so far, then the end of the stream.
+//! Either may start first: the producer creates the ring and, once it is full, says that it is
+//! waiting for a reader; the consumer waits for the ring to be created and then for data, and
+//! removes the ring at the end. Ctrl-C (or SIGTERM) ends the stream cleanly: a reader receives
+//! every byte written so far, then the end of the stream; the producer removes the ring's name
+//! (a reader already attached keeps reading it) and says how much it sent.
 
 use std::io::{self, Read, Write};
-use std::sync::{Arc, Mutex, TryLockError};
-use std::time::{Duration, Instant};
+use std::process::ExitCode;
+use std::sync::mpsc;
 
+use clap::Parser;
 use shm_disruptor::{Disruptor, StreamWriter, WaitStrategy};
-use shm_disruptor_examples::{STREAM_CAPACITY, STREAM_RING};
+use shm_disruptor_examples::{
+    default_name, others_attached, parse_number, remove_ring, report, thousands, Ended, Error,
+    Stop, POLL,
+};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let name = std::env::args().nth(1).unwrap_or_else(|| STREAM_RING.to_owned());
-    let ring = Disruptor::<u8>::builder(&name)
-        .capacity(STREAM_CAPACITY)
+/// Copies standard input into a byte stream over a ring of bytes, then ends the stream (the
+/// `stream_consumer` example, on the same ring, writes it to its standard output).
+#[derive(Parser, Debug)]
+struct Args {
+    /// The ring (a POSIX shared-memory name); the stream_consumer must be given the same one
+    #[arg(long, value_name = "NAME", default_value_t = default_name("stream"))]
+    name: String,
+    /// Bytes in the ring
+    #[arg(long, value_name = "BYTES", default_value = "65,536", value_parser = parse_number::<usize>)]
+    capacity: usize,
+}
+
+fn main() -> ExitCode {
+    report(run(Args::parse()))
+}
+
+fn run(args: Args) -> Result<Ended, Error> {
+    let stop = Stop::on_signals()?;
+    let name = &args.name;
+    let ring = Disruptor::<u8>::builder(name)
+        .capacity(args.capacity)
         .consumers(1)
         .single_producer()
         .wait_strategy(WaitStrategy::Block) // sleep, do not spin, while the other side is idle
         .replace_existing()?;
-    let writer = Arc::new(Mutex::new(Some(StreamWriter::new(ring.producer()?))));
-    let on_signal = Arc::clone(&writer);
-    ctrlc::set_handler(move || {
-        // End the stream once the write in progress, if any, has committed its bytes. A write
-        // stuck for a second on a full ring is given up: the reader then sees the writer die
-        // (an `UnexpectedEof` after the last byte committed).
-        let deadline = Instant::now() + Duration::from_secs(1);
-        loop {
-            match on_signal.try_lock() {
-                Ok(mut writer) => {
-                    if let Some(writer) = writer.take() {
-                        writer.finish();
-                        eprintln!("stream_producer: interrupted; the stream is ended");
+    let mut writer = StreamWriter::new(ring.producer()?);
+    // Wake up now and then to notice Ctrl-C while the ring is full.
+    writer.set_write_timeout(Some(POLL));
+    let chunks = read_stdin_in_background();
+    let mut sent = 0u64;
+    let mut said = false;
+    let outcome = 'copy: loop {
+        let chunk = match chunks.recv_timeout(POLL) {
+            Ok(Ok(chunk)) => chunk,
+            Ok(Err(e)) => break Err(Error::from(format!("reading standard input: {e}"))),
+            Err(mpsc::RecvTimeoutError::Timeout) if stop.requested() => {
+                break Ok(Ended::Interrupted)
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break Ok(Ended::Done), // end of input
+        };
+        let mut rest = &chunk[..];
+        while !rest.is_empty() {
+            if stop.requested() {
+                break 'copy Ok(Ended::Interrupted);
+            }
+            match writer.write(rest) {
+                Ok(n) => {
+                    rest = &rest[n..];
+                    sent += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    if !said {
+                        if !others_attached(&ring) {
+                            eprintln!("the ring is full: waiting for a reader on {name} ...");
+                        }
+                        said = true; // once: a reader attached but slow is not worth a word
                     }
-                    break;
                 }
-                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(10));
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                    break 'copy Err(format!(
+                        "the reader of {name} left after {} bytes",
+                        thousands(sent)
+                    )
+                    .into());
                 }
-                Err(_) => break,
+                Err(e) => break 'copy Err(e.into()),
             }
         }
-        std::process::exit(130);
-    })?;
-    let mut input = io::stdin().lock();
-    let mut buffer = vec![0u8; 64 * 1024];
-    let mut sent = 0u64;
-    loop {
-        let n = match input.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        };
-        let mut writer = writer.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(writer) = writer.as_mut() else { break }; // interrupted meanwhile
-        writer.write_all(&buffer[..n])?;
-        sent += n as u64;
+    };
+    match outcome {
+        Ok(Ended::Done) => {
+            writer.finish(); // end of stream: the consumer reads the rest, then stops
+            eprintln!("stream_producer: sent {} bytes through {name}", thousands(sent));
+        }
+        Ok(Ended::Interrupted) => {
+            writer.finish();
+            remove_ring(name)?;
+            eprintln!(
+                "stream_producer: interrupted after {} bytes; the stream is ended and {name} removed",
+                thousands(sent)
+            );
+        }
+        Err(_) => {
+            writer.fail(); // a reader still attached sees the stream end in error
+            let _ = remove_ring(name); // the error to report is the one above
+        }
     }
-    if let Some(writer) = writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
-        writer.finish(); // end of stream: the consumer reads the rest, then stops
-    }
-    eprintln!("stream_producer: sent {sent} bytes through {name}");
-    Ok(())
+    outcome
+}
+
+/// Standard input, read by a thread of its own (a read can block for ever, and this one must
+/// notice Ctrl-C): chunks of up to 64 KiB, then an error or the end of the channel at its end.
+fn read_stdin_in_background() -> mpsc::Receiver<io::Result<Vec<u8>>> {
+    let (chunks, receiver) = mpsc::sync_channel(4);
+    std::thread::spawn(move || {
+        let mut input = io::stdin().lock();
+        loop {
+            let mut buffer = vec![0u8; 64 * 1024];
+            match input.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => {
+                    buffer.truncate(n);
+                    if chunks.send(Ok(buffer)).is_err() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = chunks.send(Err(e));
+                    break;
+                }
+            }
+        }
+    });
+    receiver
 }

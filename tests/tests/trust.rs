@@ -973,7 +973,7 @@ fn the_stream_examples_end_the_stream_cleanly_on_ctrl_c() {
     let guard = SegmentGuard::new("trust-sigint");
     // The producer example creates the ring and copies its stdin into it.
     let mut producer = Command::new(example("stream_producer"))
-        .arg(guard.name())
+        .args(["--name", guard.name()])
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -1002,7 +1002,7 @@ fn the_stream_consumer_example_releases_its_index_on_ctrl_c() {
     let mut writer = StreamWriter::new(ring.producer().unwrap());
     writer.set_write_timeout(Some(LIMIT));
     let mut consumer = Command::new(example("stream_consumer"))
-        .arg(guard.name())
+        .args(["--name", guard.name()])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
