@@ -217,7 +217,7 @@ fn in_process(c: &mut Criterion) {
                     let mut claim = producer.claim().expect("claim");
                     *claim = black_box(i);
                     claim.commit();
-                    let batch = consumer.consume().expect("consume");
+                    let batch = consumer.consume();
                     black_box(batch.slices().0[0]);
                     batch.commit();
                 },
@@ -245,7 +245,7 @@ fn in_process(c: &mut Criterion) {
                 iters,
                 chunk,
                 |_| {
-                    let batch = consumer.consume().expect("consume");
+                    let batch = consumer.consume();
                     black_box(batch.slices().0[0]);
                     batch.commit_first(1);
                 },
@@ -312,7 +312,7 @@ fn in_process(c: &mut Criterion) {
                 iters,
                 batches_per_chunk,
                 |_| {
-                    let batch = consumer.consume().expect("consume");
+                    let batch = consumer.consume();
                     let (first, second) = batch.slices();
                     let n = first.len().min(BATCH);
                     let m = second.len().min(BATCH - n);

@@ -216,10 +216,15 @@ impl<T: Slot> Consumer<T> {
     }
 
     /// Everything published and not yet consumed, waiting (per the wait strategy) until there is
-    /// at least one message. Never returns an empty batch.
+    /// at least one message, as long as it takes. Never returns an empty batch, and cannot fail
+    /// ([`consume_timeout`](Self::consume_timeout) gives up after a while).
     #[inline]
-    pub fn consume(&mut self) -> Result<Batch<'_, T>, ConsumeError> {
-        self.consume_until(None)
+    pub fn consume(&mut self) -> Batch<'_, T> {
+        match self.consume_until(None) {
+            Ok(batch) => batch,
+            // Without a deadline the wait never gives up, and it is not an async wait.
+            Err(e) => unreachable!("a consume without a deadline failed: {e}"),
+        }
     }
 
     /// Like [`consume`](Self::consume), but gives up with [`ConsumeError::Timeout`] after
@@ -430,10 +435,10 @@ impl<'a, T: Slot> Batch<'a, T> {
 /// let ring = Disruptor::<[u32; 2]>::builder(&name).capacity(8).consumers(2).depends_on(1, &[0]).create()?;
 /// ring.producer()?.claim()?.commit();
 /// let mut decoder = ring.exclusive_consumer(0)?;
-/// let mut batch = decoder.consume_mut()?;
+/// let mut batch = decoder.consume_mut();
 /// batch.iter_mut().for_each(|v| v[1] = 42);
 /// batch.commit();
-/// assert_eq!(ring.consumer(1)?.consume()?.iter().next(), Some(&[0, 42]));
+/// assert_eq!(ring.consumer(1)?.consume().iter().next(), Some(&[0, 42]));
 /// // Two parallel stages could read the same slot at once: neither may write it.
 /// # drop(ring);
 /// # shm_disruptor::unlink(&name)?;
@@ -488,8 +493,8 @@ impl<T: Slot> std::ops::DerefMut for ExclusiveConsumer<T> {
 
 impl<T: Slot> ExclusiveConsumer<T> {
     /// Like [`Consumer::consume`], with the messages writable in place.
-    pub fn consume_mut(&mut self) -> Result<BatchMut<'_, T>, ConsumeError> {
-        self.0.consume().map(BatchMut)
+    pub fn consume_mut(&mut self) -> BatchMut<'_, T> {
+        BatchMut(self.0.consume())
     }
 
     /// Like [`Consumer::consume_timeout`], with the messages writable in place.

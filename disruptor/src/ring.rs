@@ -94,7 +94,7 @@ impl Shared {
 /// // Process B (here, the same one) attaches, checks `Tick`'s schema, and consumes.
 /// let ring = Disruptor::<Tick>::open(&name)?;
 /// let mut consumer = ring.consumer(0)?;
-/// let batch = consumer.consume()?;
+/// let batch = consumer.consume();
 /// assert_eq!(batch.iter().map(|t| t.qty).sum::<u32>(), 10);
 /// batch.commit();
 /// # shm_disruptor::unlink(&name)?;

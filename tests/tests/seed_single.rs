@@ -54,7 +54,7 @@ fn write_and_read_one_value() {
     *claim = 0x0123_4567_89ab_cdef;
     claim.commit();
     let mut consumer = t.ring.consumer(0).unwrap();
-    let batch = consumer.consume().unwrap();
+    let batch = consumer.consume();
     assert_eq!(batch.start(), 0);
     assert_eq!(batch.slices(), (&[0x0123_4567_89ab_cdef][..], &[][..]));
     batch.commit();
@@ -76,7 +76,7 @@ fn write_and_read_many_values() {
     }
     batch.commit();
     let mut consumer = t.ring.consumer(0).unwrap();
-    let batch = consumer.consume().unwrap();
+    let batch = consumer.consume();
     let (a, b) = batch.slices();
     assert_eq!((batch.start(), a.len(), b.len()), (0, 10, 0));
     assert_eq!(a, (0..10).map(|i| i * 3).collect::<Vec<u64>>().as_slice());
@@ -99,7 +99,7 @@ fn claim_available_takes_what_is_free() {
     }
     all.commit();
     let mut consumer = t.ring.consumer(0).unwrap();
-    let batch = consumer.consume().unwrap();
+    let batch = consumer.consume();
     assert_eq!((batch.len(), batch.slices().1.len()), (256, 0));
     assert!(batch.iter().copied().eq(0..256));
 }
@@ -128,7 +128,7 @@ fn fill_up_then_free_by_consuming() {
     assert_eq!(producer.try_claim().unwrap_err(), ClaimError::Full);
     assert_eq!(producer.try_claim_many(10).unwrap_err(), ClaimError::Full);
     let mut consumer = t.ring.consumer(0).unwrap();
-    let batch = consumer.consume().unwrap();
+    let batch = consumer.consume();
     assert_eq!(batch.len(), 256);
     // Consumed but not committed: still full.
     assert_eq!(producer.try_claim().unwrap_err(), ClaimError::Full);
@@ -138,12 +138,12 @@ fn fill_up_then_free_by_consuming() {
     assert_eq!(*claim, 1, "slot 0 still holds the first value");
     *claim = 999;
     claim.commit();
-    let batch = consumer.consume().unwrap();
+    let batch = consumer.consume();
     assert_eq!((batch.start(), batch.slices().0), (256, &[999][..]));
 }
 
 fn consume_and_commit(consumer: &mut shm_disruptor::Consumer<u64>, expected: usize) {
-    let batch = consumer.consume().unwrap();
+    let batch = consumer.consume();
     assert_eq!(batch.len(), expected);
     batch.commit();
 }
@@ -166,7 +166,7 @@ fn wrap_around_with_single_claims() {
         *c = 0x5a5a_5a5a_5a5a_5a5a;
         c.commit();
     }
-    let batch = consumer.consume().unwrap();
+    let batch = consumer.consume();
     let (a, b) = batch.slices();
     assert_eq!((batch.start(), a.len(), b.len()), (200, 56, 30));
     assert!(batch.iter().all(|&v| v == 0x5a5a_5a5a_5a5a_5a5a));
@@ -189,7 +189,7 @@ fn wrap_around_with_many_claims() {
         *v = 1000 + i as u64;
     }
     batch.commit();
-    let batch = consumer.consume().unwrap();
+    let batch = consumer.consume();
     let (a, b) = batch.slices();
     assert_eq!((batch.start(), a.len(), b.len()), (200, 56, 30));
     assert!(batch.iter().copied().eq(1000..1086));
@@ -252,7 +252,7 @@ fn text_round_trips() {
         c.commit();
     }
     let mut consumer = t.ring.consumer(0).unwrap();
-    let batch = consumer.consume().unwrap();
+    let batch = consumer.consume();
     let read: Vec<&str> = batch
         .iter()
         .map(|b| std::str::from_utf8(&b[..b.iter().position(|&c| c == 0).unwrap()]).unwrap())
@@ -278,11 +278,11 @@ fn consumer_index_has_one_owner() {
     let mut producer = t.ring.producer().unwrap();
     producer.claim_many(5).unwrap().commit();
     let mut first = first;
-    first.consume().unwrap().commit_first(3);
+    first.consume().commit_first(3);
     drop(first);
     let mut again = other_handle.consumer(0).expect("free after drop");
     assert_eq!(again.sequence(), 3);
-    assert_eq!(again.consume().unwrap().range(), 3..5);
+    assert_eq!(again.consume().range(), 3..5);
 }
 
 /// Scenario 14.
@@ -354,7 +354,7 @@ fn dropped_claim_behind_a_later_one_is_published_zeroed() {
     drop(first);
     second.try_commit().expect("the dropped claim no longer blocks");
     let mut consumer = t.ring.consumer(0).unwrap();
-    assert!(consumer.consume().unwrap().iter().copied().eq([0, 0, 9]));
+    assert!(consumer.consume().iter().copied().eq([0, 0, 9]));
 }
 
 /// Scenario 17.
@@ -421,7 +421,7 @@ fn non_power_of_two_capacity_wraps_correctly() {
             *v = round * 7 + i as u64;
         }
         batch.commit();
-        let batch = consumer.consume().unwrap();
+        let batch = consumer.consume();
         for &v in batch.iter() {
             assert_eq!(v, expected);
             expected += 1;

@@ -63,7 +63,7 @@ pub fn ours_pingpong<M: Msg>(args: &Args, pinger: bool) -> Result<Report, String
             *claim = M::make(0, i);
             claim.commit();
         }
-        let batch = consumer.consume().map_err(|e| e.to_string())?;
+        let batch = consumer.consume();
         let mut expected = i;
         check_in_order(batch.slices().0, &mut expected)?;
         if batch.len() != 1 {

@@ -114,7 +114,7 @@ pub fn wake_consumer(args: &Args) -> Result<Report, String> {
     let mut consumer = ring.consumer(0).map_err(|e| e.to_string())?;
     setup_consumer(&mut consumer);
     wake_consumer_loop(args, |i| {
-        let batch = consumer.consume().map_err(|e| e.to_string())?;
+        let batch = consumer.consume();
         let now = now_ns();
         if batch.len() != 1 {
             return Err(format!("message {i}: {} messages in flight", batch.len()));
