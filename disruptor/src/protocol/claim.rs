@@ -209,63 +209,69 @@ impl ProducerState {
     /// The refresh scans the cached live gating set, and stops at the first consumer too far
     /// behind for the claim to fit (`Full` at once: a blocked producer polls one line, not
     /// every consumer); otherwise it reads each gating consumer once.
-    fn fit(
+    #[inline(always)]
+    fn fit(&mut self, core: &Core, start: u64, end: u64, exact: bool) -> Result<u64, ClaimError> {
+        let cached = if self.ring.single { self.bound } else { self.shared_bound };
+        if end <= cached {
+            return Ok(end);
+        }
+        self.refresh(core, start, end, exact)
+    }
+
+    /// The refresh of [`fit`](Self::fit): out of line, as claims under the cached bound need
+    /// none of it.
+    #[inline(never)]
+    fn refresh(
         &mut self,
         core: &Core,
         start: u64,
         mut end: u64,
         exact: bool,
     ) -> Result<u64, ClaimError> {
-        let single = self.ring.single;
-        let cached = if single { self.bound } else { self.shared_bound };
-        if end > cached {
-            let capacity = self.ring.capacity;
-            // A claim fits when every gating sequence is at least `floor`.
-            let floor = if exact { end } else { start.saturating_add(1) }.saturating_sub(capacity);
-            let ring = self.ring;
-            // Acquire loads (`load_consumer_sequence`): the consumers' reads of the slots below
-            // their sequences happen-before we overwrite them.
-            let scan = core.graph.scan_gating(&self.gating, self.scan_from, floor, |c| {
-                ring.load_consumer_sequence(c)
-            });
-            let slowest = match scan {
-                Scan::Nobody => return Err(ClaimError::NoConsumers),
-                Scan::Below(_, at) => {
-                    self.scan_from = at;
-                    return Err(ClaimError::Full);
-                }
-                Scan::Slowest(slowest, at) => {
-                    self.scan_from = at;
-                    slowest
-                }
-            };
-            let bound = slowest.saturating_add(capacity);
-            if single {
-                // Clamped: see `bound` (a sane segment has slowest <= claim sequence).
-                self.bound = bound.min(start.saturating_add(capacity));
-            } else {
-                self.shared_bound = bound;
+        let capacity = self.ring.capacity;
+        // A claim fits when every gating sequence is at least `floor`.
+        let floor = if exact { end } else { start.saturating_add(1) }.saturating_sub(capacity);
+        let ring = &self.ring;
+        // Acquire loads (`load_consumer_sequence`): the consumers' reads of the slots below
+        // their sequences happen-before we overwrite them.
+        let scan = core
+            .graph
+            .scan_gating(&self.gating, self.scan_from, floor, |c| ring.load_consumer_sequence(c));
+        let slowest = match scan {
+            Scan::Nobody => return Err(ClaimError::NoConsumers),
+            Scan::Below(_, at) => {
+                self.scan_from = at;
+                return Err(ClaimError::Full);
             }
-            if end > bound {
-                if exact || bound <= start {
-                    return Err(ClaimError::Full);
-                }
-                end = bound;
+            Scan::Slowest(slowest, at) => {
+                self.scan_from = at;
+                slowest
             }
+        };
+        let bound = slowest.saturating_add(capacity);
+        if self.ring.single {
+            // Clamped: see `bound` (a sane segment has slowest <= claim sequence).
+            self.bound = bound.min(start.saturating_add(capacity));
+        } else {
+            self.shared_bound = bound;
+        }
+        if end > bound {
+            if exact || bound <= start {
+                return Err(ClaimError::Full);
+            }
+            end = bound;
         }
         Ok(end)
     }
 
     fn claim_single(&mut self, core: &Core, n: u64, exact: bool) -> Result<Range<u64>, ClaimError> {
-        let ring = self.ring;
-        let next = ring.next();
         // Relaxed: this producer wrote it last.
-        let start = next.load(Ordering::Relaxed);
+        let start = self.ring.next().load(Ordering::Relaxed);
         let end = self.fit(core, start, start.saturating_add(n), exact)?;
         // The only producer: its claim in flight is always [cursor, next), so the registry
         // needs no per-claim record. The shared `next` is for inspection and recovery
         // (Relaxed: it orders nothing).
-        next.store(end, Ordering::Relaxed);
+        self.ring.next().store(end, Ordering::Relaxed);
         Ok(start..end)
     }
 
@@ -276,22 +282,21 @@ impl ProducerState {
         exact: bool,
         home: usize,
     ) -> Result<Range<u64>, ClaimError> {
-        let ring = self.ring;
-        let next = ring.next();
-        let entry = ring.producer_entry(home);
         loop {
             // Relaxed: the CAS below checks it.
-            let start = next.load(Ordering::Relaxed);
+            let start = self.ring.next().load(Ordering::Relaxed);
             let wanted = start.saturating_add(n);
             let end = self.fit(core, start, wanted, exact)?;
             // Record the claim before taking it, so that the range is described by this live
             // handle's record from the moment it is taken: no recoverer takes it from us, and a
             // process killed right after the CAS leaves it recorded for recovery.
             // Relaxed: the Release CAS below publishes them.
+            let entry = self.ring.producer_entry(home);
             entry.claim_start.store(start, Ordering::Relaxed);
             entry.claim_end.store(end, Ordering::Relaxed);
             // Release on success: orders the registry stores above before the claim itself
             // (a recoverer's Acquire load of `next` pairs with it).
+            let next = self.ring.next();
             if next.compare_exchange_weak(start, end, Ordering::Release, Ordering::Relaxed).is_ok()
             {
                 self.claim_open = true;
