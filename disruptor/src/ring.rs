@@ -419,6 +419,14 @@ impl<T: Slot> Builder<T> {
                 shm::MAX_PRODUCERS
             )));
         }
+        let dependencies = self.stated_graph(consumers)?;
+        Ok(Shape { capacity, consumers, producers, mode, dependencies })
+    }
+
+    /// The graph stated with [`depends_on`](Self::depends_on), over `consumers` consumers:
+    /// per consumer, the sorted consumers it follows; checked (range, self-dependency, cycles).
+    fn stated_graph(&self, consumers: usize) -> Result<Vec<Vec<usize>>, OpenError> {
+        let invalid = |reason: String| OpenError::InvalidConfig(reason);
         let mut dependencies = vec![Vec::new(); consumers];
         for (consumer, after) in &self.dependencies {
             if *consumer >= consumers {
@@ -440,7 +448,7 @@ impl<T: Slot> Builder<T> {
             list.dedup();
         }
         graph::validate(&dependencies).map_err(invalid)?;
-        Ok(Shape { capacity, consumers, producers, mode, dependencies })
+        Ok(dependencies)
     }
 
     /// Creates the ring; fails with [`OpenError::AlreadyExists`] if the name is taken.
@@ -548,8 +556,9 @@ impl<T: Slot> Builder<T> {
         let (segment, file) = Segment::open(&self.name, &T::SCHEMA, &expect, self.init_timeout)?;
         let ring = Disruptor::from_shared(Shared::mapped(segment, file)?, self.wait);
         if !self.dependencies.is_empty() {
-            // The graph stated must be the ring's (compared as sorted lists).
-            let stated = self.checked()?.dependencies;
+            // The graph stated must be the ring's (compared as sorted lists), over the ring's
+            // consumers: nothing else need be stated to open.
+            let stated = self.stated_graph(ring.consumer_count())?;
             let found = ring.shared.core.graph.lists();
             if stated != found {
                 let show = |g: &[Vec<usize>]| format!("{g:?}");

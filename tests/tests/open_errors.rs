@@ -423,3 +423,23 @@ fn open_timeout_waits_for_the_creator_and_gives_up_with_not_found() {
     assert!(matches!(err, OpenError::SchemaMismatch { .. }), "{err}");
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+#[test]
+fn open_verifies_a_stated_graph_without_needing_the_creation_settings() {
+    let guard = SegmentGuard::new("open-graph");
+    let created = Disruptor::<u64>::builder(guard.name())
+        .capacity(16)
+        .consumers(3)
+        .depends_on(2, &[0, 1])
+        .create()
+        .unwrap();
+    // Only the graph is stated: capacity and consumers come from the header.
+    let opened = Disruptor::<u64>::builder(guard.name()).depends_on(2, &[1, 0]).open().unwrap();
+    assert_eq!(opened.dependencies(2), created.dependencies(2));
+    let err =
+        Disruptor::<u64>::builder(guard.name()).depends_on(1, &[0]).open().map(|_| ()).unwrap_err();
+    assert!(matches!(err, OpenError::GeometryMismatch { what: "dependency graph", .. }), "{err}");
+    let err =
+        Disruptor::<u64>::builder(guard.name()).depends_on(7, &[0]).open().map(|_| ()).unwrap_err();
+    assert!(matches!(err, OpenError::InvalidConfig(_)), "{err}");
+}
