@@ -320,22 +320,14 @@ impl<T: Slot> Producer<T> {
     /// ```
     #[inline]
     pub fn publish(&mut self, write: impl FnOnce(&mut T)) -> Result<u64, ClaimError> {
-        let mut claim = self.claim()?;
-        write(&mut claim);
-        let sequence = claim.sequence();
-        claim.commit();
-        Ok(sequence)
+        Ok(written(self.claim()?, write))
     }
 
     /// [`publish`](Self::publish) if a slot is free now ([`ClaimError::Full`] otherwise, and
     /// `write` is not called).
     #[inline]
     pub fn try_publish(&mut self, write: impl FnOnce(&mut T)) -> Result<u64, ClaimError> {
-        let mut claim = self.try_claim()?;
-        write(&mut claim);
-        let sequence = claim.sequence();
-        claim.commit();
-        Ok(sequence)
+        Ok(written(self.try_claim()?, write))
     }
 
     /// Claims exactly `n` slots (waiting for room, as [`claim_many`](Self::claim_many)), calls
@@ -345,13 +337,9 @@ impl<T: Slot> Producer<T> {
     pub fn publish_batch(
         &mut self,
         n: usize,
-        mut write: impl FnMut(usize, &mut T),
+        write: impl FnMut(usize, &mut T),
     ) -> Result<Range<u64>, ClaimError> {
-        let mut batch = self.claim_many(n)?;
-        batch.iter_mut().enumerate().for_each(|(i, slot)| write(i, slot));
-        let range = batch.range();
-        batch.commit();
-        Ok(range)
+        Ok(batch_written(self.claim_many(n)?, write))
     }
 
     /// [`publish_batch`](Self::publish_batch) if `n` slots are free now
@@ -360,13 +348,9 @@ impl<T: Slot> Producer<T> {
     pub fn try_publish_batch(
         &mut self,
         n: usize,
-        mut write: impl FnMut(usize, &mut T),
+        write: impl FnMut(usize, &mut T),
     ) -> Result<Range<u64>, ClaimError> {
-        let mut batch = self.try_claim_many(n)?;
-        batch.iter_mut().enumerate().for_each(|(i, slot)| write(i, slot));
-        let range = batch.range();
-        batch.commit();
-        Ok(range)
+        Ok(batch_written(self.try_claim_many(n)?, write))
     }
 
     /// The seed's `produceRecover`: the slots of `range` if they are claimed, not yet
@@ -778,4 +762,25 @@ impl<T: Slot> DerefMut for Claim<'_, T> {
         // SAFETY: as in `deref`; `&mut self` makes this the only reference through the guard.
         unsafe { &mut *ring.slot::<T>(ring.index(self.0.start)) }
     }
+}
+
+/// `write` applied to a claimed slot, then committed (the `publish` calls): its sequence.
+#[inline(always)]
+fn written<T: Slot>(mut claim: Claim<'_, T>, write: impl FnOnce(&mut T)) -> u64 {
+    write(&mut claim);
+    let sequence = claim.sequence();
+    claim.commit();
+    sequence
+}
+
+/// `write(i, slot)` applied to each slot of a claimed batch, then committed: its range.
+#[inline(always)]
+fn batch_written<T: Slot>(
+    mut batch: ClaimBatch<'_, T>,
+    mut write: impl FnMut(usize, &mut T),
+) -> Range<u64> {
+    batch.iter_mut().enumerate().for_each(|(i, slot)| write(i, slot));
+    let range = batch.range();
+    batch.commit();
+    range
 }

@@ -86,7 +86,7 @@ impl ProducerState {
         // Acquire: pairs with the SeqCst bump in `ownership::gating_changed` (see
         // `try_claim_slow`): the live gating set read after it reflects every release before it.
         let epoch = ring.gating_epoch().load(Ordering::Acquire);
-        let gating = core.graph.live_gating(|c| ring.load_consumer_sequence(c)).into();
+        let gating = core.live_gating();
         let next = ring.load_claim_sequence();
         // A previous single producer may have left claims pending: [cursor, next) is then not
         // empty, and commits take the general path until it is published.
@@ -184,8 +184,7 @@ impl ProducerState {
             self.epoch = epoch;
             self.bound = 0;
             self.shared_bound = 0;
-            let ring = self.ring;
-            self.gating = core.graph.live_gating(|c| ring.load_consumer_sequence(c)).into();
+            self.gating = core.live_gating();
             self.scan_from = 0;
         }
         if self.ring.single {

@@ -44,9 +44,9 @@ pub(crate) enum Scan {
 impl Graph {
     /// The graph of validated dependency lists (acyclic, in range).
     pub(crate) fn new(dependencies: &[Vec<usize>]) -> Graph {
-        let last = crate::graph::last_stages(dependencies).into_boxed_slice();
         let mut followed = vec![false; dependencies.len()];
         dependencies.iter().flatten().for_each(|&d| followed[d] = true);
+        let last = (0..dependencies.len()).filter(|&c| !followed[c]).collect();
         Graph {
             dependencies: dependencies.iter().map(|l| l.clone().into_boxed_slice()).collect(),
             followed: followed.into_boxed_slice(),

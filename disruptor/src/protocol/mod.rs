@@ -109,6 +109,12 @@ impl Core {
         self.graph.slowest_gating(|c| self.ring.load_consumer_sequence(c))
     }
 
+    /// The live consumers producers gate on now (see `Graph::live_gating`), as a producer
+    /// caches them between changes of the gating epoch.
+    pub(crate) fn live_gating(&self) -> Box<[usize]> {
+        self.graph.live_gating(|c| self.ring.load_consumer_sequence(c)).into()
+    }
+
     /// The sequence below which consumer `index` may read: the cursor, or for a pipeline stage
     /// the slowest of the live stages it follows (a released stage is replaced by the stages it
     /// followed; see `gating`).
