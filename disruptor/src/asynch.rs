@@ -18,7 +18,6 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use crate::protocol::layout::WakeLine;
-use crate::protocol::publish::help_advance;
 use crate::protocol::wait::sleep_until_woken;
 use crate::protocol::Core;
 
@@ -153,8 +152,6 @@ fn watch(shared: Weak<dyn Watched>, watcher: Weak<Watcher>, line: Line) {
             continue;
         }
         drop(registrations);
-        // Async waits too must not stall on a cursor a killed producer left behind.
-        help_advance(&core.ring, 0);
         let fence_fallback = core.ring.fence_fallback;
         sleep_until_woken(
             wake_line,

@@ -353,11 +353,10 @@ fn only_the_dead_producers_range_is_orphaned_when_later_ones_committed() {
     assert!(batch.iter().copied().eq([0, 1, 2, 3, 4, 99, 99]));
 }
 
-/// Simulates a producer killed inside a multi-producer commit, after it moved the cursor over its
-/// own range and before it scanned the flags of later ranges: `later` is then committed (its
-/// flags are set, as its committer wrote them) but nobody moves the cursor over it. Writes the
-/// flags into the segment file by hand; the commit flags of a 16-slot ring of `u64` are the 128
-/// bytes just before its 128 bytes of slots, at the end of the segment.
+/// Simulates a producer killed inside a multi-producer commit, after it stored the flags of its
+/// range and before it woke anyone: writes the flags into the segment file by hand (no wake-up).
+/// The commit flags of a 16-slot ring of `u64` are the 128 bytes just before its 128 bytes of
+/// slots, at the end of the segment.
 fn strand_committed_range(guard: &SegmentGuard, later: std::ops::Range<u64>) {
     use std::os::unix::fs::FileExt;
     let file = std::fs::OpenOptions::new()
@@ -371,9 +370,11 @@ fn strand_committed_range(guard: &SegmentGuard, later: std::ops::Range<u64>) {
     }
 }
 
+/// A range whose flags a killed committer stored is published at once: consumers read the
+/// flags, not a cursor that someone must move, so nothing stalls and nothing is orphaned.
 #[test]
-fn a_blocked_producer_moves_a_stalled_cursor_over_committed_ranges() {
-    let guard = SegmentGuard::new("stalled-producer");
+fn a_range_committed_by_a_killed_producer_is_published_at_once() {
+    let guard = SegmentGuard::new("stranded-range");
     let ring = create(&guard, 16, 1);
     let mut producer = ring.producer().unwrap();
     produce(&ring, 8);
@@ -381,30 +382,38 @@ fn a_blocked_producer_moves_a_stalled_cursor_over_committed_ranges() {
     later.iter_mut().enumerate().for_each(|(i, v)| *v = 8 + i as u64);
     let later = later.leave_pending();
     strand_committed_range(&guard, later.clone());
-    assert_eq!((ring.cursor(), ring.orphaned_claim()), (8, None), "stalled, not orphaned");
-    // The ring is full: the consumer has read nothing. The claim must time out (nobody frees
-    // room), but waiting for room publishes the stranded range.
+    assert_eq!((ring.cursor(), ring.orphaned_claim()), (16, None), "published, not orphaned");
+    assert!(producer.recover(later).is_none(), "a published range is not recoverable");
+    // The ring is full until the consumer reads.
     assert_eq!(producer.claim_timeout(Duration::from_millis(20)).unwrap_err(), ClaimError::Timeout);
-    assert_eq!(ring.cursor(), 16);
     let mut consumer = ring.consumer(0).unwrap();
     let batch = consumer.consume_timeout(LIMIT).unwrap();
     assert!(batch.iter().copied().eq(0..16), "nothing committed was lost");
 }
 
+/// A consumer asleep in the futex while a committer is killed between its flag stores and its
+/// wake-up still gets the range: a sleeper re-checks the flags at least every `MAX_SLEEP`.
 #[test]
-fn a_waiting_consumer_moves_a_stalled_cursor_over_committed_ranges() {
-    let guard = SegmentGuard::new("stalled-consumer");
+fn a_sleeping_consumer_gets_a_range_committed_without_a_wake_up() {
+    let guard = SegmentGuard::new("unannounced-range");
     let ring = create(&guard, 16, 1);
     let mut consumer = ring.consumer(0).unwrap();
+    consumer.set_wait_strategy(WaitStrategy::Block);
     produce(&ring, 4);
     let mut producer = ring.producer().unwrap();
     let mut later = producer.claim_many(4).unwrap();
     later.iter_mut().enumerate().for_each(|(i, v)| *v = 4 + i as u64);
     let later = later.leave_pending();
-    strand_committed_range(&guard, later);
     let batch = consumer.consume_timeout(LIMIT).unwrap();
     assert!(batch.iter().copied().eq(0..4));
     batch.commit();
-    let batch = consumer.consume_timeout(LIMIT).expect("the waiting consumer advanced the cursor");
-    assert!(batch.iter().copied().eq(4..8));
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let sleeper = std::thread::spawn(move || {
+        tid_tx.send(rustix::thread::gettid().as_raw_nonzero().get() as u32).unwrap();
+        let batch = consumer.consume_timeout(LIMIT).expect("the range was never seen");
+        batch.iter().copied().collect::<Vec<_>>()
+    });
+    wait_until_in_futex(tid_rx.recv().unwrap());
+    strand_committed_range(&guard, later);
+    assert_eq!(sleeper.join().unwrap(), [4, 5, 6, 7]);
 }

@@ -1,16 +1,18 @@
 //! Consumers: what one consumer index may read, and its commits.
 //!
-//! A consumer sees `[its sequence, bound)`, where the bound is the producers' cursor or, for a
-//! pipeline stage, the slowest live stage it follows (`Core::visible_bound`). Its commit is one
-//! Release store of its sequence, which is what producers (and the stages that follow it) wait
-//! for; its release stores `RELEASED` there and bumps the gating epoch.
+//! A consumer sees `[its sequence, bound)`, where the bound is what the producers published
+//! (the cursor of a single-producer ring; in a multi-producer ring the run of committed flags
+//! after the consumer's sequence) or, for a pipeline stage, the slowest live stage it follows
+//! (`Core::visible_bound`). Its commit is one Release store of its sequence, which is what
+//! producers (and the stages that follow it) wait for; in a multi-producer ring a consumer that
+//! follows no stage first moves the cursor word up to it (a RMW only when it lags). Its release
+//! stores `RELEASED` there and bumps the gating epoch.
 
 use std::time::Instant;
 
 use super::gating::RELEASED;
 use super::layout::ConsumerEntry;
 use super::ownership::{self, AttachConsumer};
-use super::publish::help_advance;
 use super::sync::{AtomicU64, Ordering};
 use super::wait::{WaitStrategy, Waiter};
 use super::{Core, Ring};
@@ -30,6 +32,12 @@ pub(crate) struct ConsumerState {
     has_followers: bool,
     /// This consumer follows other stages (its bound is not just the cursor).
     has_dependencies: bool,
+    /// A multi-producer ring's consumer that follows no stage: it reads the commit flags.
+    reads_flags: bool,
+    /// A multi-producer ring's consumer: it moves the cursor word up to its sequence before
+    /// committing it (a stage only when every stage it followed was released, and it reads
+    /// the flags too; otherwise the stages it follows keep the cursor word ahead of it).
+    advances_cursor: bool,
     /// This consumer's sequence in the ring.
     own_sequence: *const AtomicU64,
     /// This consumer's registry record (for its commit counter).
@@ -58,6 +66,8 @@ impl ConsumerState {
             token,
             has_followers: core.graph.has_followers(index),
             has_dependencies: !core.graph.dependencies(index).is_empty(),
+            reads_flags: ring.has_flags() && core.graph.dependencies(index).is_empty(),
+            advances_cursor: ring.has_flags(),
             own_sequence: ring.consumer_sequence(index),
             entry: ring.consumer_entry(index),
         })
@@ -66,12 +76,15 @@ impl ConsumerState {
     /// Number of messages readable now, at most the capacity (whatever a corrupt peer wrote).
     #[inline(always)]
     pub(crate) fn available(&self, core: &Core) -> u64 {
-        let bound = if self.has_dependencies {
+        let bound = if self.reads_flags {
+            // Every sequence below ours is published: the run of commits after it.
+            self.ring.published_from(self.sequence)
+        } else if self.has_dependencies {
             core.visible_bound(self.index)
         } else {
             // SYNC POINT: `load_cursor` is Acquire, pairing with the Release stores and CASes
             // of the cursor: slot writes below it happen-before our reads.
-            self.ring.load_cursor()
+            self.ring.load_cursor_word()
         };
         bound.saturating_sub(self.sequence).min(self.ring.capacity)
     }
@@ -88,8 +101,6 @@ impl ConsumerState {
     ) -> Option<u64> {
         let mut waiter = Waiter::new(strategy, deadline, self.ring.fence_fallback);
         loop {
-            // The cursor may be stalled by a producer killed mid-commit.
-            help_advance(&self.ring, waiter.rounds());
             if !waiter.wait(self.ring.data_wake(), || self.available(core) > 0) {
                 return None;
             }
@@ -106,6 +117,9 @@ impl ConsumerState {
         self.sequence = end;
         // SAFETY: `own_sequence` and `entry` point into the memory that the handle keeps alive.
         let (own_sequence, entry) = unsafe { (&*self.own_sequence, &*self.entry) };
+        if self.advances_cursor {
+            self.advance_cursor_word(end);
+        }
         // SYNC POINT. Release: pairs with the Acquire loads of consumer sequences when
         // producers refresh their bound (and by the stages that depend on us): our reads of the
         // slots below `end` happen-before a producer overwrites them.
@@ -120,6 +134,26 @@ impl ConsumerState {
         self.ring.notify_room();
         if self.has_followers {
             self.ring.notify_data();
+        }
+    }
+
+    /// Multi-producer rings: moves the cursor word up to `end` (published: this consumer read
+    /// its flags) before our sequence says `end`, so that the cursor word is never below a
+    /// consumer's sequence, and the flags of the lap after it are never overwritten (see
+    /// `Ring::load_cursor_word`). With one such consumer the line stays in its cache; with
+    /// several, the first to pass a point moves it and the others only read it.
+    #[inline(always)]
+    fn advance_cursor_word(&self, end: u64) {
+        let cursor = self.ring.cursor();
+        // Relaxed: only a filter; the RMW below decides.
+        if cursor.load(Ordering::Relaxed) < end {
+            // SYNC POINT. Release: pairs with the Acquire loads of the cursor word
+            // (`Ring::load_cursor_word`): the slot writes we acquired through the flags
+            // (`Ring::published_from`) happen-before whoever acquires the new value reads the
+            // slots; and, being before the Release store of our sequence, it happens-before
+            // whatever a producer does after acquiring our sequence (such as rewriting the flags
+            // of the next lap).
+            cursor.fetch_max(end, Ordering::Release);
         }
     }
 

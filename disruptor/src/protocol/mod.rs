@@ -120,16 +120,27 @@ impl Core {
     /// followed; see `gating`).
     #[inline]
     pub(crate) fn visible_bound(&self, index: usize) -> u64 {
-        // SYNC POINT: `load_cursor` (Acquire) pairs with the Release stores and CASes of the
-        // cursor: slot writes of every sequence below it happen-before our reads.
-        let cursor = self.ring.load_cursor();
         let deps = self.graph.dependencies(index);
-        if deps.is_empty() {
-            return cursor;
+        if !deps.is_empty() {
+            // `load_consumer_sequence` is Acquire: it pairs with the Release store in a commit
+            // of the stage we follow, so its writes to the slots it processed happen-before our
+            // reads.
+            let stages = self.graph.slowest(deps, |c| self.ring.load_consumer_sequence(c));
+            if let Some(stages) = stages {
+                // Clamped by the cursor word (read after the stages: a stage's sequence is
+                // never above it, see `Ring::load_cursor_word`), against corrupt sequences.
+                return stages.min(self.ring.load_cursor_word());
+            }
+            // Every stage it followed was released: it reads what producers publish.
         }
-        // `load_consumer_sequence` is Acquire: it pairs with the Release store in a commit of
-        // the stage we follow, so its writes to the slots it processed happen-before our reads.
-        let stages = self.graph.slowest(deps, |c| self.ring.load_consumer_sequence(c));
-        stages.map_or(cursor, |s| s.min(cursor))
+        if self.ring.has_flags() {
+            // Every sequence below the consumer's own is published (Acquire loads of the flags,
+            // see `Ring::published_from`).
+            let own = self.ring.load_consumer_sequence(index);
+            return self.ring.published_from(own.max(self.ring.load_cursor_word()));
+        }
+        // SYNC POINT: `load_cursor_word` (Acquire) pairs with the Release stores of the cursor:
+        // slot writes of every sequence below it happen-before our reads.
+        self.ring.load_cursor_word()
     }
 }

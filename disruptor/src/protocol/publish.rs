@@ -1,13 +1,13 @@
-//! Producers' commits: publishing a claimed range by moving the cursor over it.
+//! Producers' commits: publishing a claimed range.
 //!
 //! - A single producer's claim at the cursor is published with one Release store of the cursor.
-//! - A multi-producer commit never waits for earlier claims: when the cursor is at its range it
-//!   moves it over the range with one CAS; otherwise it marks each slot committed (a flag
-//!   holding `sequence + 1`) and whichever committer completes a run of commits advances the
-//!   cursor over it ([`advance_cursor`], LMAX's availability buffer).
-//! - Waiters help: a producer killed between publishing its own range and advancing over later
-//!   committed ranges leaves them invisible, so every waiter calls [`help_advance`], which also
-//!   wakes the sleepers when it moves the cursor.
+//! - A multi-producer commit never waits for earlier claims: it marks each slot committed (a
+//!   flag holding `sequence + 1`, one plain Release store each) and wakes sleepers. Consumers
+//!   read the run of committed flags after their own sequence (`Ring::published_from`), as
+//!   in LMAX's availability buffer and the `disruptor` crate; the cursor word is a lower bound
+//!   that the consumers move (`ConsumerState::commit_to`). A producer killed between its flag
+//!   stores and its wake-up leaves nothing invisible: a sleeping waiter re-checks the flags at
+//!   least every `MAX_SLEEP`.
 
 use std::ops::Range;
 use std::time::Instant;
@@ -15,57 +15,9 @@ use std::time::Instant;
 use super::claim::ProducerState;
 use super::ownership;
 use super::policy::Policy;
-use super::sync::{fence, Ordering};
+use super::sync::Ordering;
 use super::wait::{WaitStrategy, Waiter};
-use super::{Core, Ring};
-
-/// Multi-producer commit, step 2: moves the cursor over every committed (flagged) sequence
-/// that follows it. Whichever committer completes a run of commits advances the cursor over
-/// it, so no commit waits for an earlier producer. Returns whether this call moved it.
-pub(crate) fn advance_cursor(ring: &Ring) -> bool {
-    let mut moved = false;
-    let cursor = ring.cursor();
-    // SeqCst (with the SeqCst fence after marking in `commit_multi`, or the SeqCst CAS of its
-    // fast path, which moved the cursor over the range without marks): of two committers of
-    // adjacent ranges, either the later one's marks are visible to the earlier one's scan
-    // below, or the earlier one's CAS is visible to the later one's load here; so one of them
-    // always advances over both (the store-load pattern needs SeqCst).
-    let mut current = cursor.load(Ordering::SeqCst);
-    loop {
-        let limit = current.saturating_add(ring.capacity);
-        let mut end = current;
-        // SeqCst: see above. It also acquires the committer's slot writes (its flag store is
-        // Release), which our Release CAS then passes on to consumers.
-        while end < limit && ring.flag(end).load(Ordering::SeqCst) == end.wrapping_add(1) {
-            end += 1;
-        }
-        if end == current {
-            return moved;
-        }
-        // SYNC POINT. Release (in SeqCst): pairs with the consumers' Acquire load of the cursor.
-        match cursor.compare_exchange(current, end, Ordering::SeqCst, Ordering::SeqCst) {
-            Ok(_) => {
-                current = end;
-                moved = true;
-            }
-            Err(actual) => current = actual,
-        }
-    }
-}
-
-/// Multi-producer rings: moves the cursor over committed ranges that nobody advanced over.
-/// A producer killed between publishing its own range and scanning the flags of later ones
-/// (`commit_multi`) leaves them committed but invisible until the next commit; waiters call
-/// this with their round count (`Waiter::rounds`), so that such a ring cannot stall (a full
-/// ring would wait forever). It acts every 64 rounds (it reads the cursor and a flag), and does
-/// nothing in single-producer rings. When it moves the cursor it wakes the consumers (and
-/// committing producers) sleeping on the data line, as a commit would.
-#[cold]
-pub(crate) fn help_advance(ring: &Ring, rounds: u32) {
-    if rounds % 64 == 0 && ring.has_flags() && advance_cursor(ring) {
-        ring.notify_data();
-    }
-}
+use super::Core;
 
 impl ProducerState {
     /// Single-producer mode, a range that starts at the cursor (below `direct_below`):
@@ -121,38 +73,24 @@ impl ProducerState {
         self.publish_slow(core, range, wait, strategy, policy)
     }
 
-    /// Multi-producer commit: marks each slot committed, then advances the cursor over every
-    /// committed run that follows it (ours, and those of later producers that committed first).
-    /// The range becomes visible once every earlier claim is committed, without waiting here.
+    /// Multi-producer commit: marks each slot of the range committed (its flag holds
+    /// `sequence + 1`), and wakes the consumers that sleep. Nothing else: no RMW, and no line
+    /// that the other producers write. Consumers find the committed run after their sequence
+    /// by reading the flags (`Ring::published_from`), so the range becomes visible once every
+    /// earlier claim is committed, without this commit waiting for them (the `disruptor`
+    /// crate's and LMAX's availability buffer). The cursor word is moved by the consumers
+    /// instead (see `ConsumerState::commit_to`). The caller holds the range, so it is not
+    /// published yet, and its flags are not those of a later lap.
     #[inline]
     fn commit_multi(&self, start: u64, end: u64) {
         let ring = self.ring;
-        // Fast path, when every earlier claim is published (the usual case: claims are mostly
-        // committed in the order they were made): move the cursor over our range directly,
-        // with no flags and no fence: one locked instruction instead of two. Stale flags never
-        // match (a flag holds its sequence + 1), and a range below the cursor needs none.
-        // SYNC POINT. SeqCst (so Release): pairs with the consumers' Acquire load of the
-        // cursor (our slot writes happen-before their reads), and, as a SeqCst RMW before our
-        // scan of later flags in `advance_cursor`, stands in for the fence below (see there).
-        match ring.cursor().compare_exchange(start, end, Ordering::SeqCst, Ordering::Relaxed) {
-            Ok(_) => {
-                advance_cursor(&ring);
-                ring.notify_data();
-                return;
-            }
-            // Already published: marking it would write stale flags over those of a later lap.
-            Err(current) if current >= end => return,
-            Err(_) => {}
-        }
         for seq in start..end.min(start.saturating_add(ring.capacity)) {
-            // Release: pairs with the SeqCst (so Acquire) load of the flag in `advance_cursor`:
-            // our slot writes happen-before whoever advances the cursor over them, and so
-            // before the consumers that acquire the cursor.
+            // SYNC POINT. Release: pairs with the Acquire load of the flag in
+            // `Ring::published_from` (and in `ownership::committed`): our slot
+            // writes happen-before whoever reads the flag reads the slot.
             ring.flag(seq).store(seq + 1, Ordering::Release);
         }
-        // Orders the flag stores before the cursor load in `advance_cursor` (see there).
-        fence(Ordering::SeqCst);
-        advance_cursor(&ring);
+        // The flag stores are this notification's condition (see `wait::notify`).
         ring.notify_data();
     }
 
@@ -172,12 +110,13 @@ impl ProducerState {
         let mut waiter: Option<Waiter> = None;
         let mut last_check = None;
         loop {
-            // Acquire pairs with the Release store below by the producer of the previous range,
-            // so its slot writes happen-before ours are published (and a consumer that
-            // acquires our cursor value sees both).
-            let current = cursor.load(Ordering::Acquire);
+            // The published bound (Acquire loads: of the cursor, paired with the Release store
+            // below by the producer of the previous range, and in a multi-producer ring of the
+            // flags after it, paired with their Release stores in `commit_multi`), so the slot
+            // writes of every earlier range happen-before ours are published.
+            let current = ring.load_cursor();
             if current >= start && !ring.single {
-                // Every earlier claim is visible: commit (marks and advances the cursor).
+                // Every earlier claim is visible: commit (marks the flags).
                 self.commit_multi(start, end);
                 return true;
             }
@@ -199,8 +138,7 @@ impl ProducerState {
             policy.apply(core, self, &mut last_check);
             let waiter =
                 waiter.get_or_insert_with(|| Waiter::new(strategy, deadline, ring.fence_fallback));
-            help_advance(&ring, waiter.rounds());
-            if !waiter.wait(ring.data_wake(), || cursor.load(Ordering::Acquire) >= start) {
+            if !waiter.wait(ring.data_wake(), || ring.load_cursor() >= start) {
                 return false;
             }
         }
@@ -259,8 +197,6 @@ impl ProducerState {
             let fence_fallback = self.ring.fence_fallback;
             let waiter =
                 waiter.get_or_insert_with(|| Waiter::new(strategy, deadline, fence_fallback));
-            // The room may be held by consumers that wait for a stalled cursor.
-            help_advance(&self.ring, waiter.rounds());
             let needed = if exact { n } else { 1 };
             if !waiter.wait(self.ring.room_wake(), || ProducerState::room_for(core, needed)) {
                 return Err(crate::ClaimError::Timeout);

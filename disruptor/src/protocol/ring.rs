@@ -222,12 +222,50 @@ impl Ring {
 
     // --- reads and writes that the handles and the inspector make, with their orderings ----
 
-    /// The published cursor. Acquire pairs with every Release store or CAS of the cursor
-    /// (`publish_next`, `commit_multi`, `advance_cursor`): the slot writes of every sequence
-    /// below the value read happen-before the caller reads them.
-    #[inline(always)]
+    /// The published bound: every sequence below it is published, and the slot writes of each
+    /// happen-before the caller's reads of them. In a single-producer ring it is the cursor
+    /// word; in a multi-producer ring the cursor word is only a lower bound (multi-producer
+    /// commits store flags, not the cursor: see `publish`), so this also follows the run of
+    /// committed flags after it ([`published_from`](Self::published_from)), up to a lap: a
+    /// read for the slow paths (inspection, recovery, waits), not for the consumers' hot path.
+    #[inline]
     pub(crate) fn load_cursor(&self) -> u64 {
+        let cursor = self.load_cursor_word();
+        if self.has_flags() {
+            self.published_from(cursor)
+        } else {
+            cursor
+        }
+    }
+
+    /// The cursor word itself. Acquire pairs with every Release store or RMW of it
+    /// (`publish_next`, and in multi-producer rings the cursor advance in
+    /// `ConsumerState::commit_to`):
+    /// the slot writes of every sequence below the value read happen-before the caller reads
+    /// them. In a multi-producer ring it may lag the published bound (see `load_cursor`), but
+    /// never a consumer's sequence: a consumer that follows no stage moves it up to its own
+    /// sequence before committing, so the flags of the lap after it are never overwritten.
+    #[inline(always)]
+    pub(crate) fn load_cursor_word(&self) -> u64 {
         self.cursor().load(Ordering::Acquire)
+    }
+
+    /// Multi-producer rings: the end of the run of committed sequences that starts at `from`
+    /// (at most a lap long), where every sequence below `from` is published. A flag holds
+    /// `seq + 1` only once `seq` itself is committed (a stale flag of an earlier lap never
+    /// matches, and the flags of `[from, from + capacity)` are not rewritten for the next lap
+    /// before every consumer producers wait for passed them), so every sequence below the value
+    /// returned is published, whatever the caller's `from` was.
+    #[inline(always)]
+    pub(crate) fn published_from(&self, from: u64) -> u64 {
+        let limit = from.saturating_add(self.capacity);
+        let mut end = from;
+        // SYNC POINT. Acquire: pairs with the Release store of each flag in `commit_multi`:
+        // the committer's slot writes happen-before our (and our caller's) reads of the slot.
+        while end < limit && self.flag(end).load(Ordering::Acquire) == end.wrapping_add(1) {
+            end += 1;
+        }
+        end
     }
 
     /// The claim sequence. Acquire pairs with the Release CAS of a multi-producer claim (its
