@@ -137,6 +137,13 @@
 //!   is lost; the subscriber polls `receive` and checks every message. In `pingpong` two
 //!   services, one sample in flight, both sides polling. A sender keeps its ports after it has
 //!   reported until the parent releases it (closes its stdin), once the receiver has everything.
+//! - `node-seed` (in `seed`, only where `BENCH_NODE_SEED` names the installed package): the
+//!   Node.js package `shared-memory-disruptor` this project started from, running its own
+//!   benchmark (`bench/producer.js`, `bench/consumer.js`: one synchronous claim and commit per
+//!   `u32`, a consumer that checks each) between two `node` processes, measured as the seed
+//!   does (messages over the consumer's elapsed time). Install it with
+//!   `npm install shared-memory-disruptor` (node-gyp builds its addon), then set
+//!   `BENCH_NODE_SEED=$PWD/node_modules/shared-memory-disruptor`.
 //!
 //! Before every measured run the harness times a cross-core probe: two threads ping-pong an
 //! atomic (100,000 round trips, at most 250 ms); `probe_ns` is the one-way handoff. vCPU
@@ -169,7 +176,7 @@
 //! `BENCH_WAIT=busy-spin|yield|backoff|block` (the wait strategy of `ours` and `single-stage`;
 //! default busy-spin, but yield in `pipeline3`, `diamond` and `fanout-*`), `BENCH_OUT` (where the
 //! files go), `BENCH_ICEORYX2_BUFFER` (messages iceoryx2's service holds per subscriber; default
-//! 65,536, as our ring).
+//! 65,536, as our ring), `BENCH_NODE_SEED` (the Node.js seed's package directory).
 //!
 //! Processes: the binary re-executes itself (`__child <role> key=value...`) for each producer and
 //! consumer; a child prints JSON lines (`wire::ChildLine`): ready, then its result (or its

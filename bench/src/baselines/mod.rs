@@ -1,11 +1,13 @@
 //! The baselines, one file each: `raw` (a minimal SPSC ring over shared memory), `raw-scan` and
 //! `raw-scan-cached` (fan-out rings with O(N) gating), the `disruptor` crate and a crossbeam
-//! channel (threads of one child process), and iceoryx2 (with the `iceoryx2` feature).
+//! channel (threads of one child process), iceoryx2 (with the `iceoryx2` feature), and the
+//! Node.js seed's own benchmark (`node-seed`, where `BENCH_NODE_SEED` is set).
 
 pub mod channel;
 pub mod disruptor_crate;
 #[cfg(feature = "iceoryx2")]
 pub mod iceoryx2;
+pub mod node_seed;
 pub mod raw;
 pub mod raw_scan;
 

@@ -56,6 +56,8 @@ pub enum Impl {
     /// iceoryx2's publish-subscribe between two processes (the `iceoryx2` feature).
     #[cfg(feature = "iceoryx2")]
     Iceoryx2,
+    /// The Node.js seed's own benchmark, in `seed` (where `BENCH_NODE_SEED` is set).
+    NodeSeed,
 }
 
 impl Impl {
@@ -77,6 +79,7 @@ impl Impl {
             Impl::RawScanCached => "raw-scan-cached",
             #[cfg(feature = "iceoryx2")]
             Impl::Iceoryx2 => "iceoryx2",
+            Impl::NodeSeed => "node-seed",
         }
     }
 }
@@ -131,6 +134,19 @@ pub const SPSC_IMPLS: &[Impl] = &[
     Impl::Channel,
     #[cfg(feature = "iceoryx2")]
     Impl::Iceoryx2,
+];
+
+/// `seed`: the SPSC implementations, and the Node.js seed's own benchmark.
+pub const SEED_IMPLS: &[Impl] = &[
+    Impl::Ours,
+    Impl::OursEager,
+    Impl::Raw,
+    Impl::DisruptorCrate,
+    Impl::DisruptorCrateBatch,
+    Impl::Channel,
+    #[cfg(feature = "iceoryx2")]
+    Impl::Iceoryx2,
+    Impl::NodeSeed,
 ];
 
 /// Each of our wait strategies; the first is the reference of `wait-seed` and `wakeup`.
@@ -201,7 +217,7 @@ pub const SCENARIOS: &[Scenario] = &[
         msg_bytes: 4,
         msgs: 10_000_000,
         shape: Shape::Spsc { batch: 1 },
-        impls: SPSC_IMPLS,
+        impls: SEED_IMPLS,
         references: &[],
         wait: None,
     },
@@ -465,6 +481,9 @@ pub fn run_once(
     if imp == Impl::Iceoryx2 {
         return crate::baselines::iceoryx2::run(cfg, sc, msgs);
     }
+    if imp == Impl::NodeSeed {
+        return crate::baselines::node_seed::run(cfg, msgs);
+    }
     match sc.kind {
         "u32" => run_typed::<u32>(cfg, sc, imp, msgs, printed),
         "u64" => run_typed::<u64>(cfg, sc, imp, msgs, printed),
@@ -498,7 +517,13 @@ fn run_typed<M: Msg>(
 }
 
 pub fn run_scenario(cfg: &Config, sc: &Scenario) -> Vec<Summary> {
-    let impls: Vec<Impl> = sc.impls.iter().copied().filter(|&i| cfg.wants(i)).collect();
+    let impls: Vec<Impl> = sc
+        .impls
+        .iter()
+        .copied()
+        .filter(|&i| cfg.wants(i))
+        .filter(|&i| i != Impl::NodeSeed || crate::baselines::node_seed::package().is_some())
+        .collect();
     let msgs = cfg.scaled(sc.msgs);
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); impls.len()];
     let mut failures: Vec<Vec<String>> = vec![Vec::new(); impls.len()];
