@@ -313,7 +313,7 @@ fn inspect_shows_header_consumers_in_flight_claim_and_graph() {
     assert_eq!(field(&text, "type"), "Tick");
     assert_eq!(field(&text, "schema"), Tick::SCHEMA.to_string());
     assert_eq!(field(&text, "schema hash"), format!("{:#018x}", Tick::SCHEMA.hash));
-    assert_eq!(field(&text, "layout"), "version 3");
+    assert_eq!(field(&text, "layout"), "version 4");
     assert_eq!(field(&text, "slots"), "8 x 16 bytes, align 8");
     assert_eq!(field(&text, "producers"), "multi-producer");
     assert!(field(&text, "created").ends_with(&format!("by pid {me}")), "{text}");
@@ -349,7 +349,7 @@ fn inspect_shows_header_consumers_in_flight_claim_and_graph() {
     let json = run(&["inspect", &name, "--json"]).ok().json();
     assert_eq!(json["name"], &*name);
     assert_eq!(json["type_name"], "Tick");
-    assert_eq!(json["layout_version"], 3);
+    assert_eq!(json["layout_version"], 4);
     assert_eq!(json["schema"]["text"], Tick::SCHEMA.to_string());
     assert_eq!(json["schema"]["hash"], format!("{:#018x}", Tick::SCHEMA.hash));
     let offsets: Vec<(&str, u64, u64)> = json["schema"]["fields"]
@@ -580,7 +580,7 @@ fn corrupt_headers_are_reported_with_the_typed_error() {
     // Offsets in the header: layout_version at 8, producer_mode at 60 (see `shm::Header`).
     for (offset, value, message, kind) in [
         (60u64, 7u32, "is corrupt: producer mode 7 is not 1 or 2", "corrupt"),
-        (8, 99, "has layout version 99, this build supports 3", "unsupported_version"),
+        (8, 99, "has layout version 99, this build supports 4", "unsupported_version"),
     ] {
         let name = Name::new();
         drop(Disruptor::<Tick>::builder(&name).capacity(8).consumers(1).create().unwrap());

@@ -475,11 +475,15 @@ impl Inspector {
     pub fn header(&self) -> HeaderInfo {
         let h = self.segment.header();
         let g = self.segment.geometry();
+        let (type_name, schema_text) = match self.segment.schema_table() {
+            Ok(table) => (table.type_name(), table.to_string()),
+            Err(e) => ("?".to_owned(), format!("(unreadable schema table: {e})")),
+        };
         HeaderInfo {
             name: self.segment.name().to_owned(),
             layout_version: h.layout_version,
-            type_name: shm::header_text(&h.type_name),
-            schema_text: shm::header_text(&h.schema_text),
+            type_name,
+            schema_text,
             schema_hash: h.schema_hash,
             slot_size: g.slot_size,
             slot_align: h.slot_align,

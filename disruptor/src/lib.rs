@@ -152,6 +152,7 @@ mod producer;
 mod protocol;
 #[cfg(not(loom))]
 mod registry;
+mod schema_table;
 #[cfg(not(loom))]
 mod shm;
 mod slot;
@@ -171,6 +172,9 @@ pub use protocol::policy::DeadPeerPolicy;
 pub use protocol::wait::{FenceMode, WaitStrategy};
 #[cfg(not(loom))]
 pub use ring::{Builder, Disruptor};
+pub use schema_table::{
+    EntryField, EntryKind, SchemaDifference, SchemaEntry, SchemaTable, SchemaTableError,
+};
 #[cfg(not(loom))]
 pub use shm::unlink;
 pub use shm_disruptor_derive::Slot;
