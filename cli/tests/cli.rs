@@ -256,8 +256,14 @@ fn field<'a>(text: &'a str, key: &str) -> &'a str {
         .trim()
 }
 
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn entry<'a>(list: &'a Value, name: &str) -> &'a Value {
-    list.as_array()
+    assert_eq!(list["version"], 1, "{list:#}");
+    list["segments"]
+        .as_array()
         .unwrap()
         .iter()
         .find(|e| e["name"] == name)
@@ -560,13 +566,26 @@ fn foreign_segment_is_reported_not_crashed_on() {
     assert_eq!(entry(&list, &name)["kind"], "foreign");
     assert_eq!(entry(&list, &name)["size"], 8192);
 
-    // Too short for a header: still foreign, not a ring waiting for its creator.
-    let tiny = Name::new();
-    std::fs::write(tiny.path(), b"abc").unwrap();
-    let run_ = run(&["inspect", &tiny]).failed();
-    assert!(run_.stderr.contains("bad magic [61, 62, 63, 00"), "{run_:#?}");
-    let list = run(&["list", "--all", "--json"]).ok().json();
-    assert_eq!(entry(&list, &tiny)["first_bytes"], "616263");
+    // Too short for a header (1 byte, or 3): "too small", not a bad magic, nor a ring waiting
+    // for its creator.
+    for bytes in [&b"a"[..], b"abc"] {
+        let tiny = Name::new();
+        std::fs::write(tiny.path(), bytes).unwrap();
+        for args in [vec!["inspect", &tiny], vec!["peek", &tiny]] {
+            let run_ = run(&args).failed();
+            let says = format!("is too small: {} bytes, but 4096 bytes are needed", bytes.len());
+            assert!(run_.stderr.contains(&says), "{run_:#?}");
+        }
+        let json = run(&["inspect", &tiny, "--json"]).failed().json();
+        assert_eq!(json["error"]["kind"], "too_small");
+        let list = run(&["list", "--all", "--json"]).ok().json();
+        assert_eq!(entry(&list, &tiny)["kind"], "too_small");
+        assert_eq!(entry(&list, &tiny)["first_bytes"], hex_of(bytes));
+        let text = run(&["list", "--all"]).ok().stdout;
+        let line = text.lines().find(|l| l.starts_with(&format!("{} ", &*tiny))).unwrap();
+        assert!(line.contains(" too-small ") && line.contains("too small to be a ring"), "{line}");
+        assert!(run(&["rm", &tiny]).failed().stderr.contains("too small"));
+    }
 
     let refused = run(&["rm", &name]).failed();
     assert!(refused.stderr.contains("is not a shm-disruptor ring; use --force"), "{refused:#?}");
@@ -773,10 +792,10 @@ fn watch_reports_a_ring_truncated_under_it() {
     let mut stderr = String::new();
     child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
     assert_eq!(status.code(), Some(1), "exited by itself, not killed by SIGBUS: {status} {stderr}");
-    assert!(stderr.contains("is 4096 bytes, but"), "{stderr}");
+    assert!(stderr.contains("is too small: 4096 bytes, but"), "{stderr}");
     // The other commands refuse it the same way.
     let run = run(&["inspect", &name]).failed();
-    assert!(run.stderr.contains("is 4096 bytes, but"), "{run:#?}");
+    assert!(run.stderr.contains("is too small: 4096 bytes, but"), "{run:#?}");
 }
 
 /// The nearest-rank percentile that the tool documents: the smallest lag that at least `p`

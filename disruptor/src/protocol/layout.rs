@@ -84,6 +84,8 @@ pub const INIT_READY: u32 = 2;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum ProducerMode {
     /// One producer handle at a time; claims need no atomic read-modify-write.
     Single,
