@@ -1187,7 +1187,10 @@ impl Drop for Exporter {
 
 /// A parsed scrape: every sample as (name, labels, value).
 #[derive(Debug)]
-struct Scrape(Vec<(String, Vec<(String, String)>, f64)>);
+struct Scrape(Vec<Sample>);
+
+/// One sample: its metric name, its labels, its value.
+type Sample = (String, Vec<(String, String)>, f64);
 
 impl Scrape {
     /// Parses the OpenMetrics text format strictly: `# HELP`/`# TYPE` lines, samples
@@ -1373,7 +1376,7 @@ fn watch_json_prints_a_line_per_refresh_and_count_zero_is_refused() {
     let lines: Vec<Value> =
         out.lines().map(|l| serde_json::from_str(l).expect("one JSON object a line")).collect();
     assert_eq!(lines.len(), 3, "{out}");
-    assert!(lines.iter().all(|l| l["version"] == 1 && l["cursor"] == 2 && l["name"] == &*name));
+    assert!(lines.iter().all(|l| l["version"] == 1 && l["cursor"] == 2 && l["name"] == *name));
     assert!(lines[0]["published_per_s"].is_null(), "no rate before a second refresh");
     assert_eq!(lines[1]["published_per_s"], 0.0);
     assert_eq!(lines[2]["consumers"][0]["lag"], 2);
@@ -1413,10 +1416,8 @@ fn a_byte_ring_is_shown_as_a_stream() {
         (json["stream_status"].as_str(), json["text"].as_str()),
         (Some("eof"), Some("hello, stream\n\u{1}"))
     );
-    assert_eq!(
-        run(&["inspect", &name]).ok().stdout.contains("status          eof (a byte stream)"),
-        true
-    );
+    let inspected = run(&["inspect", &name]).ok().stdout;
+    assert!(inspected.contains("status          eof (a byte stream)"), "{inspected}");
     let last = run(&["peek", &name, "--last", "3"]).ok().stdout;
     assert!(last.contains("the last 3 bytes (from byte 12)"), "{last}");
 }
