@@ -94,9 +94,9 @@ enum Command {
         #[arg(long)]
         force: bool,
         /// Remove every ring that no live process uses and that a dead process used (`list`
-        /// marks them "all dead").
-        #[arg(long)]
-        dead: bool,
+        /// marks them "all dead"); with names, only those of the named rings.
+        #[arg(long, num_args = 0.., value_name = "NAME")]
+        dead: Option<Vec<String>>,
     },
     /// Evict a consumer whose process died holding it: it is released, so producers stop
     /// waiting for it (and the stages that followed it follow what it followed). A live
@@ -223,7 +223,9 @@ fn main() -> ExitCode {
         Command::Watch { interval, count, json, many, .. } => {
             watch(&mut out, &ring, interval, count, json, many.view())
         }
-        Command::Rm { dead: true, .. } => rm_dead(&mut out),
+        Command::Rm { dead: Some(names), .. } => {
+            rm_dead(&mut out, &names.iter().map(|n| ring_name(n)).collect::<Vec<_>>())
+        }
         Command::Rm { force, .. } => rm(&mut out, &ring, force),
         Command::Evict { index, .. } => evict(&mut out, &ring, index),
         Command::Peek { last, json, .. } => peek(&mut out, &ring, last, json),
@@ -520,12 +522,16 @@ fn evict(out: &mut impl Write, name: &str, index: usize) -> Result<(), Failure> 
     Ok(())
 }
 
-/// Removes every ring whose users are all dead (see `render::all_users_dead`).
-fn rm_dead(out: &mut impl Write) -> Result<(), Failure> {
+/// Removes every ring whose users are all dead (see `render::all_users_dead`), or only those of
+/// `names` when there are any.
+fn rm_dead(out: &mut impl Write, names: &[String]) -> Result<(), Failure> {
     let segments =
         inspect::list().map_err(|e| Failure::Refused(format!("cannot read {SHM_DIR}: {e}")))?;
     let mut removed = 0;
     for segment in &segments {
+        if !names.is_empty() && !names.contains(&segment.name) {
+            continue;
+        }
         if let SegmentKind::Ring { info, live_users, mapped_by } = &segment.kind {
             if render::all_users_dead(info, live_users, mapped_by) {
                 shm_disruptor::unlink(&segment.name)?;

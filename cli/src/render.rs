@@ -40,40 +40,25 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 
 /// `2026-05-01T12:34:56Z` (UTC), from nanoseconds since the Unix epoch.
 pub fn utc(ns: u64) -> String {
-    let secs = ns / 1_000_000_000;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Howard Hinnant's civil_from_days, for days since 1970-01-01.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3_600,
-        rem % 3_600 / 60,
-        rem % 60
-    )
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_nanos(ns)).to_string()
 }
 
-/// `3h 2m ago`, `12s ago`, or `in the future` for a clock that went back.
+/// `3h 2m ago`, `12s ago` (the two largest units), or `in the future` for a clock that went
+/// back.
 pub fn age(ns: u64) -> String {
     let then = UNIX_EPOCH + Duration::from_nanos(ns);
     let Ok(elapsed) = SystemTime::now().duration_since(then) else {
         return "in the future".into();
     };
     let s = elapsed.as_secs();
-    let text = match s {
-        0..=59 => format!("{s}s"),
-        60..=3_599 => format!("{}m {}s", s / 60, s % 60),
-        3_600..=86_399 => format!("{}h {}m", s / 3_600, s % 3_600 / 60),
-        _ => format!("{}d {}h", s / 86_400, s % 86_400 / 3_600),
+    // Keep the two largest units: 3h 2m, not 3h 2m 5s.
+    let unit = match s {
+        0..=59 => 1,
+        60..=3_599 => 1,
+        3_600..=86_399 => 60,
+        _ => 3_600,
     };
-    format!("{text} ago")
+    format!("{} ago", humantime::format_duration(Duration::from_secs(s - s % unit)))
 }
 
 pub fn range_text(r: &Range<u64>) -> String {
@@ -111,7 +96,7 @@ pub fn attached(live_users: &[u32], mapped_by: &[u32]) -> Vec<u32> {
 }
 
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// `0000  00 01 ... 0f  |................|`, 16 bytes a line.

@@ -1360,7 +1360,8 @@ fn rm_dead_removes_the_rings_whose_users_all_died_and_list_marks_them() {
     assert_eq!(entry(&json, &dead)["all_users_dead"], true);
     assert_eq!(entry(&json, &used)["all_users_dead"], false);
 
-    let removed = run(&["rm", "--dead"]).ok().stdout;
+    // Named: `rm --dead` alone would also remove other tests' (and other users') dead rings.
+    let removed = run(&["rm", "--dead", &dead, &idle, &used]).ok().stdout;
     assert!(removed.contains(&format!("removed ring {}", &*dead)), "{removed}");
     assert!(!dead.path().exists());
     assert!(idle.path().exists() && used.path().exists(), "only rings whose users all died");

@@ -152,6 +152,14 @@ fn other_layouts_are_refused_showing_both() {
         ),
         "{msg}"
     );
+    // The README's example, line for line.
+    assert!(
+        msg.ends_with(
+            "  then: this process has `_pad: [u8; 3] @9`, the segment has `side: u8 @12`\n  \
+             then: this process has `qty: u32 @12`, the segment has `_pad: [u8; 3] @13`"
+        ),
+        "{msg}"
+    );
 
     let msg = mismatch::<retyped::Tick>(name);
     assert!(msg.contains("`qty: i32 @8`") && msg.contains("`qty: u32 @8`"), "{msg}");
