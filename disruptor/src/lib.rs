@@ -95,6 +95,8 @@
 //!   tokio's `AsyncWrite`, `AsyncRead` and `AsyncBufRead` over a byte stream (a ring of `u8`),
 //!   as [`StreamWriter`] and [`StreamReader`] implement `std::io`'s traits. It adds a dependency
 //!   on tokio without any of its features: its I/O traits, no runtime.
+//! - `serde` (off by default): `serde::Serialize` for [`SchemaTable`] and its parts,
+//!   [`ProducerMode`] and [`ParticipantState`], for tools that report rings as JSON.
 //!
 //! The async calls of the handles ([`Producer::claim_async`], [`ClaimBatch::commit_async`],
 //! [`Consumer::consume_async`]) need no feature: they are plain futures, for any executor.
@@ -109,8 +111,8 @@
 //! - [`DeadPeerPolicy`], [`Disruptor::participants`] and [`Producer::recover_orphaned`]: what
 //!   is left when a process dies, and how the others carry on.
 //! - [`Builder::depends_on`] and [`ExclusiveConsumer`]: pipelines of consumers.
-//! - [`inspect`]: reading any ring from outside without taking part, as the `shm-disruptor`
-//!   command does.
+//! - [`observe`]: the untyped, read-only accessors on which tools that read any ring from
+//!   outside are built (the `shm-disruptor-inspect` crate, and the `shm-disruptor` command).
 //!
 //! The source repository also holds `PROTOCOL.md`, which is not part of the published crate:
 //! the protocol in full, for whoever reviews or ports it. It describes the segment's layout
@@ -144,14 +146,15 @@ mod asynch;
 mod consumer;
 mod error;
 mod graph;
-#[cfg(not(loom))]
-pub mod inspect;
 mod liveness;
+#[cfg(not(loom))]
+pub mod observe;
 #[cfg(not(loom))]
 mod producer;
 mod protocol;
 #[cfg(not(loom))]
 mod registry;
+mod schema_table;
 #[cfg(not(loom))]
 mod shm;
 mod slot;
@@ -171,6 +174,9 @@ pub use protocol::policy::DeadPeerPolicy;
 pub use protocol::wait::{FenceMode, WaitStrategy};
 #[cfg(not(loom))]
 pub use ring::{Builder, Disruptor};
+pub use schema_table::{
+    EntryField, EntryKind, SchemaDifference, SchemaEntry, SchemaTable, SchemaTableError,
+};
 #[cfg(not(loom))]
 pub use shm::unlink;
 pub use shm_disruptor_derive::Slot;

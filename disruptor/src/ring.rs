@@ -661,7 +661,7 @@ fn live_users_of(name: &str) -> Option<Vec<u32>> {
     let (segment, file) = Segment::open_any(name, Duration::from_millis(0)).ok()?;
     let core = segment.core(file).ok()?;
     let mut pids = crate::protocol::ownership::live_users(&core);
-    for pid in crate::inspect::processes_mapping(name) {
+    for pid in crate::observe::processes_mapping(name) {
         if !pids.contains(&pid) {
             pids.push(pid);
         }
