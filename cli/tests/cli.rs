@@ -729,12 +729,12 @@ fn watch_refreshes_with_rates_until_its_count() {
     let ring = Disruptor::<u64>::builder(&name).capacity(1024).consumers(2).create().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let worker = {
-        let (ring, stop) = (ring.clone(), Arc::clone(&stop));
+        // Attached and released before `watch` starts, so that its first refresh sees them.
+        let mut producer = ring.producer().unwrap();
+        let mut consumer = ring.consumer(0).unwrap();
+        ring.consumer(1).unwrap().release();
+        let stop = Arc::clone(&stop);
         std::thread::spawn(move || {
-            let mut producer = ring.producer().unwrap();
-            let mut consumer = ring.consumer(0).unwrap();
-            let released = ring.consumer(1).unwrap();
-            released.release();
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 if let Ok(mut claim) = producer.try_claim() {
