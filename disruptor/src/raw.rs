@@ -280,6 +280,19 @@ impl RawRing {
         self.core().ring.load_cursor()
     }
 
+    /// The claim sequence: the next sequence a producer will claim (above the cursor while
+    /// claims are in flight or pending).
+    pub fn claim_sequence(&self) -> u64 {
+        self.core().ring.load_claim_sequence()
+    }
+
+    /// When the segment was created, in nanoseconds since the Unix epoch, as its header
+    /// records it (0 for an in-process ring): with the name, it tells a ring from another one
+    /// created later under the same name.
+    pub fn creation_time_ns(&self) -> u64 {
+        self.shared.creation_time_ns()
+    }
+
     /// Consumer `index`'s committed sequence (`u64::MAX` once released), or `None` when out of
     /// range.
     pub fn consumer_sequence(&self, index: usize) -> Option<u64> {
@@ -527,7 +540,7 @@ impl RawProducer {
     }
 
     fn claim(&mut self, range: Range<u64>) -> RawClaim<'_> {
-        RawClaim { producer: self, start: range.start, end: range.end, done: false }
+        RawClaim { producer: self, start: range.start, end: range.end, recovered: false, done: false }
     }
 
     fn try_range(&mut self, n: u64, exact: bool) -> Result<Range<u64>, ClaimError> {
@@ -582,6 +595,20 @@ impl RawProducer {
         Ok(self.claim(range))
     }
 
+    /// The claimed-but-unpublished range that blocks the cursor and that no live handle holds
+    /// (a producer died between claim and commit, or left it pending), writable and then
+    /// committable, as [`Producer::recover_orphaned`](crate::Producer::recover_orphaned).
+    /// Dropped without commit, it is pending again.
+    pub fn recover_orphaned(&mut self) -> Option<RawClaim<'_>> {
+        let range = crate::protocol::ownership::orphaned_claim(&self.ring.shared.core)?;
+        if !self.state.recover(&self.ring.shared.core, &range) {
+            return None;
+        }
+        let mut claim = self.claim(range);
+        claim.recovered = true;
+        Some(claim)
+    }
+
     /// Claims between 1 and `max` slots, as a future that completes when at least one is free
     /// (see [`Producer::claim_available_async`](crate::Producer::claim_available_async); the
     /// dead-peer policy is always `Wait` here).
@@ -619,6 +646,8 @@ pub struct RawClaim<'a> {
     producer: &'a mut RawProducer,
     start: u64,
     end: u64,
+    /// A recovered range: its records are let go at commit, and it is left pending if dropped.
+    recovered: bool,
     done: bool,
 }
 
@@ -694,7 +723,7 @@ impl RawClaim<'_> {
                 producer.wait,
                 &mut producer.policy,
             );
-            producer.state.finished(core, false);
+            producer.state.finished(core, self.recovered);
         }
     }
 }
@@ -704,8 +733,12 @@ impl Drop for RawClaim<'_> {
         if !self.done {
             let producer = &mut *self.producer;
             let core = &producer.ring.shared.core;
-            let range = self.start..self.end;
-            producer.state.give_back(core, range, producer.wait, &mut producer.policy);
+            if self.recovered {
+                producer.state.release_adopted(core, false);
+            } else {
+                let range = self.start..self.end;
+                producer.state.give_back(core, range, producer.wait, &mut producer.policy);
+            }
         }
     }
 }

@@ -93,6 +93,15 @@ impl Shared {
         Shared::mapped(segment, file)
     }
 
+    /// When the segment was created (ns since the Unix epoch, from its header); 0 for a ring
+    /// in this process's memory.
+    pub(crate) fn creation_time_ns(&self) -> u64 {
+        match &self.backing {
+            Backing::Mapped { segment, .. } => segment.header().creation_time_ns,
+            Backing::Heap(_) => 0,
+        }
+    }
+
     /// The ring's name.
     pub(crate) fn name(&self) -> &str {
         &self.name

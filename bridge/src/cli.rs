@@ -1,0 +1,1 @@
+//! The `shm-disruptor bridge` command.
