@@ -166,7 +166,8 @@ pub async fn export_raw(
                     buffer.extend_from_slice(&b[from.saturating_sub(a.len())..to - a.len()]);
                 }
             }
-            let header = BatchHeader { schema_hash, epoch, first: next_send, count: n as u64, floor };
+            let header =
+                BatchHeader { schema_hash, epoch, first: next_send, count: n as u64, floor };
             publisher
                 .put(ZBytes::from(buffer.clone()))
                 .attachment(ZBytes::from(header.encode().to_vec()))

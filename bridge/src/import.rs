@@ -79,7 +79,7 @@ fn hostname() -> String {
 }
 
 /// Asks the exporter for its schema, epoch and floor, retrying until `timeout`.
-async fn query_schema(
+pub(crate) async fn query_schema(
     session: &zenoh::Session,
     key: &str,
     timeout: Option<Duration>,
@@ -101,10 +101,7 @@ async fn query_schema(
             }
         }
         if timeout.is_some_and(|t| started.elapsed() >= t) {
-            return Err(BridgeError::NoExporter {
-                key: key.to_owned(),
-                waited: started.elapsed(),
-            });
+            return Err(BridgeError::NoExporter { key: key.to_owned(), waited: started.elapsed() });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -213,7 +210,11 @@ fn write_at(claim: &mut shm_disruptor::raw::RawClaim<'_>, offset: usize, bytes: 
 }
 
 /// Copies `bytes` (whole slots) into the ring, claiming as much as is free each time.
-async fn write_all(producer: &mut RawProducer, bytes: &[u8], slot: usize) -> Result<(), BridgeError> {
+async fn write_all(
+    producer: &mut RawProducer,
+    bytes: &[u8],
+    slot: usize,
+) -> Result<(), BridgeError> {
     let mut done = 0;
     while done < bytes.len() {
         let mut claim = producer.claim_available_async((bytes.len() - done) / slot).await?;
@@ -231,10 +232,8 @@ async fn write_all(producer: &mut RawProducer, bytes: &[u8], slot: usize) -> Res
 /// future is dropped or fails.
 pub async fn import_raw(ring: &RawRing, config: ImportConfig) -> Result<(), BridgeError> {
     let key = config.key.clone().unwrap_or_else(|| default_key(ring.name()));
-    let id = config
-        .importer_id
-        .clone()
-        .unwrap_or_else(|| format!("{}:{}", hostname(), ring.name()));
+    let id =
+        config.importer_id.clone().unwrap_or_else(|| format!("{}:{}", hostname(), ring.name()));
     let slot = ring.slot_size();
     let stats = Arc::clone(&config.stats);
     let state_file = StateFile {

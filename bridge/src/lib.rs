@@ -99,7 +99,7 @@ impl Endpoints {
         Ok(config)
     }
 
-    async fn open(&self) -> Result<zenoh::Session, BridgeError> {
+    pub(crate) async fn open(&self) -> Result<zenoh::Session, BridgeError> {
         zenoh::open(self.config()?).await.map_err(|e| BridgeError::Zenoh(e.to_string()))
     }
 }

@@ -20,9 +20,8 @@ impl BatchHeader {
 
     pub fn encode(&self) -> [u8; Self::LEN] {
         let mut out = [0; Self::LEN];
-        for (i, v) in [self.schema_hash, self.epoch, self.first, self.count, self.floor]
-            .iter()
-            .enumerate()
+        for (i, v) in
+            [self.schema_hash, self.epoch, self.first, self.count, self.floor].iter().enumerate()
         {
             out[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
         }
@@ -129,11 +128,7 @@ mod tests {
         let a = Ack { epoch: 7, next: 9, resync: true, importer: "host:/ring".into() };
         assert_eq!(Ack::decode(&a.encode()), Some(a.clone()));
         assert_eq!(Ack::decode(&a.encode()[..16]), None);
-        let s = SchemaReply {
-            schema: RawSchema::of::<[u32; 2]>(),
-            epoch: u64::MAX,
-            floor: 12,
-        };
+        let s = SchemaReply { schema: RawSchema::of::<[u32; 2]>(), epoch: u64::MAX, floor: 12 };
         assert_eq!(SchemaReply::decode(&s.encode()), Some(s));
         assert_eq!(SchemaReply::decode("hash=1\n"), None);
     }

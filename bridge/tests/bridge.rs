@@ -20,7 +20,8 @@ fn node() {
     let Ok(role) = std::env::var("SHMD_BRIDGE_ROLE") else { return };
     let ring = std::env::var("SHMD_BRIDGE_RING").unwrap();
     let endpoint = std::env::var("SHMD_BRIDGE_ENDPOINT").unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let result = rt.block_on(async {
         let ring = Disruptor::<Order>::open(&ring).unwrap();
         match role.as_str() {

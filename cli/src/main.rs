@@ -36,6 +36,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Carry a ring's messages to rings on other hosts over Zenoh (export, import).
+    #[cfg(feature = "bridge")]
+    #[command(subcommand)]
+    Bridge(shm_disruptor_bridge::cli::BridgeCommand),
     /// List the rings on this machine, with their geometry, status and attached processes.
     List {
         /// Also list foreign (not a ring) and unreadable segments.
@@ -153,16 +157,33 @@ fn ring_name(arg: &str) -> String {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    #[cfg(feature = "bridge")]
+    let cli = match cli {
+        Cli { command: Command::Bridge(command) } => {
+            return match shm_disruptor_bridge::cli::run(command) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        other => other,
+    };
     let (name, json) = match &cli.command {
         Command::Inspect { name, json, .. } | Command::Peek { name, json, .. } => {
             (Some(ring_name(name)), *json)
         }
         Command::Watch { name, .. } | Command::Rm { name, .. } => (Some(ring_name(name)), false),
         Command::List { json, .. } => (None, *json),
+        #[cfg(feature = "bridge")]
+        Command::Bridge(_) => unreachable!("handled above"),
     };
     let mut out = io::stdout().lock();
     let result = match cli.command {
         Command::List { all, json } => list(&mut out, all, json),
+        #[cfg(feature = "bridge")]
+        Command::Bridge(_) => unreachable!("handled above"),
         Command::Inspect { json, many, .. } => {
             inspect(&mut out, &name.clone().unwrap_or_default(), json, many.view())
         }

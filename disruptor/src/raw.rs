@@ -540,7 +540,13 @@ impl RawProducer {
     }
 
     fn claim(&mut self, range: Range<u64>) -> RawClaim<'_> {
-        RawClaim { producer: self, start: range.start, end: range.end, recovered: false, done: false }
+        RawClaim {
+            producer: self,
+            start: range.start,
+            end: range.end,
+            recovered: false,
+            done: false,
+        }
     }
 
     fn try_range(&mut self, n: u64, exact: bool) -> Result<Range<u64>, ClaimError> {
