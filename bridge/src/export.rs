@@ -51,6 +51,32 @@ struct Importer {
     moved: Instant,
 }
 
+/// Takes an importer's acknowledgement into account: its `next`, and a request to send again
+/// from there (never below the floor: what is committed may be overwritten).
+fn on_ack(
+    sample: &zenoh::sample::Sample,
+    epoch: u64,
+    floor: u64,
+    next_send: &mut u64,
+    importers: &mut HashMap<String, Importer>,
+    stats: &BridgeStats,
+) {
+    let Some(ack) = Ack::decode(&sample.payload().to_bytes()) else { return };
+    if ack.epoch != epoch {
+        return; // for another source
+    }
+    let now = Instant::now();
+    let entry = importers.entry(ack.importer).or_insert(Importer { next: ack.next, moved: now });
+    if ack.next != entry.next {
+        entry.next = ack.next;
+        entry.moved = now;
+    }
+    if ack.resync && ack.next < *next_send {
+        *next_send = ack.next.max(floor);
+        BridgeStats::add(&stats.resends, 1);
+    }
+}
+
 /// Exports consumer `consumer_index` of `ring`: the untyped form of [`export`](crate::export),
 /// for a ring known by the schema in its header. Runs until the future is dropped or fails.
 pub async fn export_raw(
@@ -104,21 +130,7 @@ pub async fn export_raw(
     loop {
         // 1. Acknowledgements.
         while let Ok(Some(sample)) = acks.try_recv() {
-            let Some(ack) = Ack::decode(&sample.payload().to_bytes()) else { continue };
-            if ack.epoch != epoch {
-                continue;
-            }
-            let now = Instant::now();
-            let entry =
-                importers.entry(ack.importer).or_insert(Importer { next: ack.next, moved: now });
-            if ack.next != entry.next {
-                entry.next = ack.next;
-                entry.moved = now;
-            }
-            if ack.resync && ack.next < next_send {
-                next_send = ack.next.max(floor);
-                BridgeStats::add(&stats.resends, 1);
-            }
+            on_ack(&sample, epoch, floor, &mut next_send, &mut importers, stats);
         }
 
         // 2. Commit what every importer has.
@@ -195,22 +207,7 @@ pub async fn export_raw(
         tokio::select! {
             sample = acks.recv_async() => {
                 if let Ok(sample) = sample {
-                    if let Some(ack) = Ack::decode(&sample.payload().to_bytes()) {
-                        if ack.epoch == epoch {
-                            let now = Instant::now();
-                            let entry = importers
-                                .entry(ack.importer)
-                                .or_insert(Importer { next: ack.next, moved: now });
-                            if ack.next != entry.next {
-                                entry.next = ack.next;
-                                entry.moved = now;
-                            }
-                            if ack.resync && ack.next < next_send {
-                                next_send = ack.next.max(floor);
-                                BridgeStats::add(&stats.resends, 1);
-                            }
-                        }
-                    }
+                    on_ack(&sample, epoch, floor, &mut next_send, &mut importers, stats);
                 }
             }
             batch = consumer.consume_async(), if nothing_published => {
