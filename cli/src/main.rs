@@ -40,6 +40,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Carry a ring's messages to rings on other hosts over Zenoh (export, import).
+    #[cfg(feature = "bridge")]
+    #[command(subcommand)]
+    Bridge(shm_disruptor_bridge::cli::BridgeCommand),
     /// List the rings on this machine, with their geometry, status and attached processes.
     List {
         /// Also list foreign (not a ring) and unreadable segments.
@@ -206,6 +210,19 @@ fn write_json(out: &mut impl Write, value: &impl Serialize) -> Result<(), Failur
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    #[cfg(feature = "bridge")]
+    let cli = match cli {
+        Cli { command: Command::Bridge(command) } => {
+            return match shm_disruptor_bridge::cli::run(command) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        other => other,
+    };
     let (name, json) = match &cli.command {
         Command::Inspect { name, json, .. }
         | Command::Peek { name, json, .. }
@@ -214,11 +231,15 @@ fn main() -> ExitCode {
         Command::Rm { name, .. } => (name.as_deref().map(ring_name), false),
         Command::List { json, .. } => (None, *json),
         Command::Metrics { .. } => (None, false),
+        #[cfg(feature = "bridge")]
+        Command::Bridge(_) => unreachable!("handled above"),
     };
     let mut out = io::stdout().lock();
     let ring = name.clone().unwrap_or_default();
     let result = match cli.command {
         Command::List { all, json } => list(&mut out, all, json),
+        #[cfg(feature = "bridge")]
+        Command::Bridge(_) => unreachable!("handled above"),
         Command::Inspect { json, many, .. } => inspect(&mut out, &ring, json, many.view()),
         Command::Watch { interval, count, json, many, .. } => {
             watch(&mut out, &ring, interval, count, json, many.view())

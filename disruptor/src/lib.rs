@@ -113,6 +113,8 @@
 //! - [`Builder::depends_on`] and [`ExclusiveConsumer`]: pipelines of consumers.
 //! - [`observe`]: the untyped, read-only accessors on which tools that read any ring from
 //!   outside are built (the `shm-disruptor-inspect` crate, and the `shm-disruptor` command).
+//! - [`raw`]: a ring's slots as bytes, for code that knows its slot type only from the schema
+//!   in its header (bridges, recorders).
 //!
 //! The source repository also holds `PROTOCOL.md`, which is not part of the published crate:
 //! the protocol in full, for whoever reviews or ports it. It describes the segment's layout
@@ -152,6 +154,8 @@ pub mod observe;
 #[cfg(not(loom))]
 mod producer;
 mod protocol;
+#[cfg(not(loom))]
+pub mod raw;
 #[cfg(not(loom))]
 mod registry;
 mod schema_table;

@@ -422,17 +422,16 @@ impl SchemaTable {
             let cut = (0..=room).rev().find(|&i| name.is_char_boundary(i)).unwrap_or(0);
             name.truncate(cut);
         }
-        let abridged = SchemaTable {
-            entries: vec![SchemaEntry {
-                name,
-                size: root.size,
-                align: root.align,
-                hash: root.hash,
-                kind: EntryKind::Opaque,
-            }],
+        SchemaTable::opaque(name, root.size, root.align, root.hash).encode()
+    }
+
+    /// An abridged table: one opaque entry of `size` bytes, aligned to `align`, whose schema
+    /// hash is `hash` (what is known of a slot type whose fields are not).
+    pub(crate) fn opaque(name: String, size: u64, align: u64, hash: u64) -> SchemaTable {
+        SchemaTable {
+            entries: vec![SchemaEntry { name, size, align, hash, kind: EntryKind::Opaque }],
             abridged: true,
-        };
-        abridged.encode()
+        }
     }
 
     /// Reads a table from `bytes`, checking everything listed under "Trust" in [`SchemaTable`]'s

@@ -99,8 +99,8 @@ unsafe impl Sync for Segment {}
 pub struct NewRing<'a> {
     /// Name of the segment.
     pub name: &'a str,
-    /// Schema of the slot type.
-    pub schema: &'a Schema,
+    /// The slot type.
+    pub slot: SlotType<'a>,
     /// Number of slots.
     pub capacity: u64,
     /// Number of consumers.
@@ -115,6 +115,20 @@ pub struct NewRing<'a> {
     pub permissions: u32,
     /// The fence mode asked for; `None` picks membarrier where this process can use it.
     pub fence: Option<FenceMode>,
+}
+
+/// The slot type a creator records: a typed ring's `T::SCHEMA`, or a schema received from
+/// elsewhere (`raw::RawRing::create`).
+#[derive(Debug, Clone, Copy)]
+pub struct SlotType<'a> {
+    /// The schema hash.
+    pub hash: u64,
+    /// The schema as the header records it: its binary field table.
+    pub table: &'a SchemaTable,
+    /// Bytes per slot.
+    pub size: usize,
+    /// The slot type's alignment.
+    pub align: usize,
 }
 
 /// What an opener expects to find.
@@ -196,8 +210,8 @@ impl Segment {
             ring.consumer_count,
             ring.producer_count,
             edges.len(),
-            ring.schema.size as u64,
-            ring.schema.align as u64,
+            ring.slot.size as u64,
+            ring.slot.align as u64,
             ring.mode,
         )
         .map_err(OpenError::InvalidConfig)?;
@@ -263,9 +277,9 @@ impl Segment {
             byte_order: BYTE_ORDER_TAG,
             pointer_width: usize::BITS,
             init_state: INIT_READY, // the copy describes the header once published
-            schema_hash: ring.schema.hash,
+            schema_hash: ring.slot.hash,
             slot_size: geometry.slot_size,
-            slot_align: ring.schema.align as u64,
+            slot_align: ring.slot.align as u64,
             capacity: geometry.capacity,
             consumer_count: geometry.consumer_count as u32,
             producer_mode: ring.mode.to_raw(),
@@ -281,7 +295,7 @@ impl Segment {
             schema_table: [0; SCHEMA_TABLE_BYTES],
         };
         let mut header = header;
-        let table = SchemaTable::of(ring.schema).encode_within(SCHEMA_TABLE_BYTES);
+        let table = ring.slot.table.encode_within(SCHEMA_TABLE_BYTES);
         // `encode_within` keeps an abridged table under 41 bytes plus a name it cuts to fit.
         let len = table.len().min(SCHEMA_TABLE_BYTES);
         header.schema_table[..len].copy_from_slice(&table[..len]);
@@ -655,7 +669,7 @@ pub fn validate_header(
 
 /// The differences between this process's schema and the segment's, field by field: the
 /// first, and how many more.
-fn schema_diff(ours: &SchemaTable, theirs: &SchemaTable) -> String {
+pub(crate) fn schema_diff(ours: &SchemaTable, theirs: &SchemaTable) -> String {
     let differences = ours.diff(theirs);
     let mut text = match differences.first() {
         Some(first) => format!("  first difference: {first}"),

@@ -1,0 +1,250 @@
+//! The bridge between real processes over real Zenoh sessions on loopback TCP.
+//!
+//! Each test creates a source and a destination ring, runs the exporter and the importer as
+//! child processes (this test binary again, with `SHMD_BRIDGE_ROLE` set: see `node`), produces
+//! into the source from the test process and checks what arrives in the destination.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use shm_disruptor::{Disruptor, WaitStrategy};
+use shm_disruptor_bridge::{
+    default_key, export, import, BridgeError, Endpoints, ExportConfig, ImportConfig,
+};
+use shm_disruptor_examples::Order;
+
+/// The role a child process plays, and its settings, from the environment.
+#[test]
+fn node() {
+    let Ok(role) = std::env::var("SHMD_BRIDGE_ROLE") else { return };
+    let ring = std::env::var("SHMD_BRIDGE_RING").unwrap();
+    let endpoint = std::env::var("SHMD_BRIDGE_ENDPOINT").unwrap();
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let result = rt.block_on(async {
+        let ring = Disruptor::<Order>::open(&ring).unwrap();
+        match role.as_str() {
+            "export" => {
+                let endpoints = Endpoints { listen: vec![endpoint], ..Endpoints::default() };
+                export(&ring, 0, ExportConfig { endpoints, ..ExportConfig::default() }).await
+            }
+            _ => {
+                let endpoints = Endpoints { connect: vec![endpoint], ..Endpoints::default() };
+                let config = ImportConfig {
+                    key: Some(std::env::var("SHMD_BRIDGE_KEY").unwrap()),
+                    endpoints,
+                    state_dir: std::env::var("SHMD_BRIDGE_STATE").unwrap().into(),
+                    ..ImportConfig::default()
+                };
+                import(&ring, config).await
+            }
+        }
+    });
+    eprintln!("{role} stopped: {result:?}");
+    std::process::exit(1);
+}
+
+fn unique(tag: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!("/bridge-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The two rings, the state directory and the children of one test; removed when dropped.
+struct Setup {
+    source: String,
+    destination: String,
+    state: std::path::PathBuf,
+    endpoint: String,
+    children: Vec<Child>,
+}
+
+impl Setup {
+    fn new(tag: &str, destination_capacity: usize) -> Setup {
+        let (source, destination) = (unique(&format!("{tag}-src")), unique(&format!("{tag}-dst")));
+        Disruptor::<Order>::builder(&source).capacity(65_536).consumers(1).create().unwrap();
+        Disruptor::<Order>::builder(&destination)
+            .capacity(destination_capacity)
+            .consumers(1)
+            .create()
+            .unwrap();
+        let state = std::env::temp_dir().join(destination.trim_start_matches('/'));
+        std::fs::create_dir_all(&state).unwrap();
+        let endpoint = format!("tcp/127.0.0.1:{}", free_port());
+        Setup { source, destination, state, endpoint, children: Vec::new() }
+    }
+
+    fn spawn(&mut self, role: &str) -> usize {
+        let ring = if role == "export" { &self.source } else { &self.destination };
+        let child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "node", "--nocapture", "--test-threads=1"])
+            .env("SHMD_BRIDGE_ROLE", role)
+            .env("SHMD_BRIDGE_RING", ring)
+            .env("SHMD_BRIDGE_ENDPOINT", &self.endpoint)
+            .env("SHMD_BRIDGE_KEY", default_key(&self.source))
+            .env("SHMD_BRIDGE_STATE", &self.state)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.children.push(child);
+        self.children.len() - 1
+    }
+
+    fn kill(&mut self, child: usize) {
+        let _ = self.children[child].kill(); // SIGKILL
+        let _ = self.children[child].wait();
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = shm_disruptor::unlink(&self.source);
+        let _ = shm_disruptor::unlink(&self.destination);
+        let _ = std::fs::remove_dir_all(&self.state);
+    }
+}
+
+/// Produces `count` orders into `ring` on a thread (waiting while it is full).
+fn produce(ring: &str, count: u64) -> std::thread::JoinHandle<()> {
+    let ring = Disruptor::<Order>::open(ring).unwrap();
+    std::thread::spawn(move || {
+        let mut producer = ring.producer().unwrap();
+        let mut id = 0;
+        while id < count {
+            let n = (count - id).min(4096) as usize;
+            producer.publish_batch(n, |i, slot| *slot = Order::new(id + i as u64, 7)).unwrap();
+            id += n as u64;
+        }
+    })
+}
+
+/// Reads `count` orders from the destination, checking that each arrives once, in order,
+/// intact; calls `at(received)` after each batch; fails after `timeout` without progress.
+fn receive(ring: &str, count: u64, timeout: Duration, mut at: impl FnMut(u64)) -> u64 {
+    let ring = Disruptor::<Order>::open(ring).unwrap();
+    let mut consumer = ring.consumer(0).unwrap();
+    consumer.set_wait_strategy(WaitStrategy::Yield);
+    let (mut received, mut checksum) = (0u64, 0u64);
+    while received < count {
+        let batch = consumer
+            .consume_timeout(timeout)
+            .unwrap_or_else(|e| panic!("no message after {received} for {timeout:?}: {e}"));
+        for order in batch.iter() {
+            assert_eq!(order.id, received, "out of order, lost or duplicated");
+            assert!(order.is_intact(), "corrupt order {order:?}");
+            checksum = checksum.wrapping_add(order.id.wrapping_mul(order.qty as u64));
+            received += 1;
+        }
+        batch.commit();
+        at(received);
+    }
+    checksum
+}
+
+fn expected_checksum(count: u64) -> u64 {
+    (0..count).fold(0u64, |sum, id| sum.wrapping_add(id.wrapping_mul(Order::new(id, 7).qty as u64)))
+}
+
+#[test]
+fn a_million_orders_arrive_once_each_in_order() {
+    let mut setup = Setup::new("million", 65_536);
+    setup.spawn("export");
+    setup.spawn("import");
+    let count = 1_000_000;
+    let started = Instant::now();
+    let producer = produce(&setup.source, count);
+    let checksum = receive(&setup.destination, count, Duration::from_secs(30), |_| {});
+    producer.join().unwrap();
+    assert_eq!(checksum, expected_checksum(count));
+    eprintln!("1,000,000 orders across the bridge in {:?}", started.elapsed());
+    // Nothing more arrives.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(Disruptor::<Order>::open(&setup.destination).unwrap().cursor(), count);
+}
+
+#[test]
+fn another_type_is_refused_with_the_difference_and_nothing_is_written() {
+    let mut setup = Setup::new("mismatch", 1024);
+    setup.spawn("export");
+    let other = unique("mismatch-other");
+    // Same size (32 bytes), another layout.
+    let ring = Disruptor::<[u64; 4]>::builder(&other).capacity(1024).consumers(1).create().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let config = ImportConfig {
+        key: Some(default_key(&setup.source)),
+        endpoints: Endpoints { connect: vec![setup.endpoint.clone()], ..Endpoints::default() },
+        state_dir: setup.state.clone(),
+        schema_timeout: Some(Duration::from_secs(20)),
+        ..ImportConfig::default()
+    };
+    let result = rt.block_on(import(&ring, config));
+    let _ = shm_disruptor::unlink(&other);
+    match result {
+        Err(BridgeError::Schema { error, .. }) => {
+            let text = error.to_string();
+            assert!(text.contains("Order { id: u64 @0"), "{text}");
+            assert!(text.contains("[u64; 4]"), "{text}");
+            if let shm_disruptor::OpenError::SchemaMismatch { diff, .. } = error {
+                assert!(diff.contains("first difference"), "{diff}");
+            } else {
+                panic!("not a schema mismatch: {text}");
+            }
+        }
+        other => panic!("expected a schema error, got {other:?}"),
+    }
+    assert_eq!((ring.cursor(), ring.claim_sequence()), (0, 0), "nothing was written");
+}
+
+#[test]
+fn killed_and_restarted_exporter_then_importer_deliver_exactly_once() {
+    let mut setup = Setup::new("restart", 65_536);
+    let mut exporter = setup.spawn("export");
+    let mut importer = setup.spawn("import");
+    let count = 600_000;
+    let producer = produce(&setup.source, count);
+    let mut step = 0;
+    let destination = setup.destination.clone();
+    let checksum = receive(&destination, count, Duration::from_secs(30), |received| {
+        if step == 0 && received >= 150_000 {
+            setup.kill(exporter);
+            exporter = setup.spawn("export");
+            step = 1;
+        } else if step == 1 && received >= 350_000 {
+            setup.kill(importer);
+            importer = setup.spawn("import");
+            step = 2;
+        }
+    });
+    producer.join().unwrap();
+    assert_eq!(step, 2, "both restarts happened mid-stream");
+    assert_eq!(checksum, expected_checksum(count));
+    let _ = (exporter, importer);
+}
+
+#[test]
+fn a_full_destination_makes_the_exporter_wait_and_nothing_is_dropped() {
+    // 64 slots, read by a consumer that pauses after each batch: the importer waits for room,
+    // Zenoh's queues fill, and the exporter's publications block.
+    let mut setup = Setup::new("full", 64);
+    setup.spawn("export");
+    setup.spawn("import");
+    let count = 20_000;
+    let producer = produce(&setup.source, count);
+    let mut full_seen = false;
+    let dst = Disruptor::<Order>::open(&setup.destination).unwrap();
+    let checksum = receive(&setup.destination, count, Duration::from_secs(30), |received| {
+        full_seen |= dst.claim_sequence() - received >= 60;
+        std::thread::sleep(Duration::from_micros(500));
+    });
+    producer.join().unwrap();
+    assert_eq!(checksum, expected_checksum(count));
+    assert!(full_seen, "the destination ring was full at some point");
+}
