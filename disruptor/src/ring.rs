@@ -511,7 +511,18 @@ impl<T: Slot> Builder<T> {
                 })?;
                 mode
             }
-            None => FenceMode::for_new_ring(),
+            None => {
+                let mode = FenceMode::for_new_ring();
+                if mode == FenceMode::Fence {
+                    event!(
+                        INFO,
+                        ring = self.name.as_str(),
+                        "membarrier is unavailable to this process: the new ring uses fence \
+                         mode `fence` (a SeqCst fence per publish)"
+                    );
+                }
+                mode
+            }
         };
         let memory = HeapMemory::new(&geometry, mode == ProducerMode::Multi);
         let ring = memory.ring(fence == FenceMode::Fence);
@@ -603,6 +614,15 @@ impl<T: Slot> Builder<T> {
                 Err(OpenError::NotFound { .. }) if std::time::Instant::now() < deadline => {
                     std::thread::sleep(pause.min(deadline - std::time::Instant::now()));
                     pause = (pause * 2).min(Duration::from_millis(10));
+                }
+                Err(e @ OpenError::NotFound { .. }) => {
+                    event!(
+                        WARN,
+                        ring = self.name.as_str(),
+                        waited_ms = timeout.as_millis() as u64,
+                        "open timed out: the ring was not created in time"
+                    );
+                    return Err(e);
                 }
                 other => return other,
             }
