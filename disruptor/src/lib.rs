@@ -131,6 +131,8 @@
 //! - [`DeadPeerPolicy`], [`Disruptor::participants`] and [`Producer::recover_orphaned`]: what
 //!   is left when a process dies, and how the others carry on.
 //! - [`Builder::depends_on`] and [`ExclusiveConsumer`]: pipelines of consumers.
+//! - [`raw`]: a ring's slots as bytes, for code that knows its slot type only from the schema
+//!   in its header (bridges, recorders).
 //! - [`inspect`]: reading any ring from outside without taking part, as the `shm-disruptor`
 //!   command does.
 //!
@@ -190,6 +192,8 @@ mod liveness;
 #[cfg(not(loom))]
 mod producer;
 mod protocol;
+#[cfg(not(loom))]
+pub mod raw;
 #[cfg(not(loom))]
 mod registry;
 #[cfg(not(loom))]

@@ -11,7 +11,7 @@ use crate::asynch::{Watched, Watchers};
 use crate::error::{AttachError, OpenError};
 use crate::protocol::memory::HeapMemory;
 use crate::protocol::{Core, FenceMode, Geometry, Graph, Locks};
-use crate::shm::{self, Expectations, NewRing, ProducerMode, Segment};
+use crate::shm::{self, Expectations, NewRing, ProducerMode, Segment, SlotType};
 use crate::{graph, Schema, Slot, WaitStrategy};
 
 /// Where a ring's memory is: a mapping of a shared-memory segment, or this process's heap.
@@ -56,6 +56,51 @@ impl Shared {
         })?)?;
         let (name, geometry) = (segment.name().to_owned(), *segment.geometry());
         Ok(Shared::new(core, Backing::Mapped { segment: Box::new(segment), file }, name, geometry))
+    }
+
+    /// Opens a ring of any slot type (the raw API): the shared state and the validated copy
+    /// of its header.
+    pub(crate) fn open_any(
+        name: &str,
+    ) -> Result<(Shared, crate::protocol::layout::Header), OpenError> {
+        let (segment, file) = Segment::open_any(name, Duration::from_secs(5))?;
+        let header = *segment.header();
+        Ok((Shared::mapped(segment, file)?, header))
+    }
+
+    /// Creates a ring of a slot type described at run time (the raw API), with no dependency
+    /// graph and the default permissions and fence mode.
+    pub(crate) fn create_untyped(
+        name: &str,
+        slot: SlotType<'_>,
+        capacity: u64,
+        consumer_count: usize,
+        mode: ProducerMode,
+        producer_count: usize,
+    ) -> Result<Shared, OpenError> {
+        let dependencies = vec![Vec::new(); consumer_count];
+        let (segment, file) = Segment::create(&NewRing {
+            name,
+            slot,
+            capacity,
+            consumer_count,
+            producer_count,
+            mode,
+            dependencies: &dependencies,
+            permissions: 0o600,
+            fence: None,
+        })?;
+        Shared::mapped(segment, file)
+    }
+
+    /// The ring's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The ring's validated geometry.
+    pub(crate) fn geometry(&self) -> &Geometry {
+        &self.geometry
     }
 
     /// Checks, before a handle attaches, that the segment file has not shrunk since it was
@@ -458,9 +503,16 @@ impl<T: Slot> Builder<T> {
     }
 
     fn create_shaped(&self, shape: &Shape) -> Result<Disruptor<T>, OpenError> {
+        let (type_name, text) = (T::SCHEMA.type_name(), T::SCHEMA.to_string());
         let (segment, file) = Segment::create(&NewRing {
             name: &self.name,
-            schema: &T::SCHEMA,
+            slot: SlotType {
+                hash: T::SCHEMA.hash,
+                type_name: &type_name,
+                text: &text,
+                size: T::SCHEMA.size,
+                align: T::SCHEMA.align,
+            },
             capacity: shape.capacity as u64,
             consumer_count: shape.consumers,
             producer_count: shape.producers,

@@ -99,8 +99,8 @@ unsafe impl Sync for Segment {}
 pub struct NewRing<'a> {
     /// Name of the segment.
     pub name: &'a str,
-    /// Schema of the slot type.
-    pub schema: &'a Schema,
+    /// The slot type.
+    pub slot: SlotType<'a>,
     /// Number of slots.
     pub capacity: u64,
     /// Number of consumers.
@@ -115,6 +115,22 @@ pub struct NewRing<'a> {
     pub permissions: u32,
     /// The fence mode asked for; `None` picks membarrier where this process can use it.
     pub fence: Option<FenceMode>,
+}
+
+/// The slot type a creator records: a typed ring's `T::SCHEMA`, or a schema received from
+/// elsewhere (`raw::RawRing::create`).
+#[derive(Debug, Clone, Copy)]
+pub struct SlotType<'a> {
+    /// The schema hash.
+    pub hash: u64,
+    /// The type name.
+    pub type_name: &'a str,
+    /// The schema's description (`Schema`'s `Display`).
+    pub text: &'a str,
+    /// Bytes per slot.
+    pub size: usize,
+    /// The slot type's alignment.
+    pub align: usize,
 }
 
 /// What an opener expects to find.
@@ -196,8 +212,8 @@ impl Segment {
             ring.consumer_count,
             ring.producer_count,
             edges.len(),
-            ring.schema.size as u64,
-            ring.schema.align as u64,
+            ring.slot.size as u64,
+            ring.slot.align as u64,
             ring.mode,
         )
         .map_err(OpenError::InvalidConfig)?;
@@ -274,9 +290,9 @@ impl Segment {
             byte_order: BYTE_ORDER_TAG,
             pointer_width: usize::BITS,
             init_state: INIT_READY, // the copy describes the header once published
-            schema_hash: ring.schema.hash,
+            schema_hash: ring.slot.hash,
             slot_size: geometry.slot_size,
-            slot_align: ring.schema.align as u64,
+            slot_align: ring.slot.align as u64,
             capacity: geometry.capacity,
             consumer_count: geometry.consumer_count as u32,
             producer_mode: ring.mode.to_raw(),
@@ -287,8 +303,8 @@ impl Segment {
             slots_offset: geometry.slots_offset as u64,
             producer_count: geometry.producer_count as u32,
             edge_count: geometry.edge_count as u32,
-            type_name: fixed_text(&ring.schema.type_name()),
-            schema_text: fixed_text(&ring.schema.to_string()),
+            type_name: fixed_text(ring.slot.type_name),
+            schema_text: fixed_text(ring.slot.text),
         };
         // The dependency edges, before the header is published (its Release store of READY
         // publishes them too).
@@ -654,7 +670,7 @@ pub fn validate_header(
 }
 
 /// Names the first field where two schema descriptions differ.
-fn schema_diff(expected: &str, found: &str) -> String {
+pub(crate) fn schema_diff(expected: &str, found: &str) -> String {
     let split = |s: &str| -> Vec<String> {
         s.replace(" {", ", {").replace(" }", ", }").split(", ").map(str::to_owned).collect()
     };
