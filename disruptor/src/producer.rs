@@ -87,12 +87,7 @@ impl<T: Slot> Producer<T> {
         ring.shared.check_size()?;
         let state = ProducerState::attach(ring.core())?;
         let wait = ring.wait;
-        #[cfg_attr(not(feature = "tracing"), allow(unused_mut))]
-        let mut policy = Policy::default();
-        #[cfg(feature = "tracing")]
-        {
-            policy.ring = ring.name().into();
-        }
+        let policy = Policy::for_ring(ring.name());
         Ok(Producer { ring, state, wait, policy })
     }
 

@@ -307,7 +307,12 @@ impl RawRing {
     pub fn producer(&self) -> Result<RawProducer, AttachError> {
         self.shared.check_size()?;
         let state = ProducerState::attach(self.core())?;
-        Ok(RawProducer { ring: self.clone(), state, wait: self.wait, policy: Policy::default() })
+        Ok(RawProducer {
+            ring: self.clone(),
+            state,
+            wait: self.wait,
+            policy: Policy::for_ring(self.name()),
+        })
     }
 
     fn core(&self) -> &Core {
@@ -707,5 +712,92 @@ impl Drop for RawClaim<'_> {
             let range = self.start..self.end;
             producer.state.give_back(core, range, producer.wait, &mut producer.policy);
         }
+    }
+}
+
+/// What [`RawRing::copy_published_from`] copied: the slots `first..end`, after `first - from`
+/// sequences that were lost (reused by producers before they could be copied).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TailCopy {
+    /// The sequence asked for.
+    pub from: u64,
+    /// The first sequence copied.
+    pub first: u64,
+    /// One past the last sequence copied (the next `from`).
+    pub end: u64,
+}
+
+impl TailCopy {
+    /// How many sequences from `from` on were lost before `first`: overwritten by producers
+    /// before they could be copied.
+    pub fn lost(&self) -> u64 {
+        self.first - self.from
+    }
+
+    /// How many slots were copied.
+    pub fn len(&self) -> u64 {
+        self.end - self.first
+    }
+
+    /// Whether no slot was copied.
+    pub fn is_empty(&self) -> bool {
+        self.end == self.first
+    }
+}
+
+impl RawRing {
+    /// Appends to `out` the bytes of the published slots from sequence `from` on (at most
+    /// `max` slots, at most the capacity), *without* a consumer index: a tail reader such as
+    /// `shm-disruptor record --tail`. Producers do not wait for it, so it can be lapped: the
+    /// slots reused before or while they were copied are left out, and the result says how
+    /// many sequences from `from` on were lost (its `first` is then past `from`). Never waits,
+    /// never writes to the ring. Call it again from the result's `end`.
+    ///
+    /// A slot is copied with volatile byte loads and kept only if no producer had claimed it
+    /// for reuse by the end of the copy (the seqlock check of
+    /// [`Inspector::peek`](crate::inspect::Inspector::peek)): exact on x86-64; on weakly
+    /// ordered CPUs a slot being rewritten at that very moment may rarely be copied torn.
+    ///
+    /// ```
+    /// use shm_disruptor::raw::RawRing;
+    /// use shm_disruptor::Disruptor;
+    ///
+    /// let ring = Disruptor::<u16>::builder("tail").capacity(4).consumers(1).create_in_process()?;
+    /// let mut producer = ring.producer()?;
+    /// producer.publish_batch(3, |i, slot| *slot = i as u16)?;
+    /// let raw = RawRing::from_typed(&ring);
+    /// let mut bytes = Vec::new();
+    /// let copy = raw.copy_published_from(0, 100, &mut bytes)?;
+    /// assert_eq!((copy.first, copy.end, copy.lost()), (0, 3, 0));
+    /// assert_eq!(bytes.len(), 3 * 2);
+    ///
+    /// // Lapped: the producer publishes 3..=7 over the 4 slots, as the consumer frees them.
+    /// let mut consumer = ring.consumer(0)?;
+    /// consumer.try_consume().commit();
+    /// producer.publish_batch(4, |i, slot| *slot = 3 + i as u16)?;
+    /// consumer.try_consume().commit();
+    /// producer.publish(|slot| *slot = 7)?; // sequence 7 reuses the slot of sequence 3
+    /// bytes.clear();
+    /// let copy = raw.copy_published_from(3, 100, &mut bytes)?;
+    /// assert_eq!((copy.first, copy.end, copy.lost()), (4, 8, 1), "sequence 3 was overwritten");
+    /// assert_eq!(bytes, [4u16, 5, 6, 7].iter().flat_map(|v| v.to_ne_bytes()).collect::<Vec<_>>());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn copy_published_from(
+        &self,
+        from: u64,
+        max: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<TailCopy, AttachError> {
+        // A segment truncated under us is reported, never read (its lost pages raise SIGBUS).
+        self.shared.check_size()?;
+        let max = u64::try_from(max).unwrap_or(u64::MAX);
+        let copied = crate::protocol::snapshot::copy_from(self.core(), from, max, out);
+        Ok(TailCopy { from, first: copied.first, end: copied.end })
+    }
+
+    /// The claim sequence: the next sequence a producer will claim.
+    pub fn claim_sequence(&self) -> u64 {
+        self.core().ring.load_claim_sequence()
     }
 }

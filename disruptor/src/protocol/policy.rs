@@ -79,6 +79,16 @@ pub(crate) struct Policy {
 }
 
 impl Policy {
+    /// The default policy (`Wait`) of a handle on the ring `_ring` (its name, which the events
+    /// of the `tracing` feature carry).
+    pub(crate) fn for_ring(_ring: &str) -> Policy {
+        Policy {
+            #[cfg(feature = "tracing")]
+            ring: _ring.into(),
+            ..Policy::default()
+        }
+    }
+
     /// When the policy next wants a look, for a wait that last looked at `last_check`; `None`
     /// under `Wait`.
     pub(crate) fn next_look(&self, last_check: Option<Instant>) -> Option<Instant> {
