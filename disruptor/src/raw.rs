@@ -800,4 +800,9 @@ impl RawRing {
     pub fn claim_sequence(&self) -> u64 {
         self.core().ring.load_claim_sequence()
     }
+
+    /// Single- or multi-producer.
+    pub fn producer_mode(&self) -> ProducerMode {
+        self.core().mode
+    }
 }
