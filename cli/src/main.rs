@@ -1,11 +1,12 @@
 //! `shm-disruptor`: list, inspect, watch, peek into and remove shm-disruptor rings.
 //!
-//! Every command but `rm` only reads: it opens rings through
-//! [`shm_disruptor::inspect`], which never takes a consumer index or a producer entry and never
+//! Every command but `rm` and `evict` only reads: it opens rings through
+//! `shm_disruptor_inspect`, which never takes a consumer index or a producer entry and never
 //! stores to a segment. Exit status: 0 on success, 1 when the command failed (a missing,
-//! corrupt or foreign segment, a ring in use for `rm`), 2 for a usage error.
+//! corrupt or foreign segment, a ring in use for `rm`, a live consumer for `evict`), 2 for a
+//! usage error.
 
-mod json;
+mod metrics;
 mod render;
 mod summary;
 
@@ -16,17 +17,20 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand};
-use shm_disruptor::inspect::{self, ConsumerInfo, Inspector, RingState, SegmentKind, SHM_DIR};
+use serde::Serialize;
 use shm_disruptor::OpenError;
+use shm_disruptor_inspect::{
+    self as inspect, ConsumerInfo, Inspector, RingState, SegmentKind, JSON_VERSION, SHM_DIR,
+};
 
-use crate::json::{object, Json};
 use crate::render::Attachment;
 use crate::summary::View;
 
 /// Inspect shm-disruptor rings (typed LMAX Disruptors in POSIX shared memory) from outside.
 ///
 /// NAME is a shared-memory name such as `/ticks` (`ticks` and `/dev/shm/ticks` are accepted
-/// too). Every command but `rm` only reads: none takes a consumer index or changes a ring.
+/// too). Every command but `rm` and `evict` only reads: none takes a consumer index or changes
+/// a ring. `--json` output is versioned (its `"version"` field), see the README.
 #[derive(Debug, Parser)]
 #[command(name = "shm-disruptor", version)]
 struct Cli {
@@ -70,29 +74,57 @@ enum Command {
         /// Milliseconds between refreshes.
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..))]
         interval: u64,
-        /// Stop after this many refreshes (default: until interrupted).
-        #[arg(long)]
+        /// Stop after this many refreshes, at least 1 (default: until interrupted).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         count: Option<u64>,
+        /// Print one JSON object a line per refresh (with rates), instead of the text view.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         many: Many,
     },
-    /// Remove a ring; refused while live processes use it, unless --force.
+    /// Remove a ring; refused while live processes use it, unless --force. With --dead, remove
+    /// every ring whose users are all dead.
     Rm {
-        /// The ring's name.
-        name: String,
+        /// The ring's name (none with --dead).
+        #[arg(required_unless_present = "dead", conflicts_with = "dead")]
+        name: Option<String>,
         /// Remove it even if live processes use it (they keep their mapping; the name is
         /// freed), or if it is not a ring.
         #[arg(long)]
         force: bool,
+        /// Remove every ring that no live process uses and that a dead process used (`list`
+        /// marks them "all dead"); with names, only those of the named rings.
+        #[arg(long, num_args = 0.., value_name = "NAME")]
+        dead: Option<Vec<String>>,
+    },
+    /// Evict a consumer whose process died holding it: it is released, so producers stop
+    /// waiting for it (and the stages that followed it follow what it followed). A live
+    /// consumer is refused.
+    Evict {
+        /// The ring's name.
+        name: String,
+        /// The consumer index.
+        index: usize,
+    },
+    /// Serve every ring's counters (or the named rings') in the Prometheus text format over
+    /// HTTP, at /metrics.
+    Metrics {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9464")]
+        listen: String,
+        /// The rings to serve (default: every ring in /dev/shm, found again at each scrape).
+        names: Vec<String>,
     },
     /// Show the last published slots, decoded from the schema in the header and as hex.
     /// Never consumes.
     Peek {
         /// The ring's name.
         name: String,
-        /// How many of the last published slots to show.
-        #[arg(long, default_value_t = 5)]
-        last: usize,
+        /// How many of the last published slots to show (of a byte stream: how many of its last
+        /// bytes; default 5 slots, or 256 bytes).
+        #[arg(long)]
+        last: Option<usize>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -151,27 +183,62 @@ fn ring_name(arg: &str) -> String {
     }
 }
 
+/// `--json`'s error object.
+#[derive(Serialize)]
+struct ErrorJson<'a> {
+    version: u32,
+    name: Option<&'a str>,
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    kind: &'a str,
+    message: &'a str,
+}
+
+/// Writes `value` as pretty JSON and a newline.
+fn write_json(out: &mut impl Write, value: &impl Serialize) -> Result<(), Failure> {
+    serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::from)?;
+    writeln!(out)?;
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (name, json) = match &cli.command {
-        Command::Inspect { name, json, .. } | Command::Peek { name, json, .. } => {
-            (Some(ring_name(name)), *json)
-        }
-        Command::Watch { name, .. } | Command::Rm { name, .. } => (Some(ring_name(name)), false),
+        Command::Inspect { name, json, .. }
+        | Command::Peek { name, json, .. }
+        | Command::Watch { name, json, .. } => (Some(ring_name(name)), *json),
+        Command::Evict { name, .. } => (Some(ring_name(name)), false),
+        Command::Rm { name, .. } => (name.as_deref().map(ring_name), false),
         Command::List { json, .. } => (None, *json),
+        Command::Metrics { .. } => (None, false),
     };
     let mut out = io::stdout().lock();
+    let ring = name.clone().unwrap_or_default();
     let result = match cli.command {
         Command::List { all, json } => list(&mut out, all, json),
-        Command::Inspect { json, many, .. } => {
-            inspect(&mut out, &name.clone().unwrap_or_default(), json, many.view())
+        Command::Inspect { json, many, .. } => inspect(&mut out, &ring, json, many.view()),
+        Command::Watch { interval, count, json, many, .. } => {
+            watch(&mut out, &ring, interval, count, json, many.view())
         }
-        Command::Watch { interval, count, many, .. } => {
-            watch(&mut out, &name.clone().unwrap_or_default(), interval, count, many.view())
+        Command::Rm { dead: Some(names), .. } => {
+            rm_dead(&mut out, &names.iter().map(|n| ring_name(n)).collect::<Vec<_>>())
         }
-        Command::Rm { force, .. } => rm(&mut out, &name.clone().unwrap_or_default(), force),
-        Command::Peek { last, json, .. } => {
-            peek(&mut out, &name.clone().unwrap_or_default(), last, json)
+        Command::Rm { force, .. } => rm(&mut out, &ring, force),
+        Command::Evict { index, .. } => evict(&mut out, &ring, index),
+        Command::Peek { last, json, .. } => peek(&mut out, &ring, last, json),
+        Command::Metrics { listen, names } => {
+            drop(out);
+            let names: Vec<String> = names.iter().map(|n| ring_name(n)).collect();
+            return match metrics::serve(&listen, &names) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("shm-disruptor: {e}");
+                    ExitCode::FAILURE
+                }
+            };
         }
     };
     let failure = match result.and_then(|()| out.flush().map_err(Failure::Io)) {
@@ -189,18 +256,18 @@ fn main() -> ExitCode {
     };
     if json {
         let kind = match &failure {
-            Failure::Open(e) => render::error_kind(e),
+            Failure::Open(e) => inspect::error_kind(e),
             Failure::Refused(_) => "refused",
             Failure::Io(_) => "io",
         };
-        let error = object([
-            ("name", Json::from(name)),
-            (
-                "error",
-                object([("kind", Json::from(kind)), ("message", Json::from(message.as_str()))]),
-            ),
-        ]);
-        let _ = writeln!(out, "{error}");
+        let error = ErrorJson {
+            version: JSON_VERSION,
+            name: name.as_deref(),
+            error: ErrorDetail { kind, message: &message },
+        };
+        if let Ok(text) = serde_json::to_string_pretty(&error) {
+            let _ = writeln!(out, "{text}");
+        }
         let _ = out.flush();
     }
     eprintln!("shm-disruptor: {message}");
@@ -212,14 +279,21 @@ fn list(out: &mut impl Write, all: bool, json: bool) -> Result<(), Failure> {
         inspect::list().map_err(|e| Failure::Refused(format!("cannot read {SHM_DIR}: {e}")))?;
     if !all {
         segments.retain(|s| {
-            matches!(
-                s.kind,
-                SegmentKind::Ring { .. } | SegmentKind::Corrupt(_) | SegmentKind::NotInitialised
-            )
+            match &s.kind {
+                SegmentKind::Ring { .. }
+                | SegmentKind::Corrupt(_)
+                | SegmentKind::NotInitialised => true,
+                // A ring truncated below its header (it starts like one).
+                SegmentKind::TooSmall { first_bytes, .. } => {
+                    !first_bytes.is_empty()
+                        && shm_disruptor::observe::MAGIC.starts_with(first_bytes)
+                }
+                _ => false,
+            }
         });
     }
     if json {
-        writeln!(out, "{}", render::list_json(&segments))?;
+        write_json(out, &render::list_json(&segments))?;
     } else if segments.is_empty() {
         writeln!(out, "no {} in {SHM_DIR}", if all { "segments" } else { "rings" })?;
     } else {
@@ -235,20 +309,21 @@ fn inspect(out: &mut impl Write, name: &str, json: bool, view: View) -> Result<(
     let attachment =
         Attachment { live_users: inspector.live_users(), mapped_by: inspector.mapping_processes() };
     if json {
-        writeln!(out, "{}", render::inspect_json(&info, &layout, &attachment, view.slowest))?;
+        write_json(out, &render::inspect_json(&info, &layout, &attachment, view.slowest))?;
     } else {
         write!(out, "{}", render::inspect_text(&info, &layout, &attachment, view))?;
     }
     Ok(())
 }
 
-fn peek(out: &mut impl Write, name: &str, last: usize, json: bool) -> Result<(), Failure> {
+fn peek(out: &mut impl Write, name: &str, last: Option<usize>, json: bool) -> Result<(), Failure> {
     let inspector = Inspector::open(name)?;
-    let peeked = inspector.peek(last)?;
+    let stream = inspector.header().is_stream;
+    let peeked = inspector.peek(last.unwrap_or(if stream { 256 } else { 5 }))?;
     let info = inspector.info()?;
     let layout = inspector.layout();
     if json {
-        writeln!(out, "{}", render::peek_json(&info, &layout, &peeked))?;
+        write_json(out, &render::peek_json(&info, &layout, &peeked))?;
     } else {
         write!(out, "{}", render::peek_text(&info, &layout, &peeked))?;
     }
@@ -333,7 +408,39 @@ fn watch_block(
     if let Some(r) = &state.orphaned_claim {
         text.push_str(&format!("  orphaned claim: {}\n", render::range_text(r)));
     }
+    for blocker in &state.blocked_by {
+        text.push_str(&format!("  {blocker}: shm-disruptor evict {name} {}\n", blocker.index));
+    }
+    if state.sleeping_consumers + state.sleeping_producers > 0 && state.sleeping_possibly_stale {
+        text.push_str(&format!(
+            "  sleeping: {} consumer handle(s), {} producer handle(s){}\n",
+            state.sleeping_consumers,
+            state.sleeping_producers,
+            render::STALE_NOTE
+        ));
+    }
     text
+}
+
+/// One line of `watch --json`: the state, with the rates since the refresh before (`null` on
+/// the first).
+#[derive(Serialize)]
+struct WatchJson<'a> {
+    version: u32,
+    name: &'a str,
+    /// Nanoseconds since the Unix epoch.
+    time_ns: u64,
+    /// Published messages a second since the last refresh.
+    published_per_s: Option<f64>,
+    /// Per consumer (by position), messages consumed a second since the last refresh.
+    consumed_per_s: Vec<Option<f64>>,
+    #[serde(flatten)]
+    state: &'a RingState,
+}
+
+fn per_second(now: u64, before: u64, elapsed: Duration) -> Option<f64> {
+    let delta = now.checked_sub(before)?;
+    (elapsed > Duration::ZERO).then(|| delta as f64 / elapsed.as_secs_f64())
 }
 
 fn watch(
@@ -341,12 +448,13 @@ fn watch(
     name: &str,
     interval: u64,
     count: Option<u64>,
+    json: bool,
     view: View,
 ) -> Result<(), Failure> {
     let inspector = Inspector::open(name)?;
     let type_name = inspector.header().type_name;
     let original = inode(name);
-    let clear = io::stdout().is_terminal();
+    let clear = !json && io::stdout().is_terminal();
     let mut before: Option<(Instant, RingState)> = None;
     let mut shown = 0u64;
     loop {
@@ -354,19 +462,39 @@ fn watch(
         // `state` checks the file's size first: a segment truncated under us is reported
         // (`TooSmall`), never read (its lost pages would raise SIGBUS).
         let state = inspector.state()?;
-        let block = watch_block(
-            name,
-            &type_name,
-            &state,
-            before.as_ref().map(|(then, old)| (at - *then, old)),
-            view,
-        );
-        if clear {
-            write!(out, "\x1b[H\x1b[2J")?;
-        } else if shown > 0 {
+        let since = before.as_ref().map(|(then, old)| (at - *then, old));
+        if json {
+            let line = WatchJson {
+                version: JSON_VERSION,
+                name,
+                time_ns: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos()
+                    as u64,
+                published_per_s: since
+                    .and_then(|(elapsed, old)| per_second(state.cursor, old.cursor, elapsed)),
+                consumed_per_s: state
+                    .consumers
+                    .iter()
+                    .map(|c| {
+                        let (elapsed, old) = since?;
+                        let then = old.consumers.get(c.index)?;
+                        c.lag?;
+                        then.lag?;
+                        per_second(c.sequence, then.sequence, elapsed)
+                    })
+                    .collect(),
+                state: &state,
+            };
+            serde_json::to_writer(&mut *out, &line).map_err(io::Error::from)?;
             writeln!(out)?;
+        } else {
+            let block = watch_block(name, &type_name, &state, since, view);
+            if clear {
+                write!(out, "\x1b[H\x1b[2J")?;
+            } else if shown > 0 {
+                writeln!(out)?;
+            }
+            write!(out, "{block}")?;
         }
-        write!(out, "{block}")?;
         out.flush()?;
         shown += 1;
         if count.is_some_and(|count| shown >= count) {
@@ -381,7 +509,45 @@ fn watch(
     }
 }
 
+fn evict(out: &mut impl Write, name: &str, index: usize) -> Result<(), Failure> {
+    let inspector = Inspector::open(name)?;
+    inspector.evict_dead_consumer(index).map_err(|e| match e {
+        inspect::EvictError::Open(e) => Failure::Open(e),
+        other => Failure::Refused(format!("{name}: {other}")),
+    })?;
+    writeln!(
+        out,
+        "evicted consumer {index} of {name}: it is released, and producers no longer wait for it"
+    )?;
+    Ok(())
+}
+
+/// Removes every ring whose users are all dead (see `render::all_users_dead`), or only those of
+/// `names` when there are any.
+fn rm_dead(out: &mut impl Write, names: &[String]) -> Result<(), Failure> {
+    let segments =
+        inspect::list().map_err(|e| Failure::Refused(format!("cannot read {SHM_DIR}: {e}")))?;
+    let mut removed = 0;
+    for segment in &segments {
+        if !names.is_empty() && !names.contains(&segment.name) {
+            continue;
+        }
+        if let SegmentKind::Ring { info, live_users, mapped_by } = &segment.kind {
+            if render::all_users_dead(info, live_users, mapped_by) {
+                shm_disruptor::unlink(&segment.name)?;
+                writeln!(out, "removed ring {} (every process that used it died)", segment.name)?;
+                removed += 1;
+            }
+        }
+    }
+    if removed == 0 {
+        writeln!(out, "no ring whose users are all dead")?;
+    }
+    Ok(())
+}
+
 fn rm(out: &mut impl Write, name: &str, force: bool) -> Result<(), Failure> {
+    // A file too small to be a ring is not one: like a foreign segment, it needs --force.
     let kind = inspect::probe(name)
         .ok_or_else(|| Failure::Open(OpenError::NotFound { name: name.to_owned() }))?;
     let (what, users) = match &kind {
@@ -398,6 +564,12 @@ fn rm(out: &mut impl Write, name: &str, force: bool) -> Result<(), Failure> {
         SegmentKind::Unreadable(e) if !force => {
             return Err(Failure::Refused(format!(
                 "{name} cannot be read ({e}); use --force to remove it anyway"
+            )));
+        }
+        SegmentKind::TooSmall { size, .. } if !force => {
+            return Err(Failure::Refused(format!(
+                "{name} is too small to be a shm-disruptor ring ({size} bytes); use --force to \
+                 remove it anyway"
             )));
         }
         SegmentKind::NotAFile(kind) if !force => {

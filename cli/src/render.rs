@@ -4,14 +4,14 @@ use std::fmt::Write;
 use std::ops::Range;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use shm_disruptor::inspect::{
-    ConsumerInfo, ConsumerState, FieldValue, ListedSegment, Peek, ProducerInfo, RingInfo,
-    SegmentKind, SlotLayout,
+use serde::Serialize;
+use shm_disruptor::{ParticipantState, ProducerMode};
+use shm_disruptor_inspect::{
+    ConsumerInfo, ConsumerState, DecodedField, FieldLayout, ListedSegment, Peek, ProducerInfo,
+    RingInfo, RingState, SegmentKind, SlotLayout, JSON_VERSION,
 };
-use shm_disruptor::{OpenError, ParticipantState, ProducerMode};
 
-use crate::json::{object, Json};
-use crate::summary::{self, followed, Summary, View};
+use crate::summary::{self, followed, LagStats, Summary, View};
 
 /// Left-aligned columns separated by two spaces; the last column is not padded.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
@@ -40,40 +40,25 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 
 /// `2026-05-01T12:34:56Z` (UTC), from nanoseconds since the Unix epoch.
 pub fn utc(ns: u64) -> String {
-    let secs = ns / 1_000_000_000;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Howard Hinnant's civil_from_days, for days since 1970-01-01.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3_600,
-        rem % 3_600 / 60,
-        rem % 60
-    )
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_nanos(ns)).to_string()
 }
 
-/// `3h 2m ago`, `12s ago`, or `in the future` for a clock that went back.
+/// `3h 2m ago`, `12s ago` (the two largest units), or `in the future` for a clock that went
+/// back.
 pub fn age(ns: u64) -> String {
     let then = UNIX_EPOCH + Duration::from_nanos(ns);
     let Ok(elapsed) = SystemTime::now().duration_since(then) else {
         return "in the future".into();
     };
     let s = elapsed.as_secs();
-    let text = match s {
-        0..=59 => format!("{s}s"),
-        60..=3_599 => format!("{}m {}s", s / 60, s % 60),
-        3_600..=86_399 => format!("{}h {}m", s / 3_600, s % 3_600 / 60),
-        _ => format!("{}d {}h", s / 86_400, s % 86_400 / 3_600),
+    // Keep the two largest units: 3h 2m, not 3h 2m 5s.
+    let unit = match s {
+        0..=59 => 1,
+        60..=3_599 => 1,
+        3_600..=86_399 => 60,
+        _ => 3_600,
     };
-    format!("{text} ago")
+    format!("{} ago", humantime::format_duration(Duration::from_secs(s - s % unit)))
 }
 
 pub fn range_text(r: &Range<u64>) -> String {
@@ -86,10 +71,6 @@ fn plural(n: u64) -> &'static str {
     } else {
         "s"
     }
-}
-
-pub fn range_json(r: &Range<u64>) -> Json {
-    object([("start", Json::from(r.start)), ("end", Json::from(r.end))])
 }
 
 pub fn pids_text(pids: &[u32]) -> String {
@@ -114,25 +95,8 @@ pub fn attached(live_users: &[u32], mapped_by: &[u32]) -> Vec<u32> {
     pids
 }
 
-/// A short name for the kind of an open error, for JSON.
-pub fn error_kind(error: &OpenError) -> &'static str {
-    match error {
-        OpenError::InvalidName { .. } => "invalid_name",
-        OpenError::NotFound { .. } => "not_found",
-        OpenError::PermissionDenied { .. } => "permission_denied",
-        OpenError::BadMagic { .. } => "foreign",
-        OpenError::UnsupportedVersion { .. } => "unsupported_version",
-        OpenError::ForeignTarget { .. } => "foreign_target",
-        OpenError::TooSmall { .. } => "too_small",
-        OpenError::Corrupt { .. } => "corrupt",
-        OpenError::NotInitialised { .. } => "not_initialised",
-        OpenError::NotASegment { .. } => "foreign",
-        _ => "error",
-    }
-}
-
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// `0000  00 01 ... 0f  |................|`, 16 bytes a line.
@@ -146,6 +110,10 @@ pub fn hex_dump(bytes: &[u8], indent: &str) -> String {
     }
     out
 }
+
+/// After a sleeping count that may include handles killed while they slept.
+pub const STALE_NOTE: &str =
+    " (possibly stale: a process killed while it slept leaves its count behind)";
 
 // --- inspect --------------------------------------------------------------------------------
 
@@ -186,7 +154,11 @@ pub fn inspect_text(
     );
     line("segment", format!("{} bytes", h.segment_size));
     line("attached", pids_text(&attached(&att.live_users, &att.mapped_by)));
-    line("status", s.status.to_string());
+    if h.is_stream {
+        line("status", format!("{} (a byte stream)", stream_status(s.status)));
+    } else {
+        line("status", s.status.to_string());
+    }
     line("cursor", format!("{} (published)", s.cursor));
     let in_flight = s.claim_sequence.saturating_sub(s.cursor);
     line(
@@ -235,9 +207,14 @@ pub fn inspect_text(
     if s.sleeping_consumers + s.sleeping_producers > 0 {
         let _ = writeln!(
             out,
-            "  sleeping: {} consumer handle(s), {} producer handle(s)",
-            s.sleeping_consumers, s.sleeping_producers
+            "  sleeping: {} consumer handle(s), {} producer handle(s){}",
+            s.sleeping_consumers,
+            s.sleeping_producers,
+            if s.sleeping_possibly_stale { STALE_NOTE } else { "" }
         );
+    }
+    for blocker in &s.blocked_by {
+        let _ = writeln!(out, "  {blocker}: shm-disruptor evict {} {}", h.name, blocker.index);
     }
     out.push_str("\ndependency graph:\n");
     out.push_str(&graph_text(&s.consumers, &h.gating, view));
@@ -386,147 +363,115 @@ fn indent(text: &str, by: &str) -> String {
     text.lines().map(|l| format!("{by}{l}\n")).collect()
 }
 
-pub fn layout_json(layout: &Result<SlotLayout, String>) -> (Json, Json) {
-    match layout {
-        Ok(layout) => (
-            Json::Array(
-                layout
-                    .fields
-                    .iter()
-                    .map(|f| {
-                        object([
-                            ("name", Json::from(f.name.as_str())),
-                            ("type", Json::from(f.ty.to_string())),
-                            ("offset", Json::from(f.offset)),
-                            ("size", Json::from(f.size)),
-                        ])
-                    })
-                    .collect(),
-            ),
-            Json::Null,
-        ),
-        Err(e) => (Json::Null, Json::from(e.as_str())),
+/// A ring's consumers summarised in JSON (every consumer is in `consumers` as well).
+#[derive(Debug, Serialize)]
+pub struct SummaryJson {
+    pub live: usize,
+    pub dead: usize,
+    pub gone: usize,
+    pub released: usize,
+    /// `None` when every consumer is released.
+    pub lag: Option<LagStats>,
+    /// The indices of the slowest consumers, slowest first.
+    pub slowest: Vec<usize>,
+}
+
+impl SummaryJson {
+    pub fn new(sum: &Summary, consumers: &[ConsumerInfo]) -> SummaryJson {
+        SummaryJson {
+            live: sum.live,
+            dead: sum.dead,
+            gone: sum.gone,
+            released: sum.released,
+            lag: sum.lag,
+            slowest: sum.slowest.iter().map(|&i| consumers[i].index).collect(),
+        }
     }
 }
 
-/// A ring's consumers summarised (every consumer is in `consumers` as well): counts per state,
-/// lag percentiles and the indices of the `slowest` slowest.
-pub fn summary_json(sum: &Summary, consumers: &[ConsumerInfo]) -> Json {
-    object([
-        ("live", Json::from(sum.live)),
-        ("dead", Json::from(sum.dead)),
-        ("gone", Json::from(sum.gone)),
-        ("released", Json::from(sum.released)),
-        (
-            "lag",
-            sum.lag.map_or(Json::Null, |l| {
-                object([
-                    ("count", Json::from(l.count)),
-                    ("min", Json::from(l.min)),
-                    ("p50", Json::from(l.p50)),
-                    ("p90", Json::from(l.p90)),
-                    ("p99", Json::from(l.p99)),
-                    ("max", Json::from(l.max)),
-                ])
-            }),
-        ),
-        (
-            "slowest",
-            Json::Array(sum.slowest.iter().map(|&i| Json::from(consumers[i].index)).collect()),
-        ),
-    ])
+/// The schema as `inspect --json` shows it.
+#[derive(Debug, Serialize)]
+pub struct SchemaJson<'a> {
+    pub text: &'a str,
+    pub hash: String,
+    /// The top-level fields; `None` when the schema table could not be decoded.
+    pub fields: Option<&'a [FieldLayout]>,
+    /// Why there are no fields.
+    pub error: Option<&'a str>,
 }
 
-pub fn inspect_json(
-    info: &RingInfo,
-    layout: &Result<SlotLayout, String>,
-    att: &Attachment,
+impl<'a> SchemaJson<'a> {
+    pub fn new(info: &'a RingInfo, layout: &'a Result<SlotLayout, String>) -> SchemaJson<'a> {
+        SchemaJson {
+            text: &info.header.schema_text,
+            hash: format!("{:#018x}", info.header.schema_hash),
+            fields: layout.as_ref().ok().map(|l| l.fields.as_slice()),
+            error: layout.as_ref().err().map(String::as_str),
+        }
+    }
+}
+
+/// `inspect --json`: the header and the state (each field of [`RingInfo`]'s parts at the top
+/// level), with what the command adds.
+#[derive(Debug, Serialize)]
+pub struct InspectJson<'a> {
+    pub version: u32,
+    #[serde(flatten)]
+    pub header: &'a shm_disruptor_inspect::HeaderInfo,
+    pub schema: SchemaJson<'a>,
+    /// `2026-05-01T12:34:56Z`.
+    pub created: String,
+    #[serde(flatten)]
+    pub state: &'a RingState,
+    /// For a byte stream: `open`, `eof`, `error` (or `unknown` for another status word).
+    pub stream_status: Option<&'static str>,
+    pub in_flight: u64,
+    pub consumer_summary: SummaryJson,
+    pub live_users: &'a [u32],
+    pub mapped_by: &'a [u32],
+}
+
+pub fn inspect_json<'a>(
+    info: &'a RingInfo,
+    layout: &'a Result<SlotLayout, String>,
+    att: &'a Attachment,
     slowest: usize,
-) -> Json {
+) -> InspectJson<'a> {
     let (h, s) = (&info.header, &info.state);
-    let (fields, layout_error) = layout_json(layout);
-    let consumers = s
-        .consumers
-        .iter()
-        .map(|c| {
-            object([
-                ("index", Json::from(c.index)),
-                ("sequence", Json::from(c.sequence)),
-                ("lag", Json::from(c.lag)),
-                ("state", Json::from(c.state.to_string())),
-                ("owner_pid", Json::from(c.owner_pid)),
-                ("commits", Json::from(c.commits)),
-                ("dependencies", Json::from(c.dependencies.clone())),
-            ])
-        })
-        .collect();
-    let producers = s
-        .producers
-        .iter()
-        .map(|p| {
-            object([
-                ("entry", Json::from(p.entry)),
-                ("pid", Json::from(p.pid)),
-                ("state", Json::from(p.state.to_string())),
-                ("pending", p.pending.as_ref().map_or(Json::Null, range_json)),
-            ])
-        })
-        .collect();
-    object([
-        ("name", Json::from(h.name.as_str())),
-        ("layout_version", Json::from(h.layout_version)),
-        ("type_name", Json::from(h.type_name.as_str())),
-        (
-            "schema",
-            object([
-                ("text", Json::from(h.schema_text.as_str())),
-                ("hash", Json::from(format!("{:#018x}", h.schema_hash))),
-                ("fields", fields),
-                ("error", layout_error),
-            ]),
+    InspectJson {
+        version: JSON_VERSION,
+        header: h,
+        schema: SchemaJson::new(info, layout),
+        created: utc(h.creation_time_ns),
+        state: s,
+        stream_status: h.is_stream.then(|| stream_status(s.status)),
+        in_flight: s.claim_sequence.saturating_sub(s.cursor),
+        consumer_summary: SummaryJson::new(
+            &summary::summarise(&s.consumers, slowest),
+            &s.consumers,
         ),
-        ("slot_size", Json::from(h.slot_size)),
-        ("slot_align", Json::from(h.slot_align)),
-        ("capacity", Json::from(h.capacity)),
-        ("consumer_count", Json::from(h.consumer_count)),
-        ("producer_mode", Json::from(mode_name(h.producer_mode))),
-        ("created", Json::from(utc(h.creation_time_ns))),
-        ("creation_time_ns", Json::from(h.creation_time_ns)),
-        ("creator_pid", Json::from(h.creator_pid)),
-        ("segment_size", Json::from(h.segment_size)),
-        ("live_users", Json::from(att.live_users.clone())),
-        ("mapped_by", Json::from(att.mapped_by.clone())),
-        ("status", Json::from(s.status)),
-        ("cursor", Json::from(s.cursor)),
-        ("claim_sequence", Json::from(s.claim_sequence)),
-        ("in_flight", Json::from(s.claim_sequence.saturating_sub(s.cursor))),
-        (
-            "consumer_summary",
-            summary_json(&summary::summarise(&s.consumers, slowest), &s.consumers),
-        ),
-        ("consumers", Json::Array(consumers)),
-        ("producer_count", Json::from(h.producer_count)),
-        ("producers", Json::Array(producers)),
-        ("orphaned_claim", s.orphaned_claim.as_ref().map_or(Json::Null, range_json)),
-        ("abandoned_total", Json::from(s.abandoned_total)),
-        ("abandoned", Json::Array(s.abandoned.iter().map(range_json).collect())),
-        ("gating", Json::from(h.gating.clone())),
-        ("sleeping_consumers", Json::from(s.sleeping_consumers)),
-        ("sleeping_producers", Json::from(s.sleeping_producers)),
-    ])
+        live_users: &att.live_users,
+        mapped_by: &att.mapped_by,
+    }
+}
+
+/// A stream ring's status word in words.
+pub fn stream_status(status: i32) -> &'static str {
+    match status {
+        shm_disruptor::STREAM_OPEN => "open",
+        shm_disruptor::STREAM_EOF => "eof",
+        shm_disruptor::STREAM_ERROR => "error",
+        _ => "unknown",
+    }
 }
 
 // --- list -----------------------------------------------------------------------------------
 
 fn kind_name(kind: &SegmentKind) -> &'static str {
     match kind {
-        SegmentKind::Ring { .. } => "ring",
-        SegmentKind::NotInitialised => "uninitialised",
-        SegmentKind::Corrupt(_) => "corrupt",
-        SegmentKind::Foreign { .. } => "foreign",
-        SegmentKind::Unreadable(_) => "unreadable",
         SegmentKind::NotAFile(_) => "foreign",
-        _ => "unknown",
+        SegmentKind::TooSmall { .. } => "too-small",
+        other => other.name(),
     }
 }
 
@@ -545,17 +490,26 @@ pub fn list_text(segments: &[ListedSegment]) -> String {
                     } else {
                         h.consumer_count.to_string()
                     };
+                    let status = if h.is_stream {
+                        stream_status(s.status).to_owned()
+                    } else {
+                        s.status.to_string()
+                    };
+                    let mut users = pids_text(&attached(live_users, mapped_by));
+                    if all_users_dead(info, live_users, mapped_by) {
+                        users = "all dead (rm --dead)".into();
+                    }
                     vec![
                         seg.name.clone(),
-                        "ring".into(),
+                        if h.is_stream { "stream".into() } else { "ring".into() },
                         h.type_name.clone(),
                         h.capacity.to_string(),
                         h.slot_size.to_string(),
                         consumers,
                         mode_name(h.producer_mode).into(),
-                        s.status.to_string(),
+                        status,
                         s.cursor.to_string(),
-                        pids_text(&attached(live_users, mapped_by)),
+                        users,
                     ]
                 }
                 other => {
@@ -569,6 +523,11 @@ pub fn list_text(segments: &[ListedSegment]) -> String {
                         }
                         SegmentKind::Unreadable(e) => e.clone(),
                         SegmentKind::NotAFile(kind) => format!("not a ring ({kind})"),
+                        SegmentKind::TooSmall { size, .. } => format!(
+                            "too small to be a ring ({size} byte{}; a ring's header alone takes \
+                             4096)",
+                            plural(*size)
+                        ),
                         _ => String::new(),
                     };
                     let mut row = vec![seg.name.clone(), kind_name(other).into()];
@@ -596,73 +555,125 @@ pub fn list_text(segments: &[ListedSegment]) -> String {
     )
 }
 
-pub fn list_json(segments: &[ListedSegment]) -> Json {
-    Json::Array(
-        segments
-            .iter()
-            .map(|seg| {
-                let mut members = vec![
-                    ("name", Json::from(seg.name.as_str())),
-                    ("kind", Json::from(kind_name(&seg.kind))),
-                    ("size", Json::from(seg.size)),
-                ];
-                match &seg.kind {
-                    SegmentKind::Ring { info, live_users, mapped_by } => {
-                        let (h, s) = (&info.header, &info.state);
-                        let attached = attached(live_users, mapped_by);
-                        members.extend([
-                            ("type_name", Json::from(h.type_name.as_str())),
-                            ("capacity", Json::from(h.capacity)),
-                            ("slot_size", Json::from(h.slot_size)),
-                            ("consumer_count", Json::from(h.consumer_count)),
-                            (
-                                "dead_consumers",
-                                Json::from(
-                                    s.consumers
-                                        .iter()
-                                        .filter(|c| c.state == ConsumerState::Dead)
-                                        .count(),
-                                ),
-                            ),
-                            ("producer_mode", Json::from(mode_name(h.producer_mode))),
-                            ("status", Json::from(s.status)),
-                            ("cursor", Json::from(s.cursor)),
-                            ("claim_sequence", Json::from(s.claim_sequence)),
-                            ("live_users", Json::from(live_users.clone())),
-                            ("mapped_by", Json::from(mapped_by.clone())),
-                            ("attached", Json::from(!attached.is_empty())),
-                        ]);
-                    }
-                    SegmentKind::Corrupt(e) => {
-                        members.push(("error_kind", Json::from(error_kind(e))));
-                        members.push(("error", Json::from(e.to_string())));
-                    }
-                    SegmentKind::Foreign { first_bytes } => {
-                        members.push(("first_bytes", Json::from(hex(first_bytes))));
-                    }
-                    SegmentKind::Unreadable(e) => members.push(("error", Json::from(e.as_str()))),
-                    SegmentKind::NotAFile(kind) => members.push(("file_type", Json::from(*kind))),
-                    _ => {}
+/// One row of `list --json`.
+#[derive(Debug, Serialize)]
+pub struct ListEntry<'a> {
+    pub name: &'a str,
+    pub kind: &'static str,
+    pub size: u64,
+    #[serde(flatten)]
+    pub ring: Option<ListRing<'a>>,
+    /// Why a segment is corrupt (`error_kind`, `error`), unreadable (`error`)...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_bytes: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_type: Option<&'static str>,
+}
+
+/// What `list --json` shows of a ring.
+#[derive(Debug, Serialize)]
+pub struct ListRing<'a> {
+    pub type_name: &'a str,
+    pub is_stream: bool,
+    pub capacity: u64,
+    pub slot_size: u64,
+    pub consumer_count: usize,
+    pub dead_consumers: usize,
+    pub producer_mode: ProducerMode,
+    pub status: i32,
+    pub cursor: u64,
+    pub claim_sequence: u64,
+    pub live_users: &'a [u32],
+    pub mapped_by: &'a [u32],
+    /// Whether any process maps it.
+    pub attached: bool,
+    /// Whether every process that used it has died (`rm --dead` removes it).
+    pub all_users_dead: bool,
+    pub blocked_by: Vec<usize>,
+}
+
+/// Whether a ring's users are all dead: nobody maps it or holds a record, and a dead owner is
+/// recorded (a ring whose users all let go cleanly is idle, not dead).
+pub fn all_users_dead(info: &RingInfo, live_users: &[u32], mapped_by: &[u32]) -> bool {
+    let s = &info.state;
+    let dead = s.consumers.iter().any(|c| c.state == ConsumerState::Dead)
+        || s.producers.iter().any(|p| p.state == ParticipantState::Dead);
+    dead && live_users.is_empty() && mapped_by.is_empty()
+}
+
+#[derive(Debug, Serialize)]
+pub struct ListJson<'a> {
+    pub version: u32,
+    pub segments: Vec<ListEntry<'a>>,
+}
+
+pub fn list_json(segments: &[ListedSegment]) -> ListJson<'_> {
+    let entries = segments
+        .iter()
+        .map(|seg| {
+            let mut entry = ListEntry {
+                name: &seg.name,
+                kind: seg.kind.name(),
+                size: seg.size,
+                ring: None,
+                error_kind: None,
+                error: None,
+                first_bytes: None,
+                file_type: None,
+            };
+            match &seg.kind {
+                SegmentKind::Ring { info, live_users, mapped_by } => {
+                    let (h, s) = (&info.header, &info.state);
+                    entry.ring = Some(ListRing {
+                        type_name: &h.type_name,
+                        is_stream: h.is_stream,
+                        capacity: h.capacity,
+                        slot_size: h.slot_size,
+                        consumer_count: h.consumer_count,
+                        dead_consumers: s
+                            .consumers
+                            .iter()
+                            .filter(|c| c.state == ConsumerState::Dead)
+                            .count(),
+                        producer_mode: h.producer_mode,
+                        status: s.status,
+                        cursor: s.cursor,
+                        claim_sequence: s.claim_sequence,
+                        live_users,
+                        mapped_by,
+                        attached: !attached(live_users, mapped_by).is_empty(),
+                        all_users_dead: all_users_dead(info, live_users, mapped_by),
+                        blocked_by: s.blocked_by.iter().map(|b| b.index).collect(),
+                    });
                 }
-                object(members)
-            })
-            .collect(),
-    )
+                SegmentKind::Corrupt(e) => {
+                    entry.error_kind = Some(shm_disruptor_inspect::error_kind(e));
+                    entry.error = Some(e.to_string());
+                }
+                SegmentKind::Foreign { first_bytes }
+                | SegmentKind::TooSmall { first_bytes, .. } => {
+                    entry.first_bytes = Some(hex(first_bytes));
+                }
+                SegmentKind::Unreadable(e) => entry.error = Some(e.clone()),
+                SegmentKind::NotAFile(kind) => entry.file_type = Some(kind),
+                _ => {}
+            }
+            entry
+        })
+        .collect();
+    ListJson { version: JSON_VERSION, segments: entries }
 }
 
 // --- peek -----------------------------------------------------------------------------------
 
-fn value_json(value: &FieldValue) -> Json {
-    match value {
-        FieldValue::Unsigned(v) => Json::from(*v),
-        FieldValue::Signed(v) => Json::from(*v),
-        FieldValue::Float(v) => Json::from(*v),
-        FieldValue::List(items) => Json::Array(items.iter().map(value_json).collect()),
-        FieldValue::Bytes(bytes) => Json::from(format!("0x{}", hex(bytes))),
-    }
-}
-
 pub fn peek_text(info: &RingInfo, layout: &Result<SlotLayout, String>, peek: &Peek) -> String {
+    if info.header.is_stream {
+        return stream_peek_text(info, peek);
+    }
     let mut out = String::new();
     let _ = writeln!(out, "ring {}: {}", info.header.name, info.header.schema_text);
     if let Err(e) = layout {
@@ -698,45 +709,92 @@ pub fn peek_text(info: &RingInfo, layout: &Result<SlotLayout, String>, peek: &Pe
     out
 }
 
-pub fn peek_json(info: &RingInfo, layout: &Result<SlotLayout, String>, peek: &Peek) -> Json {
-    let (_, layout_error) = layout_json(layout);
-    let slots = peek
-        .slots
-        .iter()
-        .map(|slot| {
-            let fields = match layout {
-                Ok(layout) => Json::Array(
-                    layout
-                        .decode(&slot.bytes)
-                        .iter()
-                        .map(|f| {
-                            object([
-                                ("name", Json::from(f.name.as_str())),
-                                ("type", Json::from(f.ty.as_str())),
-                                ("offset", Json::from(f.offset)),
-                                ("value", value_json(&f.value)),
-                            ])
-                        })
-                        .collect(),
-                ),
-                Err(_) => Json::Null,
-            };
-            object([
-                ("sequence", Json::from(slot.sequence)),
-                ("fields", fields),
-                ("hex", Json::from(hex(&slot.bytes))),
-            ])
-        })
-        .collect();
-    object([
-        ("name", Json::from(info.header.name.as_str())),
-        ("type_name", Json::from(info.header.type_name.as_str())),
-        ("schema", Json::from(info.header.schema_text.as_str())),
-        ("layout_error", layout_error),
-        ("cursor", Json::from(peek.cursor)),
-        ("overwritten", Json::from(peek.overwritten)),
-        ("slots", Json::Array(slots)),
-    ])
+/// One slot of `peek --json`.
+#[derive(Debug, Serialize)]
+pub struct PeekSlotJson {
+    pub sequence: u64,
+    /// The decoded fields; `None` when the schema table could not be decoded.
+    pub fields: Option<Vec<DecodedField>>,
+    pub hex: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PeekJson<'a> {
+    pub version: u32,
+    pub name: &'a str,
+    pub type_name: &'a str,
+    pub schema: &'a str,
+    pub layout_error: Option<&'a str>,
+    pub cursor: u64,
+    pub overwritten: usize,
+    pub slots: Vec<PeekSlotJson>,
+    /// For a byte stream: the peeked bytes as text (invalid UTF-8 replaced) and the stream
+    /// status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_status: Option<&'static str>,
+}
+
+/// A byte stream's last bytes: as text, then as a hex dump.
+fn stream_peek_text(info: &RingInfo, peek: &Peek) -> String {
+    let mut out = String::new();
+    let bytes: Vec<u8> = peek.slots.iter().flat_map(|s| s.bytes.iter().copied()).collect();
+    let _ = writeln!(
+        out,
+        "stream {}: {} byte{} written, status {}",
+        info.header.name,
+        peek.cursor,
+        plural(peek.cursor),
+        stream_status(info.state.status)
+    );
+    if bytes.is_empty() {
+        let _ = writeln!(out, "nothing written yet");
+        return out;
+    }
+    let first = peek.slots.first().map_or(0, |s| s.sequence);
+    let _ = writeln!(
+        out,
+        "the last {} byte{} (from byte {first}):",
+        bytes.len(),
+        plural(bytes.len() as u64)
+    );
+    let text = String::from_utf8_lossy(&bytes);
+    let _ = writeln!(out, "  text: {}", text.escape_debug());
+    out.push_str(&hex_dump(&bytes, "  "));
+    out
+}
+
+pub fn peek_json<'a>(
+    info: &'a RingInfo,
+    layout: &'a Result<SlotLayout, String>,
+    peek: &Peek,
+) -> PeekJson<'a> {
+    let stream = info.header.is_stream;
+    let bytes: Vec<u8> = peek.slots.iter().flat_map(|s| s.bytes.iter().copied()).collect();
+    PeekJson {
+        version: JSON_VERSION,
+        name: &info.header.name,
+        type_name: &info.header.type_name,
+        schema: &info.header.schema_text,
+        layout_error: layout.as_ref().err().map(String::as_str),
+        cursor: peek.cursor,
+        overwritten: peek.overwritten,
+        slots: if stream {
+            Vec::new()
+        } else {
+            peek.slots
+                .iter()
+                .map(|slot| PeekSlotJson {
+                    sequence: slot.sequence,
+                    fields: layout.as_ref().ok().map(|l| l.decode(&slot.bytes)),
+                    hex: hex(&slot.bytes),
+                })
+                .collect()
+        },
+        text: stream.then(|| String::from_utf8_lossy(&bytes).into_owned()),
+        stream_status: stream.then(|| stream_status(info.state.status)),
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use shm_disruptor::inspect::{ConsumerInfo, ConsumerState};
+use shm_disruptor_inspect::{ConsumerInfo, ConsumerState};
 
 /// Rings with at most this many consumers are shown one row per consumer, as they always were;
 /// larger ones are summarised unless `--all` is given.
@@ -48,7 +48,7 @@ impl View {
 }
 
 /// Lag statistics over the consumers that are not released.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct LagStats {
     /// How many consumers they cover.
     pub count: usize,

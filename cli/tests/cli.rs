@@ -178,6 +178,12 @@ impl Helper {
         self.child.id()
     }
 
+    /// Sends `signal` (SIGSTOP, SIGCONT...).
+    fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) with a PID of a child we have not reaped, and a valid signal number.
+        assert_eq!(unsafe { libc::kill(self.pid() as i32, signal) }, 0);
+    }
+
     /// SIGKILLs it and reaps it.
     fn kill(mut self) -> u32 {
         let pid = self.pid();
@@ -228,6 +234,46 @@ fn helper_process() {
             claim.copy_from_slice(&[tick(100), tick(101)]);
             ready_then_hang()
         }
+        // Publishes as fast as the ring takes it, until killed (or 120 s).
+        "busy-producer" => {
+            let mut producer = ring.producer().unwrap();
+            let started = Instant::now();
+            let mut i = 0;
+            while started.elapsed() < Duration::from_secs(120) {
+                if let Ok(mut claim) = producer.claim_timeout(Duration::from_millis(20)) {
+                    *claim = tick(i);
+                    claim.commit();
+                    if i == 0 {
+                        println!("READY");
+                        std::io::stdout().flush().unwrap();
+                    }
+                    i += 1;
+                }
+            }
+            std::process::exit(3)
+        }
+        // Consumer 0 consumes everything published, until killed (or 120 s).
+        "busy-consumer" => {
+            let mut consumer = ring.consumer(0).unwrap();
+            println!("READY");
+            std::io::stdout().flush().unwrap();
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(120) {
+                if let Ok(batch) = consumer.consume_timeout(Duration::from_millis(20)) {
+                    batch.commit();
+                }
+            }
+            std::process::exit(3)
+        }
+        // Consumer 0 sleeps on the ring's futex waiting for data that never comes.
+        "sleeper" => {
+            let mut consumer = ring.consumer(0).unwrap();
+            consumer.set_wait_strategy(shm_disruptor::WaitStrategy::Block);
+            println!("READY");
+            std::io::stdout().flush().unwrap();
+            let _ = consumer.consume_timeout(Duration::from_secs(120));
+            std::process::exit(3)
+        }
         other => panic!("unknown helper role {other}"),
     }
 }
@@ -256,8 +302,14 @@ fn field<'a>(text: &'a str, key: &str) -> &'a str {
         .trim()
 }
 
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn entry<'a>(list: &'a Value, name: &str) -> &'a Value {
-    list.as_array()
+    assert_eq!(list["version"], 1, "{list:#}");
+    list["segments"]
+        .as_array()
         .unwrap()
         .iter()
         .find(|e| e["name"] == name)
@@ -313,7 +365,7 @@ fn inspect_shows_header_consumers_in_flight_claim_and_graph() {
     assert_eq!(field(&text, "type"), "Tick");
     assert_eq!(field(&text, "schema"), Tick::SCHEMA.to_string());
     assert_eq!(field(&text, "schema hash"), format!("{:#018x}", Tick::SCHEMA.hash));
-    assert_eq!(field(&text, "layout"), "version 3");
+    assert_eq!(field(&text, "layout"), "version 4");
     assert_eq!(field(&text, "slots"), "8 x 16 bytes, align 8");
     assert_eq!(field(&text, "producers"), "multi-producer");
     assert!(field(&text, "created").ends_with(&format!("by pid {me}")), "{text}");
@@ -349,7 +401,7 @@ fn inspect_shows_header_consumers_in_flight_claim_and_graph() {
     let json = run(&["inspect", &name, "--json"]).ok().json();
     assert_eq!(json["name"], &*name);
     assert_eq!(json["type_name"], "Tick");
-    assert_eq!(json["layout_version"], 3);
+    assert_eq!(json["layout_version"], 4);
     assert_eq!(json["schema"]["text"], Tick::SCHEMA.to_string());
     assert_eq!(json["schema"]["hash"], format!("{:#018x}", Tick::SCHEMA.hash));
     let offsets: Vec<(&str, u64, u64)> = json["schema"]["fields"]
@@ -560,13 +612,26 @@ fn foreign_segment_is_reported_not_crashed_on() {
     assert_eq!(entry(&list, &name)["kind"], "foreign");
     assert_eq!(entry(&list, &name)["size"], 8192);
 
-    // Too short for a header: still foreign, not a ring waiting for its creator.
-    let tiny = Name::new();
-    std::fs::write(tiny.path(), b"abc").unwrap();
-    let run_ = run(&["inspect", &tiny]).failed();
-    assert!(run_.stderr.contains("bad magic [61, 62, 63, 00"), "{run_:#?}");
-    let list = run(&["list", "--all", "--json"]).ok().json();
-    assert_eq!(entry(&list, &tiny)["first_bytes"], "616263");
+    // Too short for a header (1 byte, or 3): "too small", not a bad magic, nor a ring waiting
+    // for its creator.
+    for bytes in [&b"a"[..], b"abc"] {
+        let tiny = Name::new();
+        std::fs::write(tiny.path(), bytes).unwrap();
+        for args in [vec!["inspect", &tiny], vec!["peek", &tiny]] {
+            let run_ = run(&args).failed();
+            let says = format!("is too small: {} bytes, but 4096 bytes are needed", bytes.len());
+            assert!(run_.stderr.contains(&says), "{run_:#?}");
+        }
+        let json = run(&["inspect", &tiny, "--json"]).failed().json();
+        assert_eq!(json["error"]["kind"], "too_small");
+        let list = run(&["list", "--all", "--json"]).ok().json();
+        assert_eq!(entry(&list, &tiny)["kind"], "too_small");
+        assert_eq!(entry(&list, &tiny)["first_bytes"], hex_of(bytes));
+        let text = run(&["list", "--all"]).ok().stdout;
+        let line = text.lines().find(|l| l.starts_with(&format!("{} ", &*tiny))).unwrap();
+        assert!(line.contains(" too-small ") && line.contains("too small to be a ring"), "{line}");
+        assert!(run(&["rm", &tiny]).failed().stderr.contains("too small"));
+    }
 
     let refused = run(&["rm", &name]).failed();
     assert!(refused.stderr.contains("is not a shm-disruptor ring; use --force"), "{refused:#?}");
@@ -580,7 +645,7 @@ fn corrupt_headers_are_reported_with_the_typed_error() {
     // Offsets in the header: layout_version at 8, producer_mode at 60 (see `shm::Header`).
     for (offset, value, message, kind) in [
         (60u64, 7u32, "is corrupt: producer mode 7 is not 1 or 2", "corrupt"),
-        (8, 99, "has layout version 99, this build supports 3", "unsupported_version"),
+        (8, 99, "has layout version 99, this build supports 4", "unsupported_version"),
     ] {
         let name = Name::new();
         drop(Disruptor::<Tick>::builder(&name).capacity(8).consumers(1).create().unwrap());
@@ -773,10 +838,10 @@ fn watch_reports_a_ring_truncated_under_it() {
     let mut stderr = String::new();
     child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
     assert_eq!(status.code(), Some(1), "exited by itself, not killed by SIGBUS: {status} {stderr}");
-    assert!(stderr.contains("is 4096 bytes, but"), "{stderr}");
+    assert!(stderr.contains("is too small: 4096 bytes, but"), "{stderr}");
     // The other commands refuse it the same way.
     let run = run(&["inspect", &name]).failed();
-    assert!(run.stderr.contains("is 4096 bytes, but"), "{run:#?}");
+    assert!(run.stderr.contains("is too small: 4096 bytes, but"), "{run:#?}");
 }
 
 /// The nearest-rank percentile that the tool documents: the smallest lag that at least `p`
@@ -1044,4 +1109,341 @@ fn the_graph_of_a_large_ring_is_grouped_into_ranges() {
     assert_eq!(json["consumers"][500]["dependencies"], serde_json::json!([0, 5]));
     assert_eq!(json["consumers"][995]["dependencies"], serde_json::json!(middle));
     assert_eq!(json["gating"], serde_json::json!((990..1000).collect::<Vec<_>>()));
+}
+
+/// Polls `check` every 10 ms until it returns `Some`, failing after [`DEADLINE`] with `what`
+/// and the last value it saw.
+fn eventually<T>(what: &str, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let started = Instant::now();
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(last) if started.elapsed() > DEADLINE => {
+                panic!("{what}: not within {DEADLINE:?}; last seen: {last}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
+
+/// The exporter, killed and reaped on drop.
+struct Exporter {
+    child: Child,
+    address: String,
+}
+
+impl Exporter {
+    fn start(names: &[&str]) -> Exporter {
+        let mut child = Command::new(BIN)
+            .args(["metrics", "--listen", "127.0.0.1:0"])
+            .args(names)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start the exporter");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.strip_prefix("serving metrics on http://") {
+                    let _ = tx.send(rest.trim_end_matches("/metrics").to_owned());
+                }
+            }
+        });
+        let mut exporter = Exporter { child, address: String::new() };
+        exporter.address =
+            rx.recv_timeout(DEADLINE).expect("the exporter never said where it listens");
+        exporter
+    }
+
+    /// `GET path` with a plain HTTP/1.0 request over TCP: (status line, body).
+    fn get(&self, path: &str) -> (String, String) {
+        use std::net::TcpStream;
+        let mut stream = TcpStream::connect(&self.address).unwrap();
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n", self.address).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+        (head.lines().next().unwrap_or_default().to_owned(), body.to_owned())
+    }
+
+    /// Scrapes `/metrics` and parses it.
+    fn scrape(&self) -> Scrape {
+        let (status, body) = self.get("/metrics");
+        assert!(status.contains(" 200 "), "{status}\n{body}");
+        Scrape::parse(&body)
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A parsed scrape: every sample as (name, labels, value).
+#[derive(Debug)]
+struct Scrape(Vec<Sample>);
+
+/// One sample: its metric name, its labels, its value.
+type Sample = (String, Vec<(String, String)>, f64);
+
+impl Scrape {
+    /// Parses the OpenMetrics text format strictly: `# HELP`/`# TYPE` lines, samples
+    /// `name{label="value",...} number`, and `# EOF` last.
+    fn parse(text: &str) -> Scrape {
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.last(), Some(&"# EOF"), "{text}");
+        let mut samples = Vec::new();
+        for line in &lines[..lines.len() - 1] {
+            if line.starts_with("# HELP ") || line.starts_with("# TYPE ") {
+                continue;
+            }
+            let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
+            let value: f64 = value.parse().unwrap_or_else(|_| panic!("not a number: {line}"));
+            let (name, labels) = match series.split_once('{') {
+                Some((name, rest)) => {
+                    let rest = rest.strip_suffix('}').unwrap_or_else(|| panic!("{line}"));
+                    let labels = rest
+                        .split(',')
+                        .filter(|l| !l.is_empty())
+                        .map(|l| {
+                            let (k, v) = l.split_once('=').unwrap_or_else(|| panic!("{line}"));
+                            let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"'));
+                            (k.to_owned(), v.unwrap_or_else(|| panic!("{line}")).to_owned())
+                        })
+                        .collect();
+                    (name, labels)
+                }
+                None => (series, Vec::new()),
+            };
+            assert!(
+                name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "metric name {name:?}"
+            );
+            samples.push((name.to_owned(), labels, value));
+        }
+        Scrape(samples)
+    }
+
+    /// The value of `name` whose labels include every one of `labels`.
+    fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.0
+            .iter()
+            .find(|(n, l, _)| {
+                n == name && labels.iter().all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
+            })
+            .map(|(_, _, v)| *v)
+    }
+}
+
+#[test]
+fn metrics_follow_a_running_ring_over_http() {
+    let name = Name::new();
+    let capacity = 256;
+    let _ring = Disruptor::<Tick>::builder(&name).capacity(capacity).consumers(1).create().unwrap();
+    let exporter = Exporter::start(&[&name]);
+    let (status, _) = exporter.get("/nothing");
+    assert!(status.contains(" 404 "), "{status}");
+
+    let consumer = Helper::start("busy-consumer", &name);
+    let _producer = Helper::start("busy-producer", &name);
+    let ring = [("ring", &*name)];
+    let first = exporter.scrape();
+    assert_eq!(first.get("shm_disruptor_ring_up", &ring), Some(1.0));
+    assert_eq!(first.get("shm_disruptor_capacity_slots", &ring), Some(capacity as f64));
+    // The messages flow: both counters move between scrapes.
+    let published_before = first.get("shm_disruptor_published_total", &ring).unwrap();
+    let consumer0 = [("ring", &*name), ("consumer", "0")];
+    eventually("published and consumed counters rise", || {
+        let s = exporter.scrape();
+        let published = s.get("shm_disruptor_published_total", &ring).unwrap_or(0.0);
+        let consumed = s.get("shm_disruptor_consumer_consumed_total", &consumer0).unwrap_or(0.0);
+        if published > published_before && consumed > 0.0 {
+            Ok(())
+        } else {
+            Err(format!("published {published}, consumed {consumed}"))
+        }
+    });
+    let live = [("ring", &*name), ("role", "consumer"), ("state", "live")];
+    let dead = [("ring", &*name), ("role", "consumer"), ("state", "dead")];
+    assert_eq!(exporter.scrape().get("shm_disruptor_participants", &live), Some(1.0));
+
+    // Paused, the consumer falls a whole ring behind: its lag rises to the capacity, and the
+    // producer is then blocked (but by a live consumer: not reported as a dead one's stall).
+    consumer.signal(libc::SIGSTOP);
+    eventually("the paused consumer's lag rises to the capacity", || {
+        let s = exporter.scrape();
+        match s.get("shm_disruptor_consumer_lag_messages", &consumer0) {
+            Some(lag) if lag == capacity as f64 => Ok(()),
+            other => Err(format!("lag {other:?}")),
+        }
+    });
+    assert_eq!(exporter.scrape().get("shm_disruptor_producers_blocked", &ring), Some(0.0));
+
+    // Killed, it is counted dead, and its stall is reported.
+    assert_eq!(exporter.scrape().get("shm_disruptor_participants", &dead), Some(0.0));
+    consumer.kill();
+    eventually("the killed consumer is counted dead", || {
+        let s = exporter.scrape();
+        match (
+            s.get("shm_disruptor_participants", &dead),
+            s.get("shm_disruptor_producers_blocked", &ring),
+        ) {
+            (Some(1.0), Some(1.0)) => Ok(()),
+            other => Err(format!("dead, blocked: {other:?}")),
+        }
+    });
+    let s = exporter.scrape();
+    assert_eq!(s.get("shm_disruptor_participants", &live), Some(0.0));
+    assert_eq!(
+        s.get("shm_disruptor_consumer_state", &[("consumer", "0"), ("state", "dead")]),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn a_dead_consumer_that_stalls_producers_is_named_and_evicted() {
+    let name = Name::new();
+    let ring = Disruptor::<Tick>::builder(&name).capacity(4).consumers(2).create().unwrap();
+    publish(&ring, 0..3);
+    let dead = Helper::start("consumer", &name); // consumer 1: commits 2, then hangs
+    let pid = dead.kill().to_string();
+    let mut live = ring.consumer(0).unwrap();
+    live.try_consume().commit();
+    // Not yet a ring behind: nobody is blocked.
+    assert!(!run(&["inspect", &name]).ok().stdout.contains("producers blocked"));
+    publish(&ring, 3..6);
+    let text = run(&["inspect", &name]).ok().stdout;
+    let says = format!("producers blocked by dead consumer 1 (pid {pid}): shm-disruptor evict");
+    assert!(text.contains(&says), "{text}");
+    let watched = run(&["watch", &name, "--count", "1"]).ok().stdout;
+    assert!(watched.contains(&says), "{watched}");
+    let json = run(&["inspect", &name, "--json"]).ok().json();
+    assert_eq!(json["blocked_by"][0]["index"], 1);
+    assert_eq!(json["blocked_by"][0]["state"], "dead");
+
+    // A live consumer is refused, with why; the dead one is evicted.
+    let refused = run(&["evict", &name, "0"]).failed();
+    assert!(refused.stderr.contains("consumer 0 is live"), "{refused:#?}");
+    let refused = run(&["evict", &name, "7"]).failed();
+    assert!(refused.stderr.contains("there is no consumer 7"), "{refused:#?}");
+    let done = run(&["evict", &name, "1"]).ok();
+    assert!(done.stdout.contains("evicted consumer 1"), "{done:#?}");
+    assert!(ring.is_released(1));
+    assert!(!run(&["inspect", &name]).ok().stdout.contains("producers blocked"));
+    let again = run(&["evict", &name, "1"]).failed();
+    assert!(again.stderr.contains("already released"), "{again:#?}");
+    // The producers go on.
+    let mut producer = ring.producer().unwrap();
+    assert!(producer.try_claim().is_ok());
+}
+
+#[test]
+fn rm_dead_removes_the_rings_whose_users_all_died_and_list_marks_them() {
+    let (dead, idle, used) = (Name::new(), Name::new(), Name::new());
+    for name in [&dead, &idle, &used] {
+        let ring = Disruptor::<Tick>::builder(name).capacity(8).consumers(2).create().unwrap();
+        publish(&ring, 0..3);
+    }
+    Helper::start("consumer", &dead).kill();
+    let _in_use = Disruptor::<Tick>::open(&used).unwrap();
+    let list = run(&["list"]).ok().stdout;
+    let line = |n: &str| list.lines().find(|l| l.starts_with(&format!("{n} "))).unwrap().to_owned();
+    assert!(line(&dead).contains("all dead (rm --dead)"), "{list}");
+    assert!(!line(&idle).contains("all dead"), "{list}");
+    let json = run(&["list", "--json"]).ok().json();
+    assert_eq!(entry(&json, &dead)["all_users_dead"], true);
+    assert_eq!(entry(&json, &used)["all_users_dead"], false);
+
+    // Named: `rm --dead` alone would also remove other tests' (and other users') dead rings.
+    let removed = run(&["rm", "--dead", &dead, &idle, &used]).ok().stdout;
+    assert!(removed.contains(&format!("removed ring {}", &*dead)), "{removed}");
+    assert!(!dead.path().exists());
+    assert!(idle.path().exists() && used.path().exists(), "only rings whose users all died");
+    assert!(run(&["rm"]).code == Some(2), "rm needs a name or --dead");
+}
+
+#[test]
+fn watch_json_prints_a_line_per_refresh_and_count_zero_is_refused() {
+    let name = Name::new();
+    let ring = Disruptor::<Tick>::builder(&name).capacity(8).consumers(1).create().unwrap();
+    publish(&ring, 0..2);
+    let out = run(&["watch", &name, "--json", "--count", "3", "--interval", "10"]).ok().stdout;
+    let lines: Vec<Value> =
+        out.lines().map(|l| serde_json::from_str(l).expect("one JSON object a line")).collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(lines.iter().all(|l| l["version"] == 1 && l["cursor"] == 2 && l["name"] == *name));
+    assert!(lines[0]["published_per_s"].is_null(), "no rate before a second refresh");
+    assert_eq!(lines[1]["published_per_s"], 0.0);
+    assert_eq!(lines[2]["consumers"][0]["lag"], 2);
+
+    let zero = run(&["watch", &name, "--count", "0"]);
+    assert_eq!(zero.code, Some(2), "{zero:#?}");
+    assert!(zero.stdout.is_empty(), "{zero:#?}");
+}
+
+#[test]
+fn a_byte_ring_is_shown_as_a_stream() {
+    use std::io::Write as _;
+    let name = Name::new();
+    let ring = Disruptor::<u8>::builder(&name)
+        .capacity(64)
+        .consumers(1)
+        .single_producer()
+        .create()
+        .unwrap();
+    let mut writer = shm_disruptor::StreamWriter::new(ring.producer().unwrap());
+    writer.write_all(b"hello, stream\n\x01").unwrap();
+    let list = run(&["list"]).ok().stdout;
+    let line = list.lines().find(|l| l.starts_with(&format!("{} ", &*name))).unwrap();
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!((cells[1], cells[7]), ("stream", "open"), "{line}");
+    let peek = run(&["peek", &name]).ok().stdout;
+    assert!(
+        peek.starts_with(&format!("stream {}: 15 bytes written, status open", &*name)),
+        "{peek}"
+    );
+    assert!(peek.contains(r"text: hello, stream\n\u{1}"), "{peek}");
+    assert!(peek.contains("68 65 6c 6c 6f"), "{peek}");
+    assert!(!peek.contains("sequence 0"), "not one byte per slot: {peek}");
+    writer.finish();
+    let json = run(&["peek", &name, "--json"]).ok().json();
+    assert_eq!(
+        (json["stream_status"].as_str(), json["text"].as_str()),
+        (Some("eof"), Some("hello, stream\n\u{1}"))
+    );
+    let inspected = run(&["inspect", &name]).ok().stdout;
+    assert!(inspected.contains("status          eof (a byte stream)"), "{inspected}");
+    let last = run(&["peek", &name, "--last", "3"]).ok().stdout;
+    assert!(last.contains("the last 3 bytes (from byte 12)"), "{last}");
+}
+
+#[test]
+fn a_sleeper_killed_while_waiting_is_shown_as_possibly_stale() {
+    let name = Name::new();
+    let _ring = Disruptor::<Tick>::builder(&name).capacity(8).consumers(1).create().unwrap();
+    let sleeper = Helper::start("sleeper", &name);
+    // Asleep and alive: counted, not stale.
+    let asleep = eventually("the consumer sleeps on the futex", || {
+        let text = run(&["inspect", &name]).ok().stdout;
+        if text.contains("sleeping: 1 consumer handle(s)") {
+            Ok(text)
+        } else {
+            Err(text)
+        }
+    });
+    assert!(!asleep.contains("possibly stale"), "{asleep}");
+    sleeper.kill();
+    let text = run(&["inspect", &name]).ok().stdout;
+    assert!(
+        text.contains("sleeping: 1 consumer handle(s), 0 producer handle(s) (possibly stale"),
+        "{text}"
+    );
+    let json = run(&["inspect", &name, "--json"]).ok().json();
+    assert_eq!(json["sleeping_possibly_stale"], true);
 }

@@ -88,7 +88,7 @@ pub enum OpenError {
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
     /// The segment is smaller than its header or than the slots the header describes.
-    #[error("segment {name:?} is {actual} bytes, but {expected} bytes are needed")]
+    #[error("segment {name:?} is too small: {actual} bytes, but {expected} bytes are needed")]
     TooSmall {
         /// The name given.
         name: String,

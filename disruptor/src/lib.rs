@@ -95,7 +95,8 @@
 //!   tokio's `AsyncWrite`, `AsyncRead` and `AsyncBufRead` over a byte stream (a ring of `u8`),
 //!   as [`StreamWriter`] and [`StreamReader`] implement `std::io`'s traits. It adds a dependency
 //!   on tokio without any of its features: its I/O traits, no runtime.
-//!
+//! - `serde` (off by default): `serde::Serialize` for [`SchemaTable`] and its parts,
+//!   [`ProducerMode`] and [`ParticipantState`], for tools that report rings as JSON.
 //! - `tracing` (off by default): [`tracing`](https://docs.rs/tracing) events, with target
 //!   `shm_disruptor`, for what an operator wants to know about, never one per message. Without
 //!   the feature no event code is compiled at all (the crate's event macro expands to nothing),
@@ -131,10 +132,10 @@
 //! - [`DeadPeerPolicy`], [`Disruptor::participants`] and [`Producer::recover_orphaned`]: what
 //!   is left when a process dies, and how the others carry on.
 //! - [`Builder::depends_on`] and [`ExclusiveConsumer`]: pipelines of consumers.
+//! - [`observe`]: the untyped, read-only accessors on which tools that read any ring from
+//!   outside are built (the `shm-disruptor-inspect` crate, and the `shm-disruptor` command).
 //! - [`raw`]: a ring's slots as bytes, for code that knows its slot type only from the schema
 //!   in its header (bridges, recorders).
-//! - [`inspect`]: reading any ring from outside without taking part, as the `shm-disruptor`
-//!   command does.
 //!
 //! The source repository also holds `PROTOCOL.md`, which is not part of the published crate:
 //! the protocol in full, for whoever reviews or ports it. It describes the segment's layout
@@ -186,9 +187,9 @@ mod asynch;
 mod consumer;
 mod error;
 mod graph;
-#[cfg(not(loom))]
-pub mod inspect;
 mod liveness;
+#[cfg(not(loom))]
+pub mod observe;
 #[cfg(not(loom))]
 mod producer;
 mod protocol;
@@ -196,6 +197,7 @@ mod protocol;
 pub mod raw;
 #[cfg(not(loom))]
 mod registry;
+mod schema_table;
 #[cfg(not(loom))]
 mod shm;
 mod slot;
@@ -215,6 +217,9 @@ pub use protocol::policy::DeadPeerPolicy;
 pub use protocol::wait::{FenceMode, WaitStrategy};
 #[cfg(not(loom))]
 pub use ring::{Builder, Disruptor};
+pub use schema_table::{
+    EntryField, EntryKind, SchemaDifference, SchemaEntry, SchemaTable, SchemaTableError,
+};
 #[cfg(not(loom))]
 pub use shm::unlink;
 pub use shm_disruptor_derive::Slot;

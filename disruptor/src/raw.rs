@@ -53,17 +53,23 @@ use crate::protocol::wait::deadline_after;
 use crate::protocol::Core;
 use crate::ring::{Shared, DEFAULT_WAIT};
 use crate::shm::{self, ProducerMode};
-use crate::{Disruptor, Slot, WaitStrategy};
+use crate::{Disruptor, SchemaTable, Slot, WaitStrategy};
 
-/// A slot type described by what a ring's header records: its schema hash, its readable
-/// description (as [`Schema`](crate::Schema)'s `Display` writes it), its type name, and its
-/// size and alignment. What the typed API checks with `T::SCHEMA`, the raw API checks with this.
+/// A slot type described by what a ring's header records: its schema as a field table
+/// ([`SchemaTable`]), and what follows from it: the schema hash, the type name, its readable
+/// description (as [`Schema`](crate::Schema)'s `Display` writes it), size and alignment. What
+/// the typed API checks with `T::SCHEMA`, the raw API checks with this.
 ///
 /// ```
 /// use shm_disruptor::raw::RawSchema;
+/// use shm_disruptor::{SchemaTable, Slot};
 /// let schema = RawSchema::of::<[u16; 3]>();
 /// assert_eq!((schema.size, schema.align), (6, 2));
 /// assert_eq!(schema.text, "[u16; 3] size 6 align 2");
+/// // The same, from a table received from elsewhere (its bytes, decoded).
+/// let bytes = SchemaTable::of(&<[u16; 3]>::SCHEMA).encode();
+/// assert_eq!(RawSchema::from_table(SchemaTable::decode(&bytes)?), schema);
+/// # Ok::<(), shm_disruptor::SchemaTableError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawSchema {
@@ -71,29 +77,36 @@ pub struct RawSchema {
     pub hash: u64,
     /// The type name (`Tick`, `u64`, `[u8; 3]`).
     pub type_name: String,
-    /// The schema's description, e.g. `Tick { price: f64 @0, qty: u32 @8 } size 16 align 8`
-    /// (as recorded in a header: at most 2,047 bytes, longer ones end in `...`).
+    /// The schema's description, e.g. `Tick { price: f64 @0, qty: u32 @8 } size 16 align 8`.
     pub text: String,
     /// Bytes per slot.
     pub size: usize,
     /// The slot type's alignment.
     pub align: usize,
+    /// The schema as a field table: what a ring's header records.
+    pub table: SchemaTable,
 }
 
 impl RawSchema {
     /// The schema of the slot type `T`.
     pub fn of<T: Slot>() -> RawSchema {
+        RawSchema::from_table(SchemaTable::of(&T::SCHEMA))
+    }
+
+    /// The schema a table describes (a table decoded from a header, a recording or a peer).
+    pub fn from_table(table: SchemaTable) -> RawSchema {
         RawSchema {
-            hash: T::SCHEMA.hash,
-            type_name: T::SCHEMA.type_name(),
-            text: T::SCHEMA.to_string(),
-            size: T::SCHEMA.size,
-            align: T::SCHEMA.align,
+            hash: table.hash(),
+            type_name: table.type_name(),
+            text: table.to_string(),
+            size: table.size() as usize,
+            align: table.align() as usize,
+            table,
         }
     }
 
     /// `Ok` when `found` (another ring's or peer's schema) is this one; otherwise the
-    /// [`OpenError::SchemaMismatch`] (both descriptions and their first differing field) or
+    /// [`OpenError::SchemaMismatch`] (both descriptions and the fields that differ) or
     /// [`OpenError::SlotLayoutMismatch`] that a typed open of `name` would give, with this
     /// schema as "this process".
     ///
@@ -108,7 +121,7 @@ impl RawSchema {
                 name: name.to_owned(),
                 expected: self.text.clone(),
                 found: found.text.clone(),
-                diff: shm::schema_diff(&self.text, &found.text),
+                diff: shm::schema_diff(&self.table, &found.table),
             });
         }
         if found.size != self.size || found.align != self.align {
@@ -124,15 +137,17 @@ impl RawSchema {
         Ok(())
     }
 
-    /// The schema recorded in a validated header.
-    fn from_header(header: &crate::protocol::layout::Header) -> RawSchema {
-        RawSchema {
-            hash: header.schema_hash,
-            type_name: shm::header_text(&header.type_name),
-            text: shm::header_text(&header.schema_text),
-            size: header.slot_size as usize,
-            align: header.slot_align as usize,
-        }
+    /// The schema recorded in a validated header: its table, checked against the header's
+    /// hash, size and alignment.
+    fn from_header(
+        name: &str,
+        header: &crate::protocol::layout::Header,
+    ) -> Result<RawSchema, OpenError> {
+        let table = shm::header_schema_table(header).map_err(|e| OpenError::Corrupt {
+            name: name.to_owned(),
+            reason: format!("its schema table: {e}"),
+        })?;
+        Ok(RawSchema::from_table(table))
     }
 }
 
@@ -172,7 +187,7 @@ impl RawRing {
         loop {
             match Shared::open_any(name) {
                 Ok((shared, header)) => {
-                    let schema = Arc::new(RawSchema::from_header(&header));
+                    let schema = Arc::new(RawSchema::from_header(name, &header)?);
                     return Ok(RawRing { shared: Arc::new(shared), schema, wait: DEFAULT_WAIT });
                 }
                 Err(OpenError::NotFound { .. }) if Instant::now() < deadline => {
@@ -217,13 +232,21 @@ impl RawRing {
                 shm::MAX_CONSUMERS
             )));
         }
-        let slot = shm::SlotType {
-            hash: schema.hash,
-            type_name: &schema.type_name,
-            text: &schema.text,
-            size: schema.size,
-            align: schema.align,
-        };
+        let table = &schema.table;
+        if (table.hash(), table.size(), table.align())
+            != (schema.hash, schema.size as u64, schema.align as u64)
+        {
+            return Err(invalid(format!(
+                "the schema's table describes {table} (hash {:#018x}), not hash {:#018x} size {} \
+                 align {}",
+                table.hash(),
+                schema.hash,
+                schema.size,
+                schema.align
+            )));
+        }
+        let slot =
+            shm::SlotType { hash: schema.hash, table, size: schema.size, align: schema.align };
         let shared = Shared::create_untyped(
             name,
             slot,

@@ -12,7 +12,7 @@ use crate::error::{AttachError, OpenError};
 use crate::protocol::memory::HeapMemory;
 use crate::protocol::{Core, FenceMode, Geometry, Graph, Locks};
 use crate::shm::{self, Expectations, NewRing, ProducerMode, Segment, SlotType};
-use crate::{graph, Schema, Slot, WaitStrategy};
+use crate::{graph, Schema, SchemaTable, Slot, WaitStrategy};
 
 /// Where a ring's memory is: a mapping of a shared-memory segment, or this process's heap.
 enum Backing {
@@ -503,13 +503,12 @@ impl<T: Slot> Builder<T> {
     }
 
     fn create_shaped(&self, shape: &Shape) -> Result<Disruptor<T>, OpenError> {
-        let (type_name, text) = (T::SCHEMA.type_name(), T::SCHEMA.to_string());
+        let table = SchemaTable::of(&T::SCHEMA);
         let (segment, file) = Segment::create(&NewRing {
             name: &self.name,
             slot: SlotType {
                 hash: T::SCHEMA.hash,
-                type_name: &type_name,
-                text: &text,
+                table: &table,
                 size: T::SCHEMA.size,
                 align: T::SCHEMA.align,
             },
@@ -733,7 +732,7 @@ fn live_users_of(name: &str) -> Option<Vec<u32>> {
     let (segment, file) = Segment::open_any(name, Duration::from_millis(0)).ok()?;
     let core = segment.core(file).ok()?;
     let mut pids = crate::protocol::ownership::live_users(&core);
-    for pid in crate::inspect::processes_mapping(name) {
+    for pid in crate::observe::processes_mapping(name) {
         if !pids.contains(&pid) {
             pids.push(pid);
         }

@@ -22,7 +22,7 @@ use crate::error::OpenError;
 pub use crate::protocol::layout::*;
 use crate::protocol::ring::{Ring, RingParts};
 use crate::protocol::{Core, FenceMode, Graph, Locks};
-use crate::Schema;
+use crate::{Schema, SchemaTable, SchemaTableError};
 
 /// Checks a POSIX shared-memory name: `/` then 1..=254 bytes, no other `/`, no NUL.
 pub fn validate_name(name: &str) -> Result<(), OpenError> {
@@ -123,10 +123,8 @@ pub struct NewRing<'a> {
 pub struct SlotType<'a> {
     /// The schema hash.
     pub hash: u64,
-    /// The type name.
-    pub type_name: &'a str,
-    /// The schema's description (`Schema`'s `Display`).
-    pub text: &'a str,
+    /// The schema as a field table (recorded in the header).
+    pub table: &'a SchemaTable,
     /// Bytes per slot.
     pub size: usize,
     /// The slot type's alignment.
@@ -303,9 +301,16 @@ impl Segment {
             slots_offset: geometry.slots_offset as u64,
             producer_count: geometry.producer_count as u32,
             edge_count: geometry.edge_count as u32,
-            type_name: fixed_text(ring.slot.type_name),
-            schema_text: fixed_text(ring.slot.text),
+            schema_table_len: 0,
+            reserved: 0,
+            schema_table: [0; SCHEMA_TABLE_BYTES],
         };
+        let mut header = header;
+        let table = ring.slot.table.encode_within(SCHEMA_TABLE_BYTES);
+        // `encode_within` keeps an abridged table under 41 bytes plus a name it cuts to fit.
+        let len = table.len().min(SCHEMA_TABLE_BYTES);
+        header.schema_table[..len].copy_from_slice(&table[..len]);
+        header.schema_table_len = len as u32;
         // The dependency edges, before the header is published (its Release store of READY
         // publishes them too).
         // SAFETY: the mapping is `geometry.segment_size` bytes long and page-aligned, and
@@ -451,6 +456,12 @@ impl Segment {
         &self.header
     }
 
+    /// The slot type's schema table, decoded from the validated copy of the header and checked
+    /// against the header's schema hash, slot size and alignment.
+    pub fn schema_table(&self) -> Result<SchemaTable, SchemaTableError> {
+        header_schema_table(&self.header)
+    }
+
     /// The protocol's view of this mapping, whose record locks are taken on `file` (this
     /// segment's file: its open file description carries every lock of this mapping). The
     /// segment must outlive the returned core.
@@ -523,22 +534,38 @@ fn no_space(name: &str, file: &File, size: u64, errno: Errno) -> OpenError {
     }
 }
 
-fn fixed_text<const N: usize>(text: &str) -> [u8; N] {
-    let mut out = [0u8; N];
-    if text.len() <= N {
-        out[..text.len()].copy_from_slice(text.as_bytes());
-    } else {
-        let cut = (0..=N - 3).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
-        out[..cut].copy_from_slice(&text.as_bytes()[..cut]);
-        out[cut..cut + 3].copy_from_slice(b"...");
+/// Decodes the schema table of a header and checks it against the header's schema hash, slot
+/// size and alignment (a table that describes another type than the header says is invalid).
+pub fn header_schema_table(header: &Header) -> Result<SchemaTable, SchemaTableError> {
+    let len = (header.schema_table_len as usize).min(SCHEMA_TABLE_BYTES);
+    if header.schema_table_len as usize > SCHEMA_TABLE_BYTES {
+        return Err(SchemaTableError::Invalid {
+            at: 0,
+            reason: format!(
+                "the header says its table takes {} bytes, more than the {SCHEMA_TABLE_BYTES} it has",
+                header.schema_table_len
+            ),
+        });
     }
-    out
-}
-
-/// Reads NUL-padded text from the header, replacing invalid UTF-8 (a corrupt header).
-pub fn header_text(bytes: &[u8]) -> String {
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    String::from_utf8_lossy(&bytes[..end]).into_owned()
+    let table = SchemaTable::decode(&header.schema_table[..len])?;
+    if table.hash() != header.schema_hash
+        || table.size() != header.slot_size
+        || table.align() != header.slot_align
+    {
+        return Err(SchemaTableError::Invalid {
+            at: 0,
+            reason: format!(
+                "the table describes {} (hash {:#018x}), but the header records hash {:#018x}, \
+                 size {} align {}",
+                table,
+                table.hash(),
+                header.schema_hash,
+                header.slot_size,
+                header.slot_align
+            ),
+        });
+    }
+    Ok(table)
 }
 
 fn check_magic(name: &str, header: &Header) -> Result<(), OpenError> {
@@ -576,9 +603,20 @@ pub fn validate_header(
     }
     if let Some(schema) = schema {
         if header.schema_hash != schema.hash {
-            let expected = schema.to_string();
-            let found = header_text(&header.schema_text);
-            let diff = schema_diff(&expected, &found);
+            let ours = SchemaTable::of(schema);
+            let (found, diff) = match SchemaTable::decode(
+                &header.schema_table[..(header.schema_table_len as usize).min(SCHEMA_TABLE_BYTES)],
+            ) {
+                Ok(theirs) => (theirs.to_string(), schema_diff(&ours, &theirs)),
+                Err(e) => (
+                    format!(
+                        "(hash {:#018x}; its schema table is unreadable: {e})",
+                        header.schema_hash
+                    ),
+                    String::new(),
+                ),
+            };
+            let expected = ours.to_string();
             event!(
                 WARN,
                 ring = name,
@@ -669,25 +707,24 @@ pub fn validate_header(
     Ok((geometry, mode, fence))
 }
 
-/// Names the first field where two schema descriptions differ.
-pub(crate) fn schema_diff(expected: &str, found: &str) -> String {
-    let split = |s: &str| -> Vec<String> {
-        s.replace(" {", ", {").replace(" }", ", }").split(", ").map(str::to_owned).collect()
+/// The differences between this process's schema and the segment's, field by field: the
+/// first, and how many more.
+pub(crate) fn schema_diff(ours: &SchemaTable, theirs: &SchemaTable) -> String {
+    let differences = ours.diff(theirs);
+    let mut text = match differences.first() {
+        Some(first) => format!("  first difference: {first}"),
+        None => "  the tables match but the hashes differ".into(),
     };
-    let (ours, theirs) = (split(expected), split(found));
-    for i in 0..ours.len().max(theirs.len()) {
-        let a = ours.get(i).map(String::as_str).unwrap_or("(nothing)");
-        let b = theirs.get(i).map(String::as_str).unwrap_or("(nothing)");
-        if a != b {
-            return format!("  first difference: this process has `{a}`, the segment has `{b}`");
-        }
+    for more in differences.iter().skip(1) {
+        text.push_str(&format!("\n  then: {more}"));
     }
-    "  the descriptions match but the hashes differ (a nested type changed)".into()
+    text
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Slot;
 
     #[test]
     fn names_are_checked() {
@@ -745,17 +782,29 @@ mod tests {
     }
 
     #[test]
-    fn long_text_is_truncated_on_a_char_boundary() {
-        let text: [u8; 8] = fixed_text("ééééé");
-        assert_eq!(header_text(&text), "éé...");
-    }
-
-    #[test]
     fn schema_diff_names_the_field() {
-        let d = schema_diff(
-            "T { a: u32 @0, b: u32 @4 } size 8 align 4",
-            "T { a: u32 @0, b: i32 @4 } size 8 align 4",
+        const A: Schema = Schema::structure(
+            "T",
+            8,
+            4,
+            &[
+                crate::Field { name: "a", schema: &u32::SCHEMA, offset: 0, size: 4 },
+                crate::Field { name: "b", schema: &u32::SCHEMA, offset: 4, size: 4 },
+            ],
         );
-        assert!(d.contains("`b: u32 @4`") && d.contains("`b: i32 @4`"), "{d}");
+        const B: Schema = Schema::structure(
+            "T",
+            8,
+            4,
+            &[
+                crate::Field { name: "a", schema: &u32::SCHEMA, offset: 0, size: 4 },
+                crate::Field { name: "b", schema: &i32::SCHEMA, offset: 4, size: 4 },
+            ],
+        );
+        let d = schema_diff(&SchemaTable::of(&A), &SchemaTable::of(&B));
+        assert_eq!(
+            d,
+            "  first difference: this process has `b: u32 @4`, the segment has `b: i32 @4`"
+        );
     }
 }

@@ -206,17 +206,17 @@ pub struct Schema {
 }
 
 /// FNV-1a, 64-bit: small, const-evaluable and fully specified (no per-process random state).
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+pub(crate) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
 /// Tags that keep the three kinds of schema apart in the hash.
-const TAG_PRIMITIVE: u64 = 1;
-const TAG_ARRAY: u64 = 2;
-const TAG_STRUCT: u64 = 3;
+pub(crate) const TAG_PRIMITIVE: u64 = 1;
+pub(crate) const TAG_ARRAY: u64 = 2;
+pub(crate) const TAG_STRUCT: u64 = 3;
 
 /// Byte order of the target, part of every hash: a little-endian and a big-endian process must not
 /// share a ring.
-const BYTE_ORDER: u64 = if cfg!(target_endian = "little") { 0x4c45 } else { 0x4245 };
+pub(crate) const BYTE_ORDER: u64 = if cfg!(target_endian = "little") { 0x4c45 } else { 0x4245 };
 
 const fn fnv_bytes(mut hash: u64, bytes: &[u8]) -> u64 {
     let mut i = 0;
@@ -228,16 +228,16 @@ const fn fnv_bytes(mut hash: u64, bytes: &[u8]) -> u64 {
     hash
 }
 
-const fn fnv_u64(hash: u64, value: u64) -> u64 {
+pub(crate) const fn fnv_u64(hash: u64, value: u64) -> u64 {
     fnv_bytes(hash, &value.to_le_bytes())
 }
 
 /// Strings are length-prefixed so that `("ab", "c")` and `("a", "bc")` hash differently.
-const fn fnv_str(hash: u64, text: &str) -> u64 {
+pub(crate) const fn fnv_str(hash: u64, text: &str) -> u64 {
     fnv_bytes(fnv_u64(hash, text.len() as u64), text.as_bytes())
 }
 
-const fn hash_tail(hash: u64, size: usize, align: usize) -> u64 {
+pub(crate) const fn hash_tail(hash: u64, size: usize, align: usize) -> u64 {
     fnv_u64(fnv_u64(fnv_u64(hash, size as u64), align as u64), BYTE_ORDER)
 }
 

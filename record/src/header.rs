@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use shm_disruptor::raw::{RawRing, RawSchema};
-use shm_disruptor::{Disruptor, ProducerMode, Slot};
+use shm_disruptor::{Disruptor, ProducerMode, SchemaTable, Slot};
 
 use crate::{RecordError, FORMAT_VERSION, MAGIC};
 
@@ -20,76 +20,32 @@ const MAX_TABLE: usize = 1 << 20;
 /// The byte order of this build, as recorded: `l` or `b`.
 const BYTE_ORDER: u8 = if cfg!(target_endian = "little") { b'l' } else { b'b' };
 
-/// The schema of the recorded slots.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RecordedSchema {
-    /// The schema hash (`Slot::SCHEMA.hash`).
-    pub hash: u64,
-    /// The type name (`Tick`, `u64`, `[u8; 3]`).
-    pub type_name: String,
-    /// The schema as `Schema`'s `Display` writes it:
-    /// `Tick { price: f64 @0, qty: u32 @8 } size 16 align 8`.
-    pub text: String,
-    /// The schema's binary field table, as the recorder had it (empty when it had none).
-    pub table: Vec<u8>,
-    /// Bytes per slot.
-    pub size: usize,
-    /// The slots' alignment.
-    pub align: usize,
-}
-
-impl RecordedSchema {
-    /// The schema of `T`.
-    pub fn of<T: Slot>() -> RecordedSchema {
-        RecordedSchema::from_raw(&RawSchema::of::<T>())
-    }
-
-    /// The schema a raw ring's header holds.
-    pub fn from_raw(schema: &RawSchema) -> RecordedSchema {
-        RecordedSchema {
-            hash: schema.hash,
-            type_name: schema.type_name.clone(),
-            text: schema.text.clone(),
-            table: Vec::new(),
-            size: schema.size,
-            align: schema.align,
+/// `Ok` when `expected` is `recorded` (a recording's schema); otherwise
+/// [`RecordError::SchemaMismatch`] with the fields that differ (as a ring's open reports them).
+pub(crate) fn check_schema(
+    path: &Path,
+    recorded: &RawSchema,
+    expected: &RawSchema,
+) -> Result<(), RecordError> {
+    match expected.check(&path.display().to_string(), recorded) {
+        Ok(()) => Ok(()),
+        Err(shm_disruptor::OpenError::SchemaMismatch { expected, found, diff, .. }) => {
+            Err(RecordError::SchemaMismatch { path: path.to_owned(), expected, found, diff })
         }
-    }
-
-    /// As the runtime's raw API describes a slot type (to create a ring of it, or check one).
-    pub fn to_raw(&self) -> RawSchema {
-        RawSchema {
-            hash: self.hash,
-            type_name: self.type_name.clone(),
-            text: self.text.clone(),
-            size: self.size,
-            align: self.align,
-        }
-    }
-
-    /// `Ok` when `expected` is this schema; otherwise [`RecordError::SchemaMismatch`] with the
-    /// first field that differs (as a ring's open reports it).
-    pub fn check(&self, path: &Path, expected: &RawSchema) -> Result<(), RecordError> {
-        match expected.check(&path.display().to_string(), &self.to_raw()) {
-            Ok(()) => Ok(()),
-            Err(shm_disruptor::OpenError::SchemaMismatch { expected, found, diff, .. }) => {
-                Err(RecordError::SchemaMismatch { path: path.to_owned(), expected, found, diff })
-            }
-            Err(other) => Err(RecordError::SchemaMismatch {
-                path: path.to_owned(),
-                expected: expected.text.clone(),
-                found: self.text.clone(),
-                diff: format!("  {other}"),
-            }),
-        }
+        Err(other) => Err(RecordError::SchemaMismatch {
+            path: path.to_owned(),
+            expected: expected.text.clone(),
+            found: recorded.text.clone(),
+            diff: format!("  {other}"),
+        }),
     }
 }
 
 /// What a recording's header says: the schema, and the ring it was recorded from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordingHeader {
-    /// The slots' schema.
-    pub schema: RecordedSchema,
+    /// The slots' schema (from the recording's schema table).
+    pub schema: RawSchema,
     /// The recorded ring's name.
     pub ring: String,
     /// Its capacity.
@@ -110,7 +66,7 @@ impl RecordingHeader {
     /// The header of a recording of `ring`, starting now.
     pub fn of_ring<T: Slot>(ring: &Disruptor<T>) -> RecordingHeader {
         RecordingHeader {
-            schema: RecordedSchema::of::<T>(),
+            schema: RawSchema::of::<T>(),
             ring: ring.name().to_owned(),
             capacity: ring.capacity() as u64,
             consumers: ring.consumer_count() as u32,
@@ -122,7 +78,7 @@ impl RecordingHeader {
     /// The header of a recording of a ring opened untyped, starting now.
     pub fn of_raw(ring: &RawRing) -> RecordingHeader {
         RecordingHeader {
-            schema: RecordedSchema::from_raw(ring.schema()),
+            schema: ring.schema().clone(),
             ring: ring.name().to_owned(),
             capacity: ring.capacity() as u64,
             consumers: ring.consumer_count() as u32,
@@ -134,12 +90,13 @@ impl RecordingHeader {
     /// The header's bytes, CRC included.
     pub(crate) fn encode(&self) -> Result<Vec<u8>, RecordError> {
         let s = &self.schema;
+        let table = s.table.encode();
         let too_large = |what, len| RecordError::HeaderTooLarge { what, len };
         let texts: [(&'static str, &[u8], usize); 4] = [
             ("a ring name", self.ring.as_bytes(), MAX_TEXT),
             ("a type name", s.type_name.as_bytes(), MAX_TEXT),
             ("a schema text", s.text.as_bytes(), MAX_TEXT),
-            ("a schema table", &s.table, MAX_TABLE),
+            ("a schema table", &table, MAX_TABLE),
         ];
         let mut out = Vec::with_capacity(FIXED + 64);
         out.extend_from_slice(&MAGIC);
@@ -220,19 +177,20 @@ impl RecordingHeader {
         let type_name = text(next("the type name")?, "the type name")?;
         let schema_text = text(next("the schema text")?, "the schema text")?;
         let table = next("the schema table")?;
-        let (size, align) = (u32_at(24) as usize, u32_at(28) as usize);
-        if size == 0 || !align.is_power_of_two() || size % align != 0 {
-            return Err(corrupt(format!("slots of size {size} align {align} are impossible")));
+        let (hash, size, align) = (u64_at(16), u32_at(24) as u64, u32_at(28) as u64);
+        let table =
+            SchemaTable::decode(&table).map_err(|e| corrupt(format!("its schema table: {e}")))?;
+        if (table.hash(), table.size(), table.align()) != (hash, size, align) {
+            return Err(corrupt(format!(
+                "its schema table describes {table} (hash {:#018x}), but it records hash \
+                 {hash:#018x}, size {size} align {align}",
+                table.hash()
+            )));
         }
+        // The type name and schema text are for people reading the file: the table says it all.
+        let _ = (type_name, schema_text);
         Ok(RecordingHeader {
-            schema: RecordedSchema {
-                hash: u64_at(16),
-                type_name,
-                text: schema_text,
-                table,
-                size,
-                align,
-            },
+            schema: RawSchema::from_table(table),
             ring,
             capacity: u64_at(32),
             consumers: u32_at(40),

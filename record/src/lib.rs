@@ -73,7 +73,7 @@
 //! | 45 | 1 | byte order of the slots: `l` little-endian, `b` big-endian |
 //! | 46 | 2 | reserved, 0 |
 //! | 48 | 8 | when recording started: nanoseconds since the Unix epoch |
-//! | 56 | | four byte strings, each a 4-byte length then the bytes: the ring's name, the type name, the schema text (as `Schema`'s `Display` writes it), the schema table (the binary field table of the schema, empty when the recorder had none) |
+//! | 56 | | four byte strings, each a 4-byte length then the bytes: the ring's name; the type name and the schema text (as `Schema`'s `Display` writes it), for people reading the file; the schema table ([`SchemaTable`](shm_disruptor::SchemaTable)'s encoding, which readers decode and check against the hash, size and alignment above) |
 //! | `H - 4` | 4 | CRC-32 (ISO-HDLC, as zlib's) of bytes `0..H - 4` |
 //!
 //! Then frames, each a 24-byte frame header, a payload, and a CRC-32 of both:
@@ -107,7 +107,7 @@ mod typed;
 mod writer;
 
 pub use error::RecordError;
-pub use header::{RecordedSchema, RecordingHeader};
+pub use header::RecordingHeader;
 pub use pace::Pacer;
 pub use reader::{Frame, Frames, RecordReader};
 pub use run::{record_consumer, record_tail, replay, ReplayOptions, ReplayReport, Stop};

@@ -130,7 +130,7 @@ impl<T: Slot> Replayer<T> {
     }
 
     fn typed(reader: RecordReader) -> Result<Replayer<T>, RecordError> {
-        reader.header().schema.check(reader.path(), &RawSchema::of::<T>())?;
+        crate::header::check_schema(reader.path(), &reader.header().schema, &RawSchema::of::<T>())?;
         Ok(Replayer { reader, _type: PhantomData })
     }
 

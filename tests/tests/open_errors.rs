@@ -74,6 +74,52 @@ mod renamed_field {
     }
 }
 
+/// A message with a nested struct, and the next version of it, where only the nested struct
+/// changed (same names, sizes and offsets at the top level).
+mod nested {
+    #[derive(shm_disruptor::Slot, Clone, Copy)]
+    #[repr(C)]
+    pub struct Price {
+        pub value: f64,
+    }
+    #[derive(shm_disruptor::Slot, Clone, Copy)]
+    #[repr(C)]
+    pub struct Quote {
+        pub bid: Price,
+        pub ask: Price,
+    }
+    pub mod v2 {
+        #[derive(shm_disruptor::Slot, Clone, Copy)]
+        #[repr(C)]
+        pub struct Price {
+            pub cents: i64,
+        }
+        #[derive(shm_disruptor::Slot, Clone, Copy)]
+        #[repr(C)]
+        pub struct Quote {
+            pub bid: Price,
+            pub ask: Price,
+        }
+    }
+}
+
+#[test]
+fn a_change_inside_a_nested_struct_is_named_by_its_path() {
+    let (ring, _guard) = created::<nested::Quote>("nested-mismatch");
+    let msg = mismatch::<nested::v2::Quote>(ring.name());
+    // Both layouts, read from the segment's schema table and from this process's type.
+    assert!(msg.contains("this process: Quote { bid: Price @0, ask: Price @8 } size 16"), "{msg}");
+    assert!(msg.contains("the segment:  Quote { bid: Price @0, ask: Price @8 } size 16"), "{msg}");
+    assert!(
+        msg.contains(
+            "first difference: this process has `bid.cents: i64 @0`, the segment has \
+             `bid.value: f64 @0`"
+        ),
+        "{msg}"
+    );
+    assert!(msg.contains("then: this process has `ask.cents: i64 @0`"), "{msg}");
+}
+
 #[test]
 fn the_same_type_from_another_crate_opens() {
     let (ring, _guard) = created::<shm_disruptor_examples::Tick>("samecrate");
@@ -103,6 +149,14 @@ fn other_layouts_are_refused_showing_both() {
     assert!(
         msg.contains(
             "first difference: this process has `side: u8 @8`, the segment has `qty: u32 @8`"
+        ),
+        "{msg}"
+    );
+    // The README's example, line for line.
+    assert!(
+        msg.ends_with(
+            "  then: this process has `_pad: [u8; 3] @9`, the segment has `side: u8 @12`\n  \
+             then: this process has `qty: u32 @12`, the segment has `_pad: [u8; 3] @13`"
         ),
         "{msg}"
     );
@@ -294,7 +348,7 @@ fn corrupt_headers_get_typed_errors() {
     let (_g, err) = corrupted("magic", |b| b[0] = b'X', None);
     assert!(matches!(err, OpenError::BadMagic { .. }), "{err}");
     let (_g, err) = corrupted("version", |b| put_u32(b, 8, 99), None);
-    assert!(matches!(err, OpenError::UnsupportedVersion { found: 99, supported: 3, .. }), "{err}");
+    assert!(matches!(err, OpenError::UnsupportedVersion { found: 99, supported: 4, .. }), "{err}");
     let (_g, err) = corrupted("order", |b| put_u32(b, 12, 0x0403_0201), None);
     assert!(matches!(err, OpenError::ForeignTarget { .. }), "{err}");
     let (_g, err) = corrupted("slotsize", |b| put_u64(b, 32, 16), None);

@@ -309,7 +309,7 @@ fn a_header_rewritten_after_open_changes_nothing() {
     let guard = SegmentGuard::new("trust-header");
     // Consumers 0 and 1 read the same slots concurrently: neither may write them.
     let ring = ring(&guard, 8, 2);
-    let inspector = shm_disruptor::inspect::Inspector::open(guard.name()).unwrap();
+    let inspector = shm_disruptor_inspect::Inspector::open(guard.name()).unwrap();
     let file = std::fs::OpenOptions::new().write(true).open(path_of(&guard)).unwrap();
     // Header offsets (see `shm::Header`): the dependency edge count at 100, the type name at
     // 104. A hostile peer claims a dependency edge (the graph is read from the edge table at
@@ -726,7 +726,7 @@ fn attaching_to_a_truncated_segment_is_an_error() {
     std::fs::OpenOptions::new().write(true).open(path_of(&guard)).unwrap().set_len(4096).unwrap();
     assert!(matches!(ring.consumer(0), Err(AttachError::SegmentShrunk { actual: 4096, .. })));
     assert!(matches!(ring.producer(), Err(AttachError::SegmentShrunk { actual: 4096, .. })));
-    let inspector = shm_disruptor::inspect::Inspector::open_timeout(guard.name(), Duration::ZERO);
+    let inspector = shm_disruptor_inspect::Inspector::open_timeout(guard.name(), Duration::ZERO);
     assert!(matches!(inspector, Err(OpenError::TooSmall { actual: 4096, .. })), "{inspector:?}");
 }
 
@@ -746,7 +746,7 @@ fn a_fifo_under_the_name_is_not_a_segment() {
         opened.map(|_| ())
     );
     assert!(started.elapsed() < Duration::from_secs(1), "refused at once, not after waiting");
-    let inspected = shm_disruptor::inspect::Inspector::open(guard.name());
+    let inspected = shm_disruptor_inspect::Inspector::open(guard.name());
     assert!(matches!(inspected, Err(OpenError::NotASegment { .. })), "{inspected:?}");
 }
 

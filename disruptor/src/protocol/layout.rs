@@ -23,7 +23,7 @@ use super::sync::{AtomicI32, AtomicU32, AtomicU64};
 /// The first bytes of every ring segment.
 pub const MAGIC: [u8; 8] = *b"SHMDSRPT";
 /// The version of the layout below; bumped on any incompatible change.
-pub const LAYOUT_VERSION: u32 = 3;
+pub const LAYOUT_VERSION: u32 = 4;
 /// Written in native byte order; reads back differently on a foreign-endian target.
 pub const BYTE_ORDER_TAG: u32 = 0x0102_0304;
 /// The size of a cache line pair: the x86 adjacent-line prefetcher pulls 64-byte lines in pairs,
@@ -45,10 +45,9 @@ pub const MAX_DEPENDENCIES: usize = 1 << 20;
 ///
 /// [`Builder::producers`]: crate::Builder::producers
 pub const DEFAULT_PRODUCERS: usize = 64;
-/// Bytes of the readable schema description kept in the header.
-pub const SCHEMA_TEXT_BYTES: usize = 2048;
-/// Bytes of the type name kept in the header.
-pub const TYPE_NAME_BYTES: usize = 128;
+/// Bytes of the header that hold the slot type's schema table (the rest of the header after
+/// its other fields: see [`crate::SchemaTable`] for the encoding).
+pub const SCHEMA_TABLE_BYTES: usize = HEADER_BYTES - 112;
 
 /// Init-state values.
 pub const INIT_ZERO: u32 = 0;
@@ -85,6 +84,8 @@ pub const INIT_READY: u32 = 2;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum ProducerMode {
     /// One producer handle at a time; claims need no atomic read-modify-write.
     Single,
@@ -162,26 +163,22 @@ pub struct Header {
     pub producer_count: u32,
     /// Number of edges in the dependency table (see the module docs).
     pub edge_count: u32,
-    /// `T`'s name, NUL-padded.
-    pub type_name: [u8; TYPE_NAME_BYTES],
-    /// `T::SCHEMA` displayed, NUL-padded (truncated with `...` if longer).
-    pub schema_text: [u8; SCHEMA_TEXT_BYTES],
+    /// How many bytes of `schema_table` the table takes.
+    pub schema_table_len: u32,
+    /// Zero (keeps the table 8-aligned).
+    pub reserved: u32,
+    /// `T::SCHEMA` as a binary field table ([`crate::SchemaTable::encode_within`]
+    /// [`SCHEMA_TABLE_BYTES`]), zero-padded.
+    pub schema_table: [u8; SCHEMA_TABLE_BYTES],
 }
 
 // The header has no padding (its size is the sum of its fields' sizes) and is a whole number of
 // 8-byte words, so `read_from` can copy it word by word.
 const _: () = assert!(
     std::mem::size_of::<Header>()
-        == 8 + 4 * 4
-            + 8 * 4
-            + 4 * 2
-            + 8
-            + 4 * 2
-            + 8 * 2
-            + 4 * 2
-            + TYPE_NAME_BYTES
-            + SCHEMA_TEXT_BYTES
+        == 8 + 4 * 4 + 8 * 4 + 4 * 2 + 8 + 4 * 2 + 8 * 2 + 4 * 2 + 4 * 2 + SCHEMA_TABLE_BYTES
 );
+const _: () = assert!(std::mem::size_of::<Header>() == HEADER_BYTES);
 const _: () = assert!(std::mem::size_of::<Header>() % 8 == 0);
 const _: () = assert!(std::mem::align_of::<Header>() == 8);
 

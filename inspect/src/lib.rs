@@ -1,15 +1,19 @@
-//! Read-only, untyped inspection of rings: what the `shm-disruptor` command shows.
+//! Read-only, untyped inspection of shm-disruptor rings: what the `shm-disruptor` command
+//! shows and its metrics exporter serves.
 //!
 //! An [`Inspector`] opens a ring of *any* slot type (it validates everything in the header but
 //! the schema, which it has nothing to compare with) and reads it without taking part: it never
 //! takes a consumer index or a producer entry, never stores to the segment, and never wakes or
 //! waits on anyone. Its snapshots ([`HeaderInfo`], [`RingState`], [`RingInfo`]) describe the
 //! header, the sequences and the registries; [`Inspector::peek`] copies the raw bytes of the last
-//! published slots, and [`SlotLayout`] decodes them from the schema text recorded in the header.
-//! [`list`] classifies every POSIX shared-memory segment on the machine.
+//! published slots, and [`SlotLayout`] decodes them from the schema table recorded in the header.
+//! [`list`] classifies every POSIX shared-memory segment on the machine. It is built on the
+//! runtime's untyped accessors ([`shm_disruptor::observe`]), and every type derives
+//! `serde::Serialize`.
 //!
 //! ```
-//! use shm_disruptor::{inspect::Inspector, Disruptor};
+//! use shm_disruptor::Disruptor;
+//! use shm_disruptor_inspect::Inspector;
 //!
 //! # let name = format!("/doc-inspect-{}", std::process::id());
 //! let ring = Disruptor::<u64>::builder(&name).capacity(8).consumers(1).create()?;
@@ -54,20 +58,41 @@
 //! truncate it, which is its owner alone by default.) A FIFO, socket or other non-file planted
 //! under the name is reported as [`OpenError::NotASegment`] without being opened for reading.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::io::Read;
 use std::ops::Range;
-use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::protocol::{ownership, snapshot, Core};
-use crate::shm::{self, Segment, HEADER_BYTES, MAGIC};
-use crate::Participant;
-use crate::{graph, OpenError, ParticipantState, ProducerMode};
+use serde::{Serialize, Serializer};
+use shm_disruptor::observe::{self, RingView, HEADER_BYTES, MAGIC};
+use shm_disruptor::{
+    EntryKind, OpenError, Participant, ParticipantState, ProducerMode, SchemaTable,
+};
 
-/// Where Linux keeps POSIX shared-memory objects: `shm_open("/name")` is `/dev/shm/name`.
-pub const SHM_DIR: &str = "/dev/shm";
+pub use shm_disruptor::observe::{processes_mapping, SHM_DIR};
+
+/// The version of the JSON form of these types (their `Serialize` output, which the
+/// `shm-disruptor` command prints with `--json`): bumped when a field is renamed, removed or
+/// changes meaning; adding a field does not bump it.
+pub const JSON_VERSION: u32 = 1;
+
+/// `0x0123...`, the schema hash as 16 hex digits.
+fn hash_hex<S: Serializer>(hash: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&format_args!("{hash:#018x}"))
+}
+
+/// Bytes as one lowercase hex string.
+fn bytes_hex<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&HexBytes(bytes))
+}
+
+/// `Display`s bytes as lowercase hex.
+struct HexBytes<'a>(&'a [u8]);
+
+impl fmt::Display for HexBytes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
 
 /// How long [`Inspector::open`] waits for a creator that is still writing the header.
 pub const DEFAULT_INIT_WAIT: Duration = Duration::from_millis(100);
@@ -75,7 +100,8 @@ pub const DEFAULT_INIT_WAIT: Duration = Duration::from_millis(100);
 /// A read-only view of one ring of any slot type. See the [module documentation](self).
 ///
 /// ```
-/// use shm_disruptor::{inspect::Inspector, Disruptor};
+/// use shm_disruptor::Disruptor;
+/// use shm_disruptor_inspect::Inspector;
 ///
 /// # let name = format!("/doc-inspector-{}", std::process::id());
 /// let ring = Disruptor::<u64>::builder(&name).capacity(8).consumers(2).create()?;
@@ -93,17 +119,14 @@ pub const DEFAULT_INIT_WAIT: Duration = Duration::from_millis(100);
 /// ```
 #[derive(Debug)]
 pub struct Inspector {
-    segment: Segment,
-    /// The protocol's view (its record locks are only ever tested, never taken).
-    core: Core,
-    /// The segment's file (a second descriptor of the core's), for size checks.
-    file: std::fs::File,
+    view: RingView,
 }
 
 /// The header of a ring: written once by its creator, never changed.
 ///
 /// ```
-/// use shm_disruptor::{inspect::Inspector, Disruptor, ProducerMode, Slot};
+/// use shm_disruptor_inspect::Inspector;
+/// use shm_disruptor::{Disruptor, ProducerMode, Slot};
 ///
 /// #[derive(Slot, Clone, Copy)]
 /// #[repr(C)]
@@ -135,7 +158,7 @@ pub struct Inspector {
 /// # shm_disruptor::unlink(&name)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct HeaderInfo {
     /// The segment name (`/ticks`).
     pub name: String,
@@ -143,11 +166,22 @@ pub struct HeaderInfo {
     pub layout_version: u32,
     /// The slot type's name as its creator spelled it (`Tick`, `u64`, `[u8; 16]`).
     pub type_name: String,
-    /// The slot type's schema as displayed by [`Schema`](crate::Schema)'s `Display` (truncated
-    /// with `...` past 2048 bytes).
+    /// The slot type's schema as [`Schema`](shm_disruptor::Schema)'s `Display` shows it,
+    /// from the header's schema table (or why that table could not be read).
     pub schema_text: String,
-    /// The schema hash that typed openers compare with theirs.
+    /// The schema hash that typed openers compare with theirs (JSON: `"0x..."`, 16 digits).
+    #[serde(serialize_with = "hash_hex")]
     pub schema_hash: u64,
+    /// The schema table recorded in the header; `None` when it could not be decoded (see
+    /// `schema_error`).
+    #[serde(skip)]
+    pub schema: Option<SchemaTable>,
+    /// Why the header's schema table could not be decoded, if it could not.
+    pub schema_error: Option<String>,
+    /// Whether the slot type is `u8`: the ring carries a byte stream
+    /// ([`StreamWriter`](shm_disruptor::StreamWriter)), whose status word is `open`, `eof` or
+    /// `error`.
+    pub is_stream: bool,
     /// `size_of` the slot type.
     pub slot_size: u64,
     /// `align_of` the slot type.
@@ -182,7 +216,7 @@ impl HeaderInfo {
 /// What became of a consumer index.
 ///
 /// ```
-/// use shm_disruptor::inspect::{ConsumerState, Inspector};
+/// use shm_disruptor_inspect::{ConsumerState, Inspector};
 /// use shm_disruptor::Disruptor;
 ///
 /// # let name = format!("/doc-consumer-state-{}", std::process::id());
@@ -200,7 +234,8 @@ impl HeaderInfo {
 /// # shm_disruptor::unlink(&name)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ConsumerState {
     /// A running process owns it.
     Live,
@@ -228,7 +263,8 @@ impl fmt::Display for ConsumerState {
 /// One consumer index, as recorded in the segment.
 ///
 /// ```
-/// use shm_disruptor::{inspect::Inspector, Disruptor};
+/// use shm_disruptor::Disruptor;
+/// use shm_disruptor_inspect::Inspector;
 ///
 /// # let name = format!("/doc-consumer-info-{}", std::process::id());
 /// let ring = Disruptor::<u64>::builder(&name).capacity(8).consumers(1).create()?;
@@ -245,7 +281,7 @@ impl fmt::Display for ConsumerState {
 /// # shm_disruptor::unlink(&name)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ConsumerInfo {
     /// The index.
     pub index: usize,
@@ -267,7 +303,8 @@ pub struct ConsumerInfo {
 /// A producer registry record that has an owner or describes a pending range.
 ///
 /// ```
-/// use shm_disruptor::{inspect::Inspector, Disruptor, ParticipantState};
+/// use shm_disruptor_inspect::Inspector;
+/// use shm_disruptor::{Disruptor, ParticipantState};
 ///
 /// # let name = format!("/doc-producer-info-{}", std::process::id());
 /// let ring = Disruptor::<u64>::builder(&name).capacity(8).consumers(1).create()?;
@@ -283,7 +320,7 @@ pub struct ConsumerInfo {
 /// # shm_disruptor::unlink(&name)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ProducerInfo {
     /// The registry record.
     pub entry: usize,
@@ -300,7 +337,8 @@ pub struct ProducerInfo {
 /// then the claim sequence, so that every lag is at least what it was).
 ///
 /// ```
-/// use shm_disruptor::{inspect::Inspector, Disruptor};
+/// use shm_disruptor::Disruptor;
+/// use shm_disruptor_inspect::Inspector;
 ///
 /// # let name = format!("/doc-ring-state-{}", std::process::id());
 /// let ring = Disruptor::<u64>::builder(&name).capacity(8).consumers(1).create()?;
@@ -322,7 +360,7 @@ pub struct ProducerInfo {
 /// # shm_disruptor::unlink(&name)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RingState {
     /// The application status word.
     pub status: i32,
@@ -345,12 +383,47 @@ pub struct RingState {
     pub sleeping_consumers: u32,
     /// Producer handles registered as sleeping on the room futex (`Block` strategy).
     pub sleeping_producers: u32,
+    /// Whether the sleeping counts may be stale: a process killed while it slept leaves its
+    /// count behind (harmless: each publish or commit then makes one futex wake that finds
+    /// nobody). Set when a count exceeds the live handles that could be sleeping, or a
+    /// participant died.
+    pub sleeping_possibly_stale: bool,
+    /// The consumers that stall the producers: each is not live (its owner died, or nobody
+    /// owns it) and a whole ring behind the claim sequence, so no producer can claim until it
+    /// is evicted (`shm-disruptor evict`) or a new owner resumes it.
+    pub blocked_by: Vec<Blocker>,
+}
+
+/// A consumer that stalls a ring's producers: see [`RingState::blocked_by`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Blocker {
+    /// The consumer index.
+    pub index: usize,
+    /// `Dead` or `Gone`.
+    pub state: ConsumerState,
+    /// Its (dead) owner's PID, if one is recorded.
+    pub owner_pid: Option<u32>,
+}
+
+impl fmt::Display for Blocker {
+    /// `producers blocked by dead consumer 1 (pid 1234)`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.state {
+            ConsumerState::Dead => write!(f, "producers blocked by dead consumer {}", self.index)?,
+            _ => write!(f, "producers blocked by consumer {}, which nobody owns", self.index)?,
+        }
+        if let Some(pid) = self.owner_pid {
+            write!(f, " (pid {pid})")?;
+        }
+        Ok(())
+    }
 }
 
 /// A ring's header and state.
 ///
 /// ```
-/// use shm_disruptor::{inspect::RingInfo, Disruptor};
+/// use shm_disruptor_inspect::RingInfo;
+/// use shm_disruptor::{Disruptor};
 ///
 /// # let name = format!("/doc-ring-info-{}", std::process::id());
 /// let ring = Disruptor::<u64>::builder(&name).capacity(8).consumers(1).create()?;
@@ -362,7 +435,7 @@ pub struct RingState {
 /// # shm_disruptor::unlink(&name)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RingInfo {
     /// What the creator wrote.
     pub header: HeaderInfo,
@@ -380,7 +453,8 @@ impl RingInfo {
 /// The raw bytes of one published slot.
 ///
 /// ```
-/// use shm_disruptor::{inspect::Inspector, Disruptor};
+/// use shm_disruptor::Disruptor;
+/// use shm_disruptor_inspect::Inspector;
 ///
 /// # let name = format!("/doc-peeked-slot-{}", std::process::id());
 /// let ring = Disruptor::<[u16; 2]>::builder(&name).capacity(8).consumers(1).create()?;
@@ -396,18 +470,20 @@ impl RingInfo {
 /// # shm_disruptor::unlink(&name)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PeekedSlot {
     /// Its sequence.
     pub sequence: u64,
-    /// A copy of its `slot_size` bytes.
+    /// A copy of its `slot_size` bytes (JSON: one hex string).
+    #[serde(serialize_with = "bytes_hex")]
     pub bytes: Vec<u8>,
 }
 
 /// The result of [`Inspector::peek`].
 ///
 /// ```
-/// use shm_disruptor::{inspect::Inspector, Disruptor};
+/// use shm_disruptor::Disruptor;
+/// use shm_disruptor_inspect::Inspector;
 ///
 /// # let name = format!("/doc-peek-{}", std::process::id());
 /// let ring = Disruptor::<u32>::builder(&name).capacity(8).consumers(1).create()?;
@@ -422,7 +498,7 @@ pub struct PeekedSlot {
 /// # shm_disruptor::unlink(&name)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Peek {
     /// The cursor when the copy started.
     pub cursor: u64,
@@ -438,62 +514,70 @@ impl Inspector {
     /// that is still writing the header.
     ///
     /// A segment that does not start with the ring magic fails with [`OpenError::BadMagic`]
-    /// (even when its bytes happen to look like a header still being written); a ring whose
-    /// header is invalid fails with the typed error that a typed opener would get.
+    /// (even when its bytes happen to look like a header still being written), one shorter
+    /// than a header with [`OpenError::TooSmall`]; a ring whose header is invalid fails with the
+    /// typed error that a typed opener would get.
     pub fn open(name: &str) -> Result<Inspector, OpenError> {
         Self::open_timeout(name, DEFAULT_INIT_WAIT)
     }
 
     /// Like [`open`](Self::open), waiting up to `init_timeout` for the creator.
     pub fn open_timeout(name: &str, init_timeout: Duration) -> Result<Inspector, OpenError> {
-        shm::validate_name(name)?;
         // A foreign segment whose word at the init-state offset reads 0 or 1 would otherwise make
-        // `open_any` wait for a creator that does not exist, then report it as not initialised.
+        // the open wait for a creator that does not exist, then report it as not initialised.
         let prefix = read_settled_prefix(name, 64)?;
-        if !prefix.starts_with(&MAGIC) && !all_zero(&prefix) {
-            let mut found = [0u8; 8];
-            let n = prefix.len().min(8);
-            found[..n].copy_from_slice(&prefix[..n]);
-            return Err(OpenError::BadMagic { name: name.to_owned(), found });
+        // A file too short to hold a ring's header is that, whatever its first bytes are
+        // (empty, it is a ring being created).
+        if let Some(size) = segment_size(name).filter(|&s| s > 0 && s < HEADER_BYTES as u64) {
+            return Err(too_small(name, size));
         }
-        let (segment, file) = Segment::open_any(name, init_timeout)?;
-        let dup = file.try_clone().map_err(|source| OpenError::Os {
-            op: "dup",
-            name: name.to_owned(),
-            source,
-        })?;
-        let core = segment.core(dup)?;
-        Ok(Inspector { segment, core, file })
+        if !prefix.starts_with(&MAGIC) && !all_zero(&prefix) {
+            return Err(not_a_ring(name, &prefix));
+        }
+        let view = RingView::open(name, init_timeout)?;
+        Ok(Inspector { view })
     }
 
     /// The segment name.
     pub fn name(&self) -> &str {
-        self.segment.name()
+        self.view.name()
     }
 
     /// The header.
     pub fn header(&self) -> HeaderInfo {
-        let h = self.segment.header();
-        let g = self.segment.geometry();
+        let h = self.view.header();
+        let (schema, schema_error) = match self.view.schema_table() {
+            Ok(table) => (Some(table), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let type_name = schema.as_ref().map_or_else(|| "?".to_owned(), SchemaTable::type_name);
+        let schema_text = match (&schema, &schema_error) {
+            (Some(table), _) => table.to_string(),
+            (None, e) => format!("(unreadable schema table: {})", e.as_deref().unwrap_or("")),
+        };
+        let is_stream = schema.as_ref().is_some_and(|t| {
+            t.name() == "u8" && t.size() == 1 && matches!(t.root().kind, EntryKind::Primitive)
+        });
         HeaderInfo {
-            name: self.segment.name().to_owned(),
+            name: self.view.name().to_owned(),
             layout_version: h.layout_version,
-            type_name: shm::header_text(&h.type_name),
-            schema_text: shm::header_text(&h.schema_text),
+            type_name,
+            schema_text,
             schema_hash: h.schema_hash,
-            slot_size: g.slot_size,
+            schema,
+            schema_error,
+            is_stream,
+            slot_size: h.slot_size,
             slot_align: h.slot_align,
-            capacity: g.capacity,
-            consumer_count: g.consumer_count,
-            producer_count: g.producer_count,
-            producer_mode: self.segment.mode(),
+            capacity: h.capacity,
+            consumer_count: h.consumer_count,
+            producer_count: h.producer_count,
+            producer_mode: h.producer_mode,
             creation_time_ns: h.creation_time_ns,
             creator_pid: h.creator_pid,
-            segment_size: g.segment_size as u64,
-            dependencies: (0..g.consumer_count)
-                .map(|c| self.core.graph.dependencies(c).to_vec())
-                .collect(),
-            gating: graph::last_stages(self.segment.dependencies()),
+            segment_size: h.segment_size,
+            dependencies: h.dependencies,
+            gating: h.gating,
         }
     }
 
@@ -501,25 +585,17 @@ impl Inspector {
     /// [`OpenError::TooSmall`] once another process truncated it (reading it would raise
     /// `SIGBUS`).
     pub fn check_size(&self) -> Result<(), OpenError> {
-        self.segment.check_size(&self.file).map_err(|(expected, actual)| OpenError::TooSmall {
-            name: self.segment.name().to_owned(),
-            expected,
-            actual,
-        })
+        self.view.check_size()
     }
 
     /// The sequences and registries, read now (after checking the segment's size).
     pub fn state(&self) -> Result<RingState, OpenError> {
-        self.check_size()?;
-        let core = &self.core;
-        // Consumer sequences first, then the cursor, then the claim sequence: each only grows,
-        // so the snapshot keeps sequence <= cursor <= claim sequence.
-        let participants = ownership::participants(core);
-        let cursor = core.ring.load_cursor();
-        let claim_sequence = core.ring.load_claim_sequence();
+        let snap = self.view.snapshot()?;
+        let header = self.view.header();
+        let cursor = snap.cursor;
         let mut consumers = Vec::new();
         let mut producers = Vec::new();
-        for participant in participants {
+        for participant in snap.participants {
             match participant {
                 Participant::Consumer { index, pid, state, sequence, released } => {
                     let state = match state {
@@ -534,28 +610,46 @@ impl Inspector {
                         lag: (!released).then(|| cursor.saturating_sub(sequence)),
                         state,
                         owner_pid: pid,
-                        commits: core.ring.load_commits(index),
-                        dependencies: core.graph.dependencies(index).to_vec(),
+                        commits: snap.commits.get(index).copied().unwrap_or(0),
+                        dependencies: header.dependencies.get(index).cloned().unwrap_or_default(),
                     });
                 }
                 Participant::Producer { entry, pid, state, pending } => {
                     producers.push(ProducerInfo { entry, pid, state, pending });
                 }
+                // `Participant` is not exhaustive: a kind this build does not know is skipped.
+                #[allow(unreachable_patterns)]
+                _ => {}
             }
         }
-        let (abandoned_total, abandoned) = snapshot::abandoned(core);
-        let (sleeping_consumers, sleeping_producers) = core.ring.load_sleepers();
+        let blocked_by = consumers
+            .iter()
+            .filter(|c| matches!(c.state, ConsumerState::Dead | ConsumerState::Gone))
+            .filter(|c| snap.claim_sequence >= c.sequence.saturating_add(header.capacity))
+            .map(|c| Blocker { index: c.index, state: c.state, owner_pid: c.owner_pid })
+            .collect();
+        let live = |state| consumers.iter().filter(|c| c.state == state).count();
+        let live_producers =
+            producers.iter().filter(|p| p.state == ParticipantState::Alive).count();
+        let any_dead = live(ConsumerState::Dead) > 0
+            || producers.iter().any(|p| p.state == ParticipantState::Dead);
+        let sleeping_possibly_stale = (snap.sleeping_consumers > 0 || snap.sleeping_producers > 0)
+            && (any_dead
+                || snap.sleeping_consumers as usize > live(ConsumerState::Live)
+                || snap.sleeping_producers as usize > live_producers);
         Ok(RingState {
-            status: core.ring.load_status(),
+            status: snap.status,
             cursor,
-            claim_sequence,
+            claim_sequence: snap.claim_sequence,
             consumers,
             producers,
-            orphaned_claim: ownership::orphaned_claim(core),
-            abandoned_total,
-            abandoned,
-            sleeping_consumers,
-            sleeping_producers,
+            orphaned_claim: snap.orphaned_claim,
+            abandoned_total: snap.abandoned_total,
+            abandoned: snap.abandoned,
+            sleeping_consumers: snap.sleeping_consumers,
+            sleeping_producers: snap.sleeping_producers,
+            sleeping_possibly_stale,
+            blocked_by,
         })
     }
 
@@ -566,21 +660,14 @@ impl Inspector {
 
     /// The live processes that own a consumer index or a producer entry.
     pub fn live_users(&self) -> Vec<u32> {
-        ownership::live_users(&self.core)
+        self.view.live_users()
     }
 
-    /// The slot layout parsed from the header's schema text, checked against the slot size and
-    /// alignment in the header; an error says why the slots can only be shown as hex.
+    /// The slot layout from the header's schema table; an error says why the slots can only
+    /// be shown as hex.
     pub fn layout(&self) -> Result<SlotLayout, String> {
-        let h = self.header();
-        let layout = SlotLayout::parse(&h.schema_text)?;
-        if layout.size as u64 != h.slot_size || layout.align as u64 != h.slot_align {
-            return Err(format!(
-                "the schema text says size {} align {}, the header {} / {}",
-                layout.size, layout.align, h.slot_size, h.slot_align
-            ));
-        }
-        Ok(layout)
+        let table = self.view.schema_table().map_err(|e| e.to_string())?;
+        SlotLayout::from_table(&table)
     }
 
     /// Copies the raw bytes of the last `last` published slots (at most the capacity, and at most
@@ -592,8 +679,7 @@ impl Inspector {
     /// exact; on weakly ordered CPUs a slot being rewritten at that very moment may rarely be
     /// shown torn, as producers write slots after a `Release` (not a fence) claim.
     pub fn peek(&self, last: usize) -> Result<Peek, OpenError> {
-        self.check_size()?;
-        let (cursor, copies, overwritten) = snapshot::copy_published(&self.core, last);
+        let (cursor, copies, overwritten) = self.view.copy_published(last)?;
         let slots =
             copies.into_iter().map(|(sequence, bytes)| PeekedSlot { sequence, bytes }).collect();
         Ok(Peek { cursor, slots, overwritten })
@@ -603,96 +689,129 @@ impl Inspector {
     pub fn mapping_processes(&self) -> Vec<u32> {
         processes_mapping(self.name())
     }
+
+    /// Evicts consumer `index` if its owner died holding it (the one thing an inspector writes;
+    /// see [`RingView::evict_dead_consumer`]). Refused, with what it is, for any other
+    /// consumer: a live one above all.
+    pub fn evict_dead_consumer(&self, index: usize) -> Result<(), EvictError> {
+        let state = self.state().map_err(EvictError::Open)?;
+        let consumer = state
+            .consumers
+            .get(index)
+            .ok_or(EvictError::OutOfRange { index, count: state.consumers.len() })?;
+        if consumer.state != ConsumerState::Dead {
+            return Err(EvictError::NotDead {
+                index,
+                state: consumer.state,
+                owner_pid: consumer.owner_pid,
+            });
+        }
+        if self.view.evict_dead_consumer(index) {
+            Ok(())
+        } else {
+            // Restarted (or evicted by someone else) between the read and the eviction.
+            let state = self.state().map_err(EvictError::Open)?;
+            let now = state.consumers.get(index).map_or(ConsumerState::Gone, |c| c.state);
+            Err(EvictError::NotDead { index, state: now, owner_pid: None })
+        }
+    }
 }
 
-/// The processes other than this one that map the segment `name` now (from `/proc/*/maps`):
-/// every attached process, including those that own no consumer index or producer entry, and
-/// the creator of a segment still being initialised. Processes of other users are missed
-/// unless this one may read their `/proc` entries; a process that unmapped it is not listed.
-pub fn processes_mapping(name: &str) -> Vec<u32> {
-    match segment_inode(name) {
-        Some(inode) => mapping_processes().remove(&inode).unwrap_or_default(),
-        None => Vec::new(),
+/// Why [`Inspector::evict_dead_consumer`] refused.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum EvictError {
+    /// The ring could not be read.
+    Open(OpenError),
+    /// No such consumer index.
+    OutOfRange {
+        /// The index asked for.
+        index: usize,
+        /// The ring's consumer count.
+        count: usize,
+    },
+    /// The consumer's owner is not dead.
+    NotDead {
+        /// The index asked for.
+        index: usize,
+        /// What it is.
+        state: ConsumerState,
+        /// Its owner's PID, if one is recorded.
+        owner_pid: Option<u32>,
+    },
+}
+
+impl fmt::Display for EvictError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EvictError::Open(e) => write!(f, "{e}"),
+            EvictError::OutOfRange { index, count } => {
+                write!(f, "the ring has {count} consumer(s): there is no consumer {index}")
+            }
+            EvictError::NotDead { index, state: ConsumerState::Live, owner_pid } => write!(
+                f,
+                "consumer {index} is live{}: only a consumer whose process died can be evicted \
+                 (stop its process first, or let it call release())",
+                owner_pid.map_or(String::new(), |p| format!(" (pid {p})"))
+            ),
+            EvictError::NotDead { index, state: ConsumerState::Released, .. } => {
+                write!(f, "consumer {index} is already released")
+            }
+            EvictError::NotDead { index, .. } => write!(
+                f,
+                "consumer {index} has no owner (it let go cleanly, or never attached): it is \
+                 not dead, and the next owner resumes from its sequence"
+            ),
+        }
     }
+}
+
+impl std::error::Error for EvictError {}
+
+/// The error for a segment that is not a ring: [`OpenError::BadMagic`] with its first bytes.
+fn not_a_ring(name: &str, prefix: &[u8]) -> OpenError {
+    let mut found = [0u8; 8];
+    let n = prefix.len().min(8);
+    found[..n].copy_from_slice(&prefix[..n]);
+    OpenError::BadMagic { name: name.to_owned(), found }
+}
+
+/// The size of `/dev/shm/NAME`, if it is a regular file.
+fn segment_size(name: &str) -> Option<u64> {
+    let path = std::path::Path::new(SHM_DIR).join(name.strip_prefix('/')?);
+    std::fs::symlink_metadata(path).ok().filter(|m| m.is_file()).map(|m| m.len())
+}
+
+/// [`OpenError::TooSmall`] for a file of `size` bytes, less than a ring's header.
+fn too_small(name: &str, size: u64) -> OpenError {
+    OpenError::TooSmall { name: name.to_owned(), expected: HEADER_BYTES as u64, actual: size }
 }
 
 fn all_zero(bytes: &[u8]) -> bool {
     bytes.iter().all(|&b| b == 0)
 }
 
-/// Reads up to `len` bytes from the start of segment `name`, opened read-only (without blocking,
-/// and only if it is a regular file: see `shm::open_file`).
-fn read_prefix(name: &str, len: usize) -> Result<Vec<u8>, OpenError> {
-    let file = shm::open_file(name, rustix::shm::OFlags::RDONLY)?;
-    let mut prefix = Vec::with_capacity(len);
-    file.take(len as u64).read_to_end(&mut prefix).map_err(|source| OpenError::Os {
-        op: "read",
-        name: name.to_owned(),
-        source,
-    })?;
-    Ok(prefix)
-}
-
-/// Like [`read_prefix`], but a prefix that is neither zero nor starts with the magic is read
+/// Like [`observe::read_prefix`], but a prefix that is neither zero nor starts with the magic is read
 /// again after a moment: a creator writes the header with plain stores, which need not become
 /// visible in order, so a ring being created can briefly show other fields before its magic.
 fn read_settled_prefix(name: &str, len: usize) -> Result<Vec<u8>, OpenError> {
-    let prefix = read_prefix(name, len)?;
+    let prefix = observe::read_prefix(name, len)?;
     if prefix.starts_with(&MAGIC) || all_zero(&prefix) {
         return Ok(prefix);
     }
     std::thread::sleep(Duration::from_millis(10));
-    read_prefix(name, len)
-}
-
-/// The inode of `/dev/shm/NAME`.
-fn segment_inode(name: &str) -> Option<u64> {
-    use std::os::unix::fs::MetadataExt;
-    let path = Path::new(SHM_DIR).join(name.strip_prefix('/')?);
-    std::fs::symlink_metadata(path).ok().map(|m| m.ino())
-}
-
-/// For every inode of a file under `/dev/shm` that some other process maps, those processes.
-fn mapping_processes() -> HashMap<u64, Vec<u32>> {
-    let own = std::process::id();
-    let mut out: HashMap<u64, Vec<u32>> = HashMap::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else { return out };
-    for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        if pid == own {
-            continue;
-        }
-        let Ok(maps) = std::fs::read_to_string(entry.path().join("maps")) else { continue };
-        for line in maps.lines() {
-            // address perms offset dev inode path
-            let mut fields = line.split_ascii_whitespace();
-            let (Some(inode), Some(path)) = (fields.nth(4), fields.next()) else { continue };
-            // A deleted (unlinked) segment's path ends with " (deleted)": another field.
-            if fields.next().is_some() || !path.starts_with("/dev/shm/") {
-                continue;
-            }
-            if let Ok(inode) = inode.parse::<u64>() {
-                let pids = out.entry(inode).or_default();
-                if !pids.contains(&pid) {
-                    pids.push(pid);
-                }
-            }
-        }
-    }
-    out
+    observe::read_prefix(name, len)
 }
 
 /// What a shared-memory segment turned out to be.
 ///
 /// ```
-/// use shm_disruptor::inspect::{self, SegmentKind};
+/// use shm_disruptor_inspect::{self, SegmentKind};
 /// use shm_disruptor::Disruptor;
 ///
 /// /// What `name` is, in a few words.
 /// fn what_is(name: &str) -> String {
-///     match inspect::probe(name) {
+///     match shm_disruptor_inspect::probe(name) {
 ///         None => "nothing".into(),
 ///         Some(SegmentKind::Ring { info, live_users, .. }) => {
 ///             let users = live_users.len();
@@ -743,19 +862,26 @@ pub enum SegmentKind {
     /// It is not a regular file (a FIFO, socket, directory or symbolic link): never opened for
     /// reading, never mapped.
     NotAFile(&'static str),
+    /// Not empty, but shorter than a ring's header (4096 bytes): not a ring, or one truncated.
+    TooSmall {
+        /// Its size in bytes.
+        size: u64,
+        /// Up to 8 first bytes.
+        first_bytes: Vec<u8>,
+    },
 }
 
 /// One entry of [`list`].
 ///
 /// ```
-/// use shm_disruptor::inspect::{self, SegmentKind};
+/// use shm_disruptor_inspect::{self, SegmentKind};
 /// use shm_disruptor::Disruptor;
 ///
 /// # let name = format!("/doc-listed-{}", std::process::id());
 /// let _ring = Disruptor::<u64>::builder(&name).capacity(8).consumers(1).create()?;
 ///
 /// // Every segment in /dev/shm, rings or not, sorted by name.
-/// for segment in inspect::list()? {
+/// for segment in shm_disruptor_inspect::list()? {
 ///     let what = match &segment.kind {
 ///         SegmentKind::Ring { info, .. } => info.header.type_name.clone(),
 ///         _ => "(not a usable ring)".to_owned(),
@@ -763,7 +889,7 @@ pub enum SegmentKind {
 ///     println!("{} {} bytes: {what}", segment.name, segment.size);
 /// }
 ///
-/// let listed = inspect::list()?;
+/// let listed = shm_disruptor_inspect::list()?;
 /// let ours = listed.iter().find(|segment| segment.name == name).expect("listed");
 /// assert!(matches!(ours.kind, SegmentKind::Ring { .. }));
 /// assert!(ours.size > 8 * 8);
@@ -778,6 +904,72 @@ pub struct ListedSegment {
     pub size: u64,
     /// What it is.
     pub kind: SegmentKind,
+}
+
+/// JSON: `{"name", "size", "kind"}` and what the kind carries: `"ring"` with `"info"` (a
+/// [`RingInfo`]), `"live_users"` and `"mapped_by"`; `"corrupt"` with `"error_kind"` (see
+/// [`error_kind`]) and `"error"`; `"foreign"` and `"too_small"` with `"first_bytes"` (hex);
+/// `"unreadable"` with `"error"`; `"not_a_file"` with `"file_type"`; `"uninitialised"`.
+impl Serialize for ListedSegment {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("name", &self.name)?;
+        map.serialize_entry("size", &self.size)?;
+        map.serialize_entry("kind", self.kind.name())?;
+        match &self.kind {
+            SegmentKind::Ring { info, live_users, mapped_by } => {
+                map.serialize_entry("info", info)?;
+                map.serialize_entry("live_users", live_users)?;
+                map.serialize_entry("mapped_by", mapped_by)?;
+            }
+            SegmentKind::Corrupt(e) => {
+                map.serialize_entry("error_kind", error_kind(e))?;
+                map.serialize_entry("error", &e.to_string())?;
+            }
+            SegmentKind::Foreign { first_bytes } | SegmentKind::TooSmall { first_bytes, .. } => {
+                map.serialize_entry("first_bytes", &HexBytes(first_bytes).to_string())?;
+            }
+            SegmentKind::Unreadable(e) => map.serialize_entry("error", e)?,
+            SegmentKind::NotAFile(kind) => map.serialize_entry("file_type", kind)?,
+            SegmentKind::NotInitialised => {}
+        }
+        map.end()
+    }
+}
+
+impl SegmentKind {
+    /// `ring`, `uninitialised`, `corrupt`, `foreign`, `too_small`, `unreadable` or
+    /// `not_a_file`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SegmentKind::Ring { .. } => "ring",
+            SegmentKind::NotInitialised => "uninitialised",
+            SegmentKind::Corrupt(_) => "corrupt",
+            SegmentKind::Foreign { .. } => "foreign",
+            SegmentKind::TooSmall { .. } => "too_small",
+            SegmentKind::Unreadable(_) => "unreadable",
+            SegmentKind::NotAFile(_) => "not_a_file",
+        }
+    }
+}
+
+/// A short, stable name for the kind of an open error, for JSON: `invalid_name`, `not_found`,
+/// `permission_denied`, `foreign`, `unsupported_version`, `foreign_target`, `too_small`,
+/// `corrupt`, `not_initialised`, or `error`.
+pub fn error_kind(error: &OpenError) -> &'static str {
+    match error {
+        OpenError::InvalidName { .. } => "invalid_name",
+        OpenError::NotFound { .. } => "not_found",
+        OpenError::PermissionDenied { .. } => "permission_denied",
+        OpenError::BadMagic { .. } | OpenError::NotASegment { .. } => "foreign",
+        OpenError::UnsupportedVersion { .. } => "unsupported_version",
+        OpenError::ForeignTarget { .. } => "foreign_target",
+        OpenError::TooSmall { .. } => "too_small",
+        OpenError::Corrupt { .. } => "corrupt",
+        OpenError::NotInitialised { .. } => "not_initialised",
+        _ => "error",
+    }
 }
 
 /// Every POSIX shared-memory segment on this machine (the regular files under [`SHM_DIR`]),
@@ -807,7 +999,7 @@ pub fn list() -> std::io::Result<Vec<ListedSegment>> {
         };
         let kind = match kind {
             SegmentKind::Ring { info, live_users, .. } => {
-                let mappers = mappers.get_or_insert_with(mapping_processes);
+                let mappers = mappers.get_or_insert_with(observe::mapping_processes);
                 let mapped_by = mappers.get(&inode).cloned().unwrap_or_default();
                 SegmentKind::Ring { info, live_users, mapped_by }
             }
@@ -827,6 +1019,12 @@ pub fn probe(name: &str) -> Option<SegmentKind> {
         Err(OpenError::NotASegment { kind, .. }) => return Some(SegmentKind::NotAFile(kind)),
         Err(e) => return Some(SegmentKind::Unreadable(e.to_string())),
     };
+    if (1..HEADER_BYTES).contains(&prefix.len()) {
+        return Some(SegmentKind::TooSmall {
+            size: prefix.len() as u64,
+            first_bytes: prefix[..prefix.len().min(8)].to_vec(),
+        });
+    }
     if !prefix.starts_with(&MAGIC) {
         return Some(if all_zero(&prefix) {
             SegmentKind::NotInitialised
@@ -850,22 +1048,21 @@ pub fn probe(name: &str) -> Option<SegmentKind> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Decoding slots from the schema text.
+// Decoding slots from the schema table.
 // ---------------------------------------------------------------------------------------------
 
 /// A primitive field type.
 ///
 /// ```
-/// use shm_disruptor::inspect::{FieldType, Primitive, SlotLayout};
+/// use shm_disruptor_inspect::{FieldType, Primitive};
 ///
-/// let text = "Sample { at: u64 @0, value: i16 @8, _pad: [u8; 6] @10 } size 16 align 8";
-/// let layout = SlotLayout::parse(text)?;
-/// assert_eq!(layout.fields[1].ty, FieldType::Primitive(Primitive::I16));
+/// assert_eq!(Primitive::from_name("i16"), Some(Primitive::I16));
 /// assert_eq!((Primitive::I16.size(), Primitive::I16.align()), (2, 2));
 /// assert_eq!(Primitive::U128.size(), 16);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// assert_eq!(FieldType::Primitive(Primitive::F64).to_string(), "f64");
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 #[allow(missing_docs)] // The variants are the Rust types they name.
 pub enum Primitive {
     U8,
@@ -883,7 +1080,8 @@ pub enum Primitive {
 }
 
 impl Primitive {
-    fn from_name(name: &str) -> Option<Primitive> {
+    /// The primitive a schema names `name` (`u8` ... `f64`).
+    pub fn from_name(name: &str) -> Option<Primitive> {
         Some(match name {
             "u8" => Primitive::U8,
             "u16" => Primitive::U16,
@@ -912,8 +1110,7 @@ impl Primitive {
         }
     }
 
-    /// Its alignment on this target (the alignment in the schema text is the creator's, and the
-    /// header's target tags were checked to match ours).
+    /// Its alignment on this target (the header's target tags were checked to match ours).
     pub fn align(self) -> usize {
         match self {
             Primitive::U8 | Primitive::I8 => std::mem::align_of::<u8>(),
@@ -928,11 +1125,12 @@ impl Primitive {
     fn decode(self, bytes: &[u8]) -> FieldValue {
         fn array<const N: usize>(bytes: &[u8]) -> [u8; N] {
             let mut out = [0u8; N];
-            out.copy_from_slice(&bytes[..N]);
+            let n = N.min(bytes.len());
+            out[..n].copy_from_slice(&bytes[..n]);
             out
         }
         match self {
-            Primitive::U8 => FieldValue::Unsigned(bytes[0].into()),
+            Primitive::U8 => FieldValue::Unsigned(array::<1>(bytes)[0].into()),
             Primitive::U16 => FieldValue::Unsigned(u16::from_ne_bytes(array(bytes)).into()),
             Primitive::U32 => FieldValue::Unsigned(u32::from_ne_bytes(array(bytes)).into()),
             Primitive::U64 => FieldValue::Unsigned(u64::from_ne_bytes(array(bytes)).into()),
@@ -948,14 +1146,21 @@ impl Primitive {
     }
 }
 
-/// The type of a field, as the schema text spells it.
+/// The type of a field.
 ///
 /// ```
-/// use shm_disruptor::inspect::{FieldType, SlotLayout};
+/// use shm_disruptor::{SchemaTable, Slot};
+/// use shm_disruptor_inspect::{FieldType, SlotLayout};
 ///
-/// // `Book` is another struct: the text names it without describing it.
-/// let text = "Order { id: u64 @0, book: Book @8, legs: [u32; 4] @24 } size 40 align 8";
-/// let layout = SlotLayout::parse(text)?;
+/// #[derive(Slot, Clone, Copy)]
+/// #[repr(C)]
+/// struct Book { bid: f64, ask: f64 }
+///
+/// #[derive(Slot, Clone, Copy)]
+/// #[repr(C)]
+/// struct Order { id: u64, book: Book, legs: [u32; 4] }
+///
+/// let layout = SlotLayout::from_table(&SchemaTable::of(&Order::SCHEMA))?;
 /// let kinds: Vec<String> = layout
 ///     .fields
 ///     .iter()
@@ -967,7 +1172,7 @@ impl Primitive {
 ///     .collect();
 /// assert_eq!(kinds, ["U64", "Book, shown as hex", "4 x u32"]);
 /// assert_eq!(layout.fields[2].ty.to_string(), "[u32; 4]");
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), String>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FieldType {
@@ -980,57 +1185,41 @@ pub enum FieldType {
         /// The number of elements.
         len: usize,
     },
-    /// Another struct: the text gives only its name, so its bytes are shown as hex.
+    /// Another struct, shown as hex bytes.
     Named(String),
 }
 
+/// `"[u32; 4]"`: a field type serializes as the Rust spelling.
+impl Serialize for FieldType {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl FieldType {
-    fn parse(text: &str) -> Result<FieldType, String> {
-        if let Some(inner) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
-            let (element, len) =
-                inner.rsplit_once("; ").ok_or_else(|| format!("bad array type `{text}`"))?;
-            let len = len.parse().map_err(|_| format!("bad array length in `{text}`"))?;
-            return Ok(FieldType::Array { element: Box::new(FieldType::parse(element)?), len });
-        }
-        if let Some(primitive) = Primitive::from_name(text) {
-            return Ok(FieldType::Primitive(primitive));
-        }
-        if text.is_empty() || !text.chars().all(|c| c.is_alphanumeric() || c == '_' || c == ':') {
-            return Err(format!("`{text}` is not a type name"));
-        }
-        Ok(FieldType::Named(text.to_owned()))
+    /// The type of entry `index` of `table`, whose size the table guarantees.
+    fn of(table: &SchemaTable, index: usize) -> Result<FieldType, String> {
+        let entry = table.entry(index).ok_or_else(|| format!("no schema entry {index}"))?;
+        Ok(match &entry.kind {
+            EntryKind::Primitive => match Primitive::from_name(&entry.name) {
+                Some(p) if p.size() as u64 == entry.size => FieldType::Primitive(p),
+                _ => FieldType::Named(entry.name.clone()),
+            },
+            // `decode` refused an element at or after its array: the recursion ends.
+            EntryKind::Array { element, len } => FieldType::Array {
+                element: Box::new(FieldType::of(table, *element)?),
+                len: usize::try_from(*len).map_err(|_| format!("an array of {len} elements"))?,
+            },
+            _ => FieldType::Named(entry.name.clone()),
+        })
     }
 
-    /// The size of the type when the text alone determines it.
-    fn known_size(&self) -> Option<usize> {
-        match self {
-            FieldType::Primitive(p) => Some(p.size()),
-            FieldType::Array { element, len } => element.known_size()?.checked_mul(*len),
-            FieldType::Named(_) => None,
-        }
-    }
-
-    /// Checks that `size` bytes can hold this type, so that `decode` stays in bounds.
-    fn check_size(&self, size: usize) -> Result<(), String> {
-        match self {
-            FieldType::Primitive(p) if p.size() == size => Ok(()),
-            FieldType::Primitive(p) => Err(format!("a {p:?} field cannot span {size} bytes")),
-            FieldType::Array { element, len } => {
-                if *len == 0 || size % len != 0 {
-                    return Err(format!("{size} bytes do not divide into {len} elements"));
-                }
-                element.check_size(size / len)
-            }
-            FieldType::Named(_) => Ok(()),
-        }
-    }
-
-    /// Decodes `bytes`, whose length `check_size` accepted.
+    /// Decodes `bytes`, the field's bytes (the table guarantees their length is the type's).
     fn decode(&self, bytes: &[u8]) -> FieldValue {
         match self {
             FieldType::Primitive(p) => p.decode(bytes),
             FieldType::Array { element, len } => {
-                let step = bytes.len() / len;
+                let step = (bytes.len() / (*len).max(1)).max(1);
                 FieldValue::List(bytes.chunks_exact(step).map(|b| element.decode(b)).collect())
             }
             FieldType::Named(_) => FieldValue::Bytes(bytes.to_vec()),
@@ -1049,49 +1238,32 @@ impl fmt::Display for FieldType {
 }
 
 /// One field of a [`SlotLayout`].
-///
-/// ```
-/// use shm_disruptor::inspect::SlotLayout;
-///
-/// let layout = SlotLayout::parse("Pair { a: u32 @0, b: u32 @4 } size 8 align 4")?;
-/// let b = &layout.fields[1];
-/// assert_eq!((b.name.as_str(), b.offset, b.size), ("b", 4, 4));
-/// // A slot type that is not a struct has one field, named `value`.
-/// let layout = SlotLayout::parse("[u16; 3] size 6 align 2")?;
-/// assert_eq!((layout.fields[0].name.as_str(), layout.fields[0].size), ("value", 6));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FieldLayout {
     /// Its name (`"0"`, `"1"`, ... in a tuple struct; `"value"` when the slot type is not a
     /// struct).
     pub name: String,
     /// Its type.
+    #[serde(rename = "type")]
     pub ty: FieldType,
     /// Its byte offset in the slot.
     pub offset: usize,
-    /// Its size in bytes (up to the next field's offset: slot types have no padding).
+    /// Its size in bytes.
     pub size: usize,
 }
 
 /// A decoded value.
 ///
+/// JSON: integers up to 64 bits and finite floats as numbers; wider integers, NaN and the
+/// infinities as strings (`"340282366920938463463374607431768211455"`, `"NaN"`); arrays as
+/// arrays; nested structs as `"0x..."` hex strings.
+///
 /// ```
-/// use shm_disruptor::inspect::{FieldValue, SlotLayout};
+/// use shm_disruptor_inspect::FieldValue;
 ///
-/// let text = "Reading { id: u32 @0, delta: i32 @4, level: f64 @8 } size 16 align 8";
-/// let layout = SlotLayout::parse(text)?;
-/// let mut bytes = 7u32.to_ne_bytes().to_vec();
-/// bytes.extend((-3i32).to_ne_bytes());
-/// bytes.extend(0.5f64.to_ne_bytes());
-///
-/// let values: Vec<FieldValue> = layout.decode(&bytes).into_iter().map(|f| f.value).collect();
-/// assert_eq!(values, [FieldValue::Unsigned(7), FieldValue::Signed(-3), FieldValue::Float(0.5)]);
-/// if let FieldValue::Float(level) = values[2] {
-///     assert!(level > 0.0);
-/// }
 /// assert_eq!(FieldValue::Bytes(vec![10, 11]).to_string(), "0x0a0b");
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// let list = FieldValue::List(vec![FieldValue::Signed(-1), FieldValue::Float(0.5)]);
+/// assert_eq!(list.to_string(), "[-1, 0.5]");
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum FieldValue {
@@ -1105,6 +1277,27 @@ pub enum FieldValue {
     List(Vec<FieldValue>),
     /// Raw bytes (a nested struct), shown as hex.
     Bytes(Vec<u8>),
+}
+
+impl Serialize for FieldValue {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            FieldValue::Unsigned(v) => match u64::try_from(*v) {
+                Ok(v) => serializer.serialize_u64(v),
+                Err(_) => serializer.collect_str(v),
+            },
+            FieldValue::Signed(v) => match i64::try_from(*v) {
+                Ok(v) => serializer.serialize_i64(v),
+                Err(_) => serializer.collect_str(v),
+            },
+            FieldValue::Float(v) if v.is_finite() => serializer.serialize_f64(*v),
+            FieldValue::Float(v) => serializer.collect_str(&format_args!("{v:?}")),
+            FieldValue::List(items) => serializer.collect_seq(items),
+            FieldValue::Bytes(bytes) => {
+                serializer.collect_str(&format_args!("0x{}", HexBytes(bytes)))
+            }
+        }
+    }
 }
 
 /// `42`, `-1`, `1.5`, `[1, 2, 3]`, `0x0a0b`.
@@ -1124,35 +1317,18 @@ impl fmt::Display for FieldValue {
                 }
                 f.write_str("]")
             }
-            FieldValue::Bytes(bytes) => {
-                f.write_str("0x")?;
-                bytes.iter().try_for_each(|b| write!(f, "{b:02x}"))
-            }
+            FieldValue::Bytes(bytes) => write!(f, "0x{}", HexBytes(bytes)),
         }
     }
 }
 
 /// One decoded field of a slot.
-///
-/// ```
-/// use shm_disruptor::inspect::SlotLayout;
-///
-/// let layout = SlotLayout::parse("Pair { a: u32 @0, b: [u8; 4] @4 } size 8 align 4")?;
-/// let mut bytes = 42u32.to_ne_bytes().to_vec();
-/// bytes.extend([1, 2, 3, 4]);
-/// let shown: Vec<String> = layout
-///     .decode(&bytes)
-///     .iter()
-///     .map(|field| format!("{} @{}: {} = {}", field.name, field.offset, field.ty, field.value))
-///     .collect();
-/// assert_eq!(shown, ["a @0: u32 = 42", "b @4: [u8; 4] = [1, 2, 3, 4]"]);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DecodedField {
     /// The field's name.
     pub name: String,
-    /// Its type, as spelled in the schema.
+    /// Its type, as spelled in Rust.
+    #[serde(rename = "type")]
     pub ty: String,
     /// Its byte offset.
     pub offset: usize,
@@ -1160,19 +1336,14 @@ pub struct DecodedField {
     pub value: FieldValue,
 }
 
-/// A slot type's layout, parsed from the schema text in a ring's header (the `Display` of
-/// [`Schema`](crate::Schema), e.g.
-/// `Tick { price: f64 @0, qty: u32 @8, side: u8 @12, _pad: [u8; 3] @13 } size 16 align 8`).
-///
-/// Limits: the text describes the top level only, so fields of a nested struct are shown as
-/// hex bytes (arrays of them as lists of hex); a text truncated in the header (past 2048
-/// bytes), or a type name chosen with `#[slot(name = "...")]` that is not an identifier, cannot
-/// be parsed, and then the slots are shown as hex only. The text is the creator's: its hash
-/// cannot be recomputed from it (nested types are named, not described), so the layout is
-/// checked for consistency (offsets, sizes, the slot size and alignment) rather than proven.
+/// A slot type's layout, from the schema table in a ring's header: its top-level fields, with
+/// their types, offsets and sizes. Fields of a nested struct are shown as hex bytes (arrays of
+/// them as lists of hex). An abridged table (a description too large for the header) has no
+/// layout: its slots are shown as hex only.
 ///
 /// ```
-/// use shm_disruptor::{inspect::SlotLayout, Slot};
+/// use shm_disruptor::{SchemaTable, Slot};
+/// use shm_disruptor_inspect::SlotLayout;
 ///
 /// #[derive(Slot, Clone, Copy)]
 /// #[repr(C)]
@@ -1183,8 +1354,8 @@ pub struct DecodedField {
 ///     _pad: [u8; 3],
 /// }
 ///
-/// // The text a ring's header records (`Inspector::layout` parses the header's).
-/// let layout = SlotLayout::parse(&Tick::SCHEMA.to_string())?;
+/// // The table a ring's header records (`Inspector::layout` reads the header's).
+/// let layout = SlotLayout::from_table(&SchemaTable::of(&Tick::SCHEMA))?;
 /// assert_eq!((layout.type_name.as_str(), layout.size, layout.align), ("Tick", 16, 8));
 ///
 /// let mut bytes = 1.5f64.to_ne_bytes().to_vec(); // a `Tick`'s bytes, as peeked
@@ -1193,12 +1364,9 @@ pub struct DecodedField {
 /// let shown: Vec<String> =
 ///     layout.decode(&bytes).iter().map(|f| format!("{} = {}", f.name, f.value)).collect();
 /// assert_eq!(shown, ["price = 1.5", "qty = 10", "side = 1", "_pad = [0, 0, 0]"]);
-///
-/// // A text that does not describe a slot type is refused, with the reason.
-/// assert!(SlotLayout::parse("Tick { price: f64 @0 } size 16 align 8").is_err());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), String>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SlotLayout {
     /// The type name.
     pub type_name: String,
@@ -1214,60 +1382,46 @@ pub struct SlotLayout {
 }
 
 impl SlotLayout {
-    /// Parses a schema text and checks that the fields tile the slot exactly.
-    pub fn parse(text: &str) -> Result<SlotLayout, String> {
-        let bad = |what: &str| format!("cannot parse the schema text ({what}): {text}");
-        let (rest, align) = text.rsplit_once(" align ").ok_or_else(|| bad("no align"))?;
-        let (head, size) = rest.rsplit_once(" size ").ok_or_else(|| bad("no size"))?;
-        let size: usize = size.parse().map_err(|_| bad("bad size"))?;
-        let align: usize = align.parse().map_err(|_| bad("bad align"))?;
-        if size == 0 || !align.is_power_of_two() || size % align != 0 {
-            return Err(bad("impossible size or align"));
-        }
-        let mut fields = Vec::new();
-        let (type_name, is_struct) = match head.split_once(" { ") {
-            Some((name, body)) => {
-                let body = body.strip_suffix(" }").ok_or_else(|| bad("unclosed struct"))?;
-                for field in body.split(", ") {
-                    let (field, offset) =
-                        field.rsplit_once(" @").ok_or_else(|| bad("field without offset"))?;
-                    let (name, ty) =
-                        field.split_once(": ").ok_or_else(|| bad("field without type"))?;
-                    let offset = offset.parse().map_err(|_| bad("bad offset"))?;
-                    let ty = FieldType::parse(ty).map_err(|e| bad(&e))?;
-                    fields.push(FieldLayout { name: name.to_owned(), ty, offset, size: 0 });
-                }
-                (name.to_owned(), true)
+    /// The layout a schema table describes; an error for an abridged table.
+    pub fn from_table(table: &SchemaTable) -> Result<SlotLayout, String> {
+        let too_large = |what: &str, v: u64| format!("{what} {v} does not fit in memory");
+        let size = usize::try_from(table.size()).map_err(|_| too_large("size", table.size()))?;
+        let align =
+            usize::try_from(table.align()).map_err(|_| too_large("align", table.align()))?;
+        let root = table.entries().len() - 1;
+        let (is_struct, fields) = match &table.root().kind {
+            EntryKind::Struct { fields } => {
+                let fields = fields
+                    .iter()
+                    .map(|f| {
+                        Ok(FieldLayout {
+                            name: f.name.clone(),
+                            ty: FieldType::of(table, f.ty)?,
+                            offset: usize::try_from(f.offset)
+                                .map_err(|_| too_large("offset", f.offset))?,
+                            size: usize::try_from(f.size).map_err(|_| too_large("size", f.size))?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, String>>()?;
+                (true, fields)
             }
-            None => {
-                let ty = FieldType::parse(head).map_err(|e| bad(&e))?;
-                let name = head.to_owned();
-                fields.push(FieldLayout { name: "value".into(), ty, offset: 0, size: 0 });
-                (name, false)
+            EntryKind::Primitive | EntryKind::Array { .. } => (
+                false,
+                vec![FieldLayout {
+                    name: "value".into(),
+                    ty: FieldType::of(table, root)?,
+                    offset: 0,
+                    size,
+                }],
+            ),
+            _ => {
+                return Err(format!(
+                    "the schema of `{}` was too large to record field by field",
+                    table.type_name()
+                ))
             }
         };
-        // Slot types have no padding: each field runs up to the next one, the last to the end.
-        if fields[0].offset != 0 {
-            return Err(bad("the first field is not at offset 0"));
-        }
-        for i in 0..fields.len() {
-            let end = fields.get(i + 1).map_or(size, |next| next.offset);
-            if end <= fields[i].offset || end > size {
-                return Err(bad("offsets out of order or past the end"));
-            }
-            fields[i].size = end - fields[i].offset;
-            let f = &fields[i];
-            if let Some(known) = f.ty.known_size() {
-                if known != f.size {
-                    return Err(bad(&format!(
-                        "field `{}` of type {} spans {} bytes",
-                        f.name, f.ty, f.size
-                    )));
-                }
-            }
-            f.ty.check_size(f.size).map_err(|e| bad(&e))?;
-        }
-        Ok(SlotLayout { type_name, is_struct, fields, size, align })
+        Ok(SlotLayout { type_name: table.type_name(), is_struct, fields, size, align })
     }
 
     /// Decodes the fields of one slot's bytes. Bytes shorter than the slot (never the case for
@@ -1276,7 +1430,7 @@ impl SlotLayout {
         self.fields
             .iter()
             .filter_map(|f| {
-                let field_bytes = bytes.get(f.offset..f.offset + f.size)?;
+                let field_bytes = bytes.get(f.offset..f.offset.checked_add(f.size)?)?;
                 Some(DecodedField {
                     name: f.name.clone(),
                     ty: f.ty.to_string(),
@@ -1291,11 +1445,32 @@ impl SlotLayout {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Slot;
+    use shm_disruptor::{Field, Schema, Slot};
 
-    /// What `#[derive(Slot)]` displays for `Tick` (see the `Slot` docs).
-    const TICK: &str =
-        "Tick { price: f64 @0, qty: u32 @8, side: u8 @12, _pad: [u8; 3] @13 } size 16 align 8";
+    #[derive(Slot, Clone, Copy)]
+    #[repr(C)]
+    struct Tick {
+        price: f64,
+        qty: u32,
+        side: u8,
+        _pad: [u8; 3],
+    }
+
+    #[derive(Slot, Clone, Copy)]
+    #[repr(C, align(16))]
+    struct Outer {
+        id: u64,
+        inner: Tick,
+        grid: [[i16; 2]; 2],
+        ratio: f32,
+        _pad: [u8; 12],
+        big: i128,
+        pair: [Tick; 2],
+    }
+
+    fn layout(schema: &Schema) -> SlotLayout {
+        SlotLayout::from_table(&SchemaTable::of(schema)).unwrap()
+    }
 
     fn tick_bytes(price: f64, qty: u32, side: u8, pad: [u8; 3]) -> Vec<u8> {
         let mut bytes = price.to_ne_bytes().to_vec();
@@ -1306,10 +1481,9 @@ mod tests {
     }
 
     #[test]
-    fn parses_and_decodes_a_flat_struct() {
-        let layout = SlotLayout::parse(TICK).unwrap();
+    fn decodes_a_flat_struct() {
+        let layout = layout(&Tick::SCHEMA);
         assert!(layout.is_struct);
-        assert_eq!((layout.type_name.as_str(), layout.size, layout.align), ("Tick", 16, 8));
         let sizes: Vec<_> = layout.fields.iter().map(|f| (f.name.as_str(), f.size)).collect();
         assert_eq!(sizes, [("price", 8), ("qty", 4), ("side", 1), ("_pad", 3)]);
         let shown: Vec<String> = layout
@@ -1330,9 +1504,7 @@ mod tests {
 
     #[test]
     fn nested_structs_are_hex_and_arrays_lists() {
-        let text = "Outer { id: u64 @0, inner: Tick @8, grid: [[i16; 2]; 2] @24, ratio: f32 @32, \
-                    _pad: [u8; 12] @36, big: i128 @48, pair: [Tick; 2] @64 } size 96 align 16";
-        let layout = SlotLayout::parse(text).unwrap();
+        let layout = layout(&Outer::SCHEMA);
         let mut bytes = 7u64.to_ne_bytes().to_vec();
         bytes.extend(tick_bytes(-2.0, 1, 2, [0; 3]));
         for v in [1i16, -2, 3, -4] {
@@ -1355,49 +1527,43 @@ mod tests {
             value("pair").to_string(),
             format!("[0x{}, 0x{}]", "00".repeat(6) + "e03f" + &"00".repeat(8), "00".repeat(16))
         );
+        let json = serde_json::to_value(&fields).unwrap();
+        assert_eq!(json[5]["value"], serde_json::json!(-5));
+        assert_eq!(json[2]["type"], "[[i16; 2]; 2]");
     }
 
     #[test]
-    fn tuple_structs_primitives_and_arrays_parse() {
-        let layout = SlotLayout::parse("Pair { 0: u32 @0, 1: i32 @4 } size 8 align 4").unwrap();
-        let names: Vec<_> = layout.fields.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, ["0", "1"]);
-        let layout = SlotLayout::parse(&u64::SCHEMA.to_string()).unwrap();
+    fn primitives_and_arrays_are_one_field_named_value() {
+        let layout = layout(&u64::SCHEMA);
         assert!(!layout.is_struct);
         assert_eq!(layout.decode(&9u64.to_ne_bytes())[0].value, FieldValue::Unsigned(9));
-        let layout = SlotLayout::parse(&<[u16; 3]>::SCHEMA.to_string()).unwrap();
-        assert_eq!(layout.type_name, "[u16; 3]");
-        let bytes: Vec<u8> = [1u16, 2, 3].iter().flat_map(|v| v.to_ne_bytes()).collect();
-        assert_eq!(layout.decode(&bytes)[0].value.to_string(), "[1, 2, 3]");
-        let layout = SlotLayout::parse(&<[f32; 2]>::SCHEMA.to_string()).unwrap();
+        let layout = self::layout(&<[f32; 2]>::SCHEMA);
+        assert_eq!(layout.type_name, "[f32; 2]");
         let bytes: Vec<u8> = [f32::NAN, -1.0].iter().flat_map(|v| v.to_ne_bytes()).collect();
-        assert_eq!(layout.decode(&bytes)[0].value.to_string(), "[NaN, -1.0]");
+        let value = &layout.decode(&bytes)[0].value;
+        assert_eq!(value.to_string(), "[NaN, -1.0]");
+        assert_eq!(serde_json::to_string(value).unwrap(), r#"["NaN",-1.0]"#);
+        let wide = FieldValue::Unsigned(u128::MAX);
+        assert_eq!(serde_json::to_string(&wide).unwrap(), format!("\"{}\"", u128::MAX));
     }
 
     #[test]
-    fn inconsistent_or_truncated_texts_are_refused() {
-        for text in [
-            "Tick { price: f64 @0, qty: u32 @8, side: u8 @12, _pad: [u8; 3] @13 } size 16 ali...",
-            "Tick { price: f64 @0, qty: u32 @4 } size 16 align 8",
-            "Tick { price: f64 @0, qty: u32 @8 } size 16 align 8",
-            "Tick { qty: u32 @8, price: f64 @0 } size 16 align 8",
-            "Tick { price: f64 @8 } size 16 align 8",
-            "Tick { a: [u8; 0] @0, b: u64 @0 } size 8 align 8",
-            "Tick { a: [Inner; 3] @0 } size 8 align 8",
-            "Tick { a: &u8 @0 } size 1 align 1",
-            "Tick { a: u8 @0 } size 0 align 1",
-            "Tick { a: u8 @0 } size 1 align 3",
-            "Tick { a, b: u8 @0 } size 1 align 1",
-            "u32 size 8 align 4",
-            "",
-        ] {
-            assert!(SlotLayout::parse(text).is_err(), "{text}");
-        }
+    fn an_abridged_table_has_no_layout() {
+        const WIDE: Schema = Schema::structure(
+            "Wide",
+            8,
+            8,
+            &[Field { name: "a_rather_long_field_name", schema: &u64::SCHEMA, offset: 0, size: 8 }],
+        );
+        let bytes = SchemaTable::of(&WIDE).encode_within(48);
+        let table = SchemaTable::decode(&bytes).unwrap();
+        assert!(table.is_abridged());
+        let err = SlotLayout::from_table(&table).unwrap_err();
+        assert!(err.contains("too large"), "{err}");
     }
 
     #[test]
     fn short_bytes_decode_only_what_fits() {
-        let layout = SlotLayout::parse(TICK).unwrap();
-        assert_eq!(layout.decode(&[0u8; 12]).len(), 2);
+        assert_eq!(layout(&Tick::SCHEMA).decode(&[0u8; 12]).len(), 2);
     }
 }
