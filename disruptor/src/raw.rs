@@ -777,9 +777,9 @@ impl RawRing {
     /// never writes to the ring. Call it again from the result's `end`.
     ///
     /// A slot is copied with volatile byte loads and kept only if no producer had claimed it
-    /// for reuse by the end of the copy (the seqlock check of
-    /// [`Inspector::peek`](crate::inspect::Inspector::peek)): exact on x86-64; on weakly
-    /// ordered CPUs a slot being rewritten at that very moment may rarely be copied torn.
+    /// for reuse by the end of the copy (the seqlock check of the inspector's `peek`): exact
+    /// on x86-64; on weakly ordered CPUs a slot being rewritten at that very moment may rarely
+    /// be copied torn.
     ///
     /// ```
     /// use shm_disruptor::raw::RawRing;
