@@ -1,12 +1,13 @@
 //! `shm-disruptor`: list, inspect, watch, peek into and remove shm-disruptor rings.
 //!
-//! Every command but `rm` and `evict` only reads: it opens rings through
-//! `shm_disruptor_inspect`, which never takes a consumer index or a producer entry and never
-//! stores to a segment. Exit status: 0 on success, 1 when the command failed (a missing,
+//! Every command but `rm`, `evict`, `record --consumer` and `replay` only reads: it opens rings
+//! through `shm_disruptor_inspect`, which never takes a consumer index or a producer entry and
+//! never stores to a segment (`record --tail` copies slots without taking part). Exit status: 0 on success, 1 when the command failed (a missing,
 //! corrupt or foreign segment, a ring in use for `rm`, a live consumer for `evict`), 2 for a
 //! usage error.
 
 mod metrics;
+mod record;
 mod render;
 mod summary;
 
@@ -29,8 +30,8 @@ use crate::summary::View;
 /// Inspect shm-disruptor rings (typed LMAX Disruptors in POSIX shared memory) from outside.
 ///
 /// NAME is a shared-memory name such as `/ticks` (`ticks` and `/dev/shm/ticks` are accepted
-/// too). Every command but `rm` and `evict` only reads: none takes a consumer index or changes
-/// a ring. `--json` output is versioned (its `"version"` field), see the README.
+/// too). Every command but `rm`, `evict`, `record --consumer` (which takes that consumer index)
+/// and `replay` (which publishes) only reads: none takes a consumer index or changes a ring. `--json` output is versioned (its `"version"` field), see the README.
 #[derive(Debug, Parser)]
 #[command(name = "shm-disruptor", version)]
 struct Cli {
@@ -120,6 +121,11 @@ enum Command {
         /// The rings to serve (default: every ring in /dev/shm, found again at each scrape).
         names: Vec<String>,
     },
+    /// Record a ring's messages into a file (with its schema and geometry), until Ctrl-C.
+    Record(record::RecordArgs),
+    /// Replay a recording into a ring (created from the recorded schema with --create; an
+    /// existing ring must hold the recorded type).
+    Replay(record::ReplayArgs),
     /// Show the last published slots, decoded from the schema in the header and as hex.
     /// Never consumes.
     Peek {
@@ -230,7 +236,7 @@ fn main() -> ExitCode {
         Command::Evict { name, .. } => (Some(ring_name(name)), false),
         Command::Rm { name, .. } => (name.as_deref().map(ring_name), false),
         Command::List { json, .. } => (None, *json),
-        Command::Metrics { .. } => (None, false),
+        Command::Metrics { .. } | Command::Record(_) | Command::Replay(_) => (None, false),
         #[cfg(feature = "bridge")]
         Command::Bridge(_) => unreachable!("handled above"),
     };
@@ -250,6 +256,16 @@ fn main() -> ExitCode {
         Command::Rm { force, .. } => rm(&mut out, &ring, force),
         Command::Evict { index, .. } => evict(&mut out, &ring, index),
         Command::Peek { last, json, .. } => peek(&mut out, &ring, last, json),
+        Command::Record(args) => {
+            drop(out);
+            let name = ring_name(args.name());
+            return record::record(args, &name);
+        }
+        Command::Replay(args) => {
+            drop(out);
+            let name = ring_name(args.name());
+            return record::replay_file(args, &name);
+        }
         Command::Metrics { listen, names } => {
             drop(out);
             let names: Vec<String> = names.iter().map(|n| ring_name(n)).collect();

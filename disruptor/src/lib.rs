@@ -97,6 +97,27 @@
 //!   on tokio without any of its features: its I/O traits, no runtime.
 //! - `serde` (off by default): `serde::Serialize` for [`SchemaTable`] and its parts,
 //!   [`ProducerMode`] and [`ParticipantState`], for tools that report rings as JSON.
+//! - `tracing` (off by default): [`tracing`](https://docs.rs/tracing) events, with target
+//!   `shm_disruptor`, for what an operator wants to know about, never one per message. Without
+//!   the feature no event code is compiled at all (the crate's event macro expands to nothing),
+//!   so it costs nothing; with it, every event is on a cold path (an error being returned, a
+//!   blocked producer's policy, a repair). Install any subscriber (`tracing-subscriber`'s
+//!   `fmt()`, a JSON layer, OpenTelemetry) to see them. Each event has a `ring` field (the
+//!   ring's name) and a message:
+//!
+//!   | level | message starts with | other fields | when |
+//!   |---|---|---|---|
+//!   | WARN | `evicted a dead consumer` | `consumer`, `by` (`policy` or `evict_dead_consumers`), `pid` (by policy) | [`DeadPeerPolicy::Recover`] or [`Disruptor::evict_dead_consumers`] released a consumer whose process died |
+//!   | WARN | `a blocked producer sees a dead consumer` | `consumer`, `pid`, `evict_after_ms` | a producer under [`DeadPeerPolicy::Recover`], blocked, first sees a consumer whose process died |
+//!   | WARN | `a blocked producer sees an orphaned claim` | `start`, `end`, `abandon_after_ms` | likewise, a claimed range at the cursor that no live producer holds |
+//!   | WARN | `a stream reader sees that its writer died` | `consumer` | a [`StreamReader`] finds the stream's writer dead (it then returns `UnexpectedEof`) |
+//!   | INFO | `recovered an orphaned claim` | `start`, `end` | [`Producer::recover_orphaned`] took a dead producer's claim over |
+//!   | WARN | `published an orphaned claim as abandoned` | `start`, `end`, `by` (`policy`) | [`DeadPeerPolicy::Recover`] published a dead producer's claim zero-filled |
+//!   | WARN | `published a claim as abandoned` | `start`, `end`, `by` (`commit_abandoned`) | [`ClaimBatch::commit_abandoned`] |
+//!   | WARN | `open timed out` | `waited_ms` | [`Builder::open_timeout`] found no ring in time, or `open` waited [`Builder::init_timeout`] for a creator that never finished |
+//!   | WARN | `schema mismatch` | `expected`, `found`, `diff` (or the slot sizes and alignments) | an open refused with [`OpenError::SchemaMismatch`] or [`OpenError::SlotLayoutMismatch`] |
+//!   | INFO | `membarrier is unavailable to this process` | | a ring created without [`Builder::fence_mode`] falls back to [`FenceMode::Fence`] |
+//!   | WARN | `the ring's fence mode cannot be followed here` | `mode` | an open refused with [`OpenError::FenceModeUnavailable`] |
 //!
 //! The async calls of the handles ([`Producer::claim_async`], [`ClaimBatch::commit_async`],
 //! [`Consumer::consume_async`]) need no feature: they are plain futures, for any executor.
@@ -136,6 +157,24 @@
 #![warn(missing_docs)]
 // Under `--cfg loom` only the protocol core is built, for its models: the rest is unused.
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
+
+/// Emits a [`tracing`](https://docs.rs/tracing) event (target `shm_disruptor`) when the crate
+/// is built with its `tracing` feature: `event!(WARN, field = value, ..., "message")`. Without
+/// the feature it expands to nothing: the arguments are not even evaluated, so the events cost
+/// nothing. Events mark what an operator wants to know about (see the crate docs), never a
+/// message going through.
+#[cfg(feature = "tracing")]
+macro_rules! event {
+    ($level:ident, $($rest:tt)+) => {
+        ::tracing::event!(target: "shm_disruptor", ::tracing::Level::$level, $($rest)+)
+    };
+}
+
+/// Without the `tracing` feature: nothing (see the other definition).
+#[cfg(not(feature = "tracing"))]
+macro_rules! event {
+    ($level:ident, $($rest:tt)+) => {};
+}
 
 // `ring` first: rustdoc lists a type's inherent methods in module order, and `Disruptor`'s page
 // should open with `builder` and `open` (its other methods are defined next to their handles).

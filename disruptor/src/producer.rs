@@ -87,7 +87,8 @@ impl<T: Slot> Producer<T> {
         ring.shared.check_size()?;
         let state = ProducerState::attach(ring.core())?;
         let wait = ring.wait;
-        Ok(Producer { ring, state, wait, policy: Policy::default() })
+        let policy = Policy::for_ring(ring.name());
+        Ok(Producer { ring, state, wait, policy })
     }
 
     /// The ring this producer writes to.
@@ -122,7 +123,15 @@ impl<T: Slot> Producer<T> {
     /// another producer recovered it first: a range is handed to one recoverer at a time.
     pub fn recover_orphaned(&mut self) -> Option<ClaimBatch<'_, T>> {
         let range = ownership::orphaned_claim(self.core())?;
-        self.recover(range)
+        let batch = self.recover(range)?;
+        event!(
+            INFO,
+            ring = batch.producer.ring.name(),
+            start = batch.start,
+            end = batch.end,
+            "recovered an orphaned claim (its producer died or left it pending)"
+        );
+        Some(batch)
     }
 
     /// Claims `[start, start + n)` (exact) or up to `n` slots (`!exact`), without waiting.
@@ -624,6 +633,14 @@ impl<'a, T: Slot> ClaimBatch<'a, T> {
     /// ([`Batch::abandoned`](crate::Batch::abandoned)). Waits for earlier claims like
     /// [`commit`](Self::commit). For a dead producer's claim that cannot be rewritten.
     pub fn commit_abandoned(mut self) {
+        event!(
+            WARN,
+            ring = self.producer.ring.name(),
+            start = self.start,
+            end = self.end,
+            by = "commit_abandoned",
+            "published a claim as abandoned (zero-filled)"
+        );
         self.done = true;
         self.commit_zeroed(Some(None));
         self.finished();

@@ -55,15 +55,21 @@ use crate::ring::{Shared, DEFAULT_WAIT};
 use crate::shm::{self, ProducerMode};
 use crate::{Disruptor, SchemaTable, Slot, WaitStrategy};
 
-/// A slot type described by what a ring's header records: its schema hash, its binary field
-/// table ([`SchemaTable`]) with the readable description and type name derived from it, and its
-/// size and alignment. What the typed API checks with `T::SCHEMA`, the raw API checks with this.
+/// A slot type described by what a ring's header records: its schema as a field table
+/// ([`SchemaTable`]), and what follows from it: the schema hash, the type name, its readable
+/// description (as [`Schema`](crate::Schema)'s `Display` writes it), size and alignment. What
+/// the typed API checks with `T::SCHEMA`, the raw API checks with this.
 ///
 /// ```
 /// use shm_disruptor::raw::RawSchema;
+/// use shm_disruptor::{SchemaTable, Slot};
 /// let schema = RawSchema::of::<[u16; 3]>();
 /// assert_eq!((schema.size, schema.align), (6, 2));
 /// assert_eq!(schema.text, "[u16; 3] size 6 align 2");
+/// // The same, from a table received from elsewhere (its bytes, decoded).
+/// let bytes = SchemaTable::of(&<[u16; 3]>::SCHEMA).encode();
+/// assert_eq!(RawSchema::from_table(SchemaTable::decode(&bytes)?), schema);
+/// # Ok::<(), shm_disruptor::SchemaTableError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawSchema {
@@ -71,41 +77,23 @@ pub struct RawSchema {
     pub hash: u64,
     /// The type name (`Tick`, `u64`, `[u8; 3]`).
     pub type_name: String,
-    /// The schema's description, e.g. `Tick { price: f64 @0, qty: u32 @8 } size 16 align 8`
-    /// (`table`'s `Display`).
+    /// The schema's description, e.g. `Tick { price: f64 @0, qty: u32 @8 } size 16 align 8`.
     pub text: String,
     /// Bytes per slot.
     pub size: usize,
     /// The slot type's alignment.
     pub align: usize,
-    /// The field table, as a header records it (an abridged one, naming only the type, when
-    /// the description did not fit in the header or could not be read).
+    /// The schema as a field table: what a ring's header records.
     pub table: SchemaTable,
 }
 
 impl RawSchema {
     /// The schema of the slot type `T`.
     pub fn of<T: Slot>() -> RawSchema {
-        RawSchema {
-            hash: T::SCHEMA.hash,
-            type_name: T::SCHEMA.type_name(),
-            text: T::SCHEMA.to_string(),
-            size: T::SCHEMA.size,
-            align: T::SCHEMA.align,
-            table: SchemaTable::of(&T::SCHEMA),
-        }
+        RawSchema::from_table(SchemaTable::of(&T::SCHEMA))
     }
 
-    /// The schema a field table describes (received from a peer, or read from a recording).
-    ///
-    /// ```
-    /// use shm_disruptor::raw::RawSchema;
-    /// use shm_disruptor::SchemaTable;
-    /// let bytes = SchemaTable::of(&<[u16; 3] as shm_disruptor::Slot>::SCHEMA).encode();
-    /// let schema = RawSchema::from_table(SchemaTable::decode(&bytes)?);
-    /// assert_eq!(schema, RawSchema::of::<[u16; 3]>());
-    /// # Ok::<(), shm_disruptor::SchemaTableError>(())
-    /// ```
+    /// The schema a table describes (a table decoded from a header, a recording or a peer).
     pub fn from_table(table: SchemaTable) -> RawSchema {
         RawSchema {
             hash: table.hash(),
@@ -118,7 +106,7 @@ impl RawSchema {
     }
 
     /// `Ok` when `found` (another ring's or peer's schema) is this one; otherwise the
-    /// [`OpenError::SchemaMismatch`] (both descriptions and their first differing field) or
+    /// [`OpenError::SchemaMismatch`] (both descriptions and the fields that differ) or
     /// [`OpenError::SlotLayoutMismatch`] that a typed open of `name` would give, with this
     /// schema as "this process".
     ///
@@ -149,19 +137,17 @@ impl RawSchema {
         Ok(())
     }
 
-    /// The schema recorded in a validated header.
-    fn from_header(header: &crate::protocol::layout::Header) -> RawSchema {
-        let (hash, size, align) = (header.schema_hash, header.slot_size, header.slot_align);
-        let table = shm::header_schema_table(header).unwrap_or_else(|e| {
-            SchemaTable::opaque(format!("(unreadable schema table: {e})"), size, align, hash)
-        });
-        // The header's own words decide the slot's size, alignment and hash.
-        RawSchema {
-            hash,
-            size: size as usize,
-            align: align as usize,
-            ..RawSchema::from_table(table)
-        }
+    /// The schema recorded in a validated header: its table, checked against the header's
+    /// hash, size and alignment.
+    fn from_header(
+        name: &str,
+        header: &crate::protocol::layout::Header,
+    ) -> Result<RawSchema, OpenError> {
+        let table = shm::header_schema_table(header).map_err(|e| OpenError::Corrupt {
+            name: name.to_owned(),
+            reason: format!("its schema table: {e}"),
+        })?;
+        Ok(RawSchema::from_table(table))
     }
 }
 
@@ -201,7 +187,7 @@ impl RawRing {
         loop {
             match Shared::open_any(name) {
                 Ok((shared, header)) => {
-                    let schema = Arc::new(RawSchema::from_header(&header));
+                    let schema = Arc::new(RawSchema::from_header(name, &header)?);
                     return Ok(RawRing { shared: Arc::new(shared), schema, wait: DEFAULT_WAIT });
                 }
                 Err(OpenError::NotFound { .. }) if Instant::now() < deadline => {
@@ -246,20 +232,21 @@ impl RawRing {
                 shm::MAX_CONSUMERS
             )));
         }
-        if (schema.table.hash(), schema.table.size(), schema.table.align())
+        let table = &schema.table;
+        if (table.hash(), table.size(), table.align())
             != (schema.hash, schema.size as u64, schema.align as u64)
         {
             return Err(invalid(format!(
-                "the schema table of {} does not describe its hash, size and alignment",
-                schema.type_name
+                "the schema's table describes {table} (hash {:#018x}), not hash {:#018x} size {} \
+                 align {}",
+                table.hash(),
+                schema.hash,
+                schema.size,
+                schema.align
             )));
         }
-        let slot = shm::SlotType {
-            hash: schema.hash,
-            table: &schema.table,
-            size: schema.size,
-            align: schema.align,
-        };
+        let slot =
+            shm::SlotType { hash: schema.hash, table, size: schema.size, align: schema.align };
         let shared = Shared::create_untyped(
             name,
             slot,
@@ -356,7 +343,12 @@ impl RawRing {
     pub fn producer(&self) -> Result<RawProducer, AttachError> {
         self.shared.check_size()?;
         let state = ProducerState::attach(self.core())?;
-        Ok(RawProducer { ring: self.clone(), state, wait: self.wait, policy: Policy::default() })
+        Ok(RawProducer {
+            ring: self.clone(),
+            state,
+            wait: self.wait,
+            policy: Policy::for_ring(self.name()),
+        })
     }
 
     fn core(&self) -> &Core {
@@ -782,5 +774,92 @@ impl Drop for RawClaim<'_> {
                 producer.state.give_back(core, range, producer.wait, &mut producer.policy);
             }
         }
+    }
+}
+
+/// What [`RawRing::copy_published_from`] copied: the slots `first..end`, after `first - from`
+/// sequences that were lost (reused by producers before they could be copied).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TailCopy {
+    /// The sequence asked for.
+    pub from: u64,
+    /// The first sequence copied.
+    pub first: u64,
+    /// One past the last sequence copied (the next `from`).
+    pub end: u64,
+}
+
+impl TailCopy {
+    /// How many sequences from `from` on were lost before `first`: overwritten by producers
+    /// before they could be copied.
+    pub fn lost(&self) -> u64 {
+        self.first - self.from
+    }
+
+    /// How many slots were copied.
+    pub fn len(&self) -> u64 {
+        self.end - self.first
+    }
+
+    /// Whether no slot was copied.
+    pub fn is_empty(&self) -> bool {
+        self.end == self.first
+    }
+}
+
+impl RawRing {
+    /// Appends to `out` the bytes of the published slots from sequence `from` on (at most
+    /// `max` slots, at most the capacity), *without* a consumer index: a tail reader such as
+    /// `shm-disruptor record --tail`. Producers do not wait for it, so it can be lapped: the
+    /// slots reused before or while they were copied are left out, and the result says how
+    /// many sequences from `from` on were lost (its `first` is then past `from`). Never waits,
+    /// never writes to the ring. Call it again from the result's `end`.
+    ///
+    /// A slot is copied with volatile byte loads and kept only if no producer had claimed it
+    /// for reuse by the end of the copy (the seqlock check of the inspector's `peek`): exact
+    /// on x86-64; on weakly ordered CPUs a slot being rewritten at that very moment may rarely
+    /// be copied torn.
+    ///
+    /// ```
+    /// use shm_disruptor::raw::RawRing;
+    /// use shm_disruptor::Disruptor;
+    ///
+    /// let ring = Disruptor::<u16>::builder("tail").capacity(4).consumers(1).create_in_process()?;
+    /// let mut producer = ring.producer()?;
+    /// producer.publish_batch(3, |i, slot| *slot = i as u16)?;
+    /// let raw = RawRing::from_typed(&ring);
+    /// let mut bytes = Vec::new();
+    /// let copy = raw.copy_published_from(0, 100, &mut bytes)?;
+    /// assert_eq!((copy.first, copy.end, copy.lost()), (0, 3, 0));
+    /// assert_eq!(bytes.len(), 3 * 2);
+    ///
+    /// // Lapped: the producer publishes 3..=7 over the 4 slots, as the consumer frees them.
+    /// let mut consumer = ring.consumer(0)?;
+    /// consumer.try_consume().commit();
+    /// producer.publish_batch(4, |i, slot| *slot = 3 + i as u16)?;
+    /// consumer.try_consume().commit();
+    /// producer.publish(|slot| *slot = 7)?; // sequence 7 reuses the slot of sequence 3
+    /// bytes.clear();
+    /// let copy = raw.copy_published_from(3, 100, &mut bytes)?;
+    /// assert_eq!((copy.first, copy.end, copy.lost()), (4, 8, 1), "sequence 3 was overwritten");
+    /// assert_eq!(bytes, [4u16, 5, 6, 7].iter().flat_map(|v| v.to_ne_bytes()).collect::<Vec<_>>());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn copy_published_from(
+        &self,
+        from: u64,
+        max: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<TailCopy, AttachError> {
+        // A segment truncated under us is reported, never read (its lost pages raise SIGBUS).
+        self.shared.check_size()?;
+        let max = u64::try_from(max).unwrap_or(u64::MAX);
+        let copied = crate::protocol::snapshot::copy_from(self.core(), from, max, out);
+        Ok(TailCopy { from, first: copied.first, end: copied.end })
+    }
+
+    /// Single- or multi-producer.
+    pub fn producer_mode(&self) -> ProducerMode {
+        self.core().mode
     }
 }

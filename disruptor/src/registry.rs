@@ -27,7 +27,18 @@ impl<T: Slot> Disruptor<T> {
     /// Returns the evicted indices. A consumer that detached cleanly is not evicted: its next
     /// owner resumes from its sequence.
     pub fn evict_dead_consumers(&self) -> Vec<usize> {
-        ownership::evict_dead_consumers(self.core())
+        let evicted = ownership::evict_dead_consumers(self.core());
+        #[cfg(feature = "tracing")]
+        for &index in &evicted {
+            event!(
+                WARN,
+                ring = self.name(),
+                consumer = index,
+                by = "evict_dead_consumers",
+                "evicted a dead consumer"
+            );
+        }
+        evicted
     }
 
     /// The claimed-but-unpublished range that blocks the cursor and that no live producer is

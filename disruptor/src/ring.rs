@@ -12,7 +12,7 @@ use crate::error::{AttachError, OpenError};
 use crate::protocol::memory::HeapMemory;
 use crate::protocol::{Core, FenceMode, Geometry, Graph, Locks};
 use crate::shm::{self, Expectations, NewRing, ProducerMode, Segment, SlotType};
-use crate::{graph, Schema, Slot, WaitStrategy};
+use crate::{graph, Schema, SchemaTable, Slot, WaitStrategy};
 
 /// Where a ring's memory is: a mapping of a shared-memory segment, or this process's heap.
 enum Backing {
@@ -512,7 +512,7 @@ impl<T: Slot> Builder<T> {
     }
 
     fn create_shaped(&self, shape: &Shape) -> Result<Disruptor<T>, OpenError> {
-        let table = crate::SchemaTable::of(&T::SCHEMA);
+        let table = SchemaTable::of(&T::SCHEMA);
         let (segment, file) = Segment::create(&NewRing {
             name: &self.name,
             slot: SlotType {
@@ -571,7 +571,18 @@ impl<T: Slot> Builder<T> {
                 })?;
                 mode
             }
-            None => FenceMode::for_new_ring(),
+            None => {
+                let mode = FenceMode::for_new_ring();
+                if mode == FenceMode::Fence {
+                    event!(
+                        INFO,
+                        ring = self.name.as_str(),
+                        "membarrier is unavailable to this process: the new ring uses fence \
+                         mode `fence` (a SeqCst fence per publish)"
+                    );
+                }
+                mode
+            }
         };
         let memory = HeapMemory::new(&geometry, mode == ProducerMode::Multi);
         let ring = memory.ring(fence == FenceMode::Fence);
@@ -663,6 +674,15 @@ impl<T: Slot> Builder<T> {
                 Err(OpenError::NotFound { .. }) if std::time::Instant::now() < deadline => {
                     std::thread::sleep(pause.min(deadline - std::time::Instant::now()));
                     pause = (pause * 2).min(Duration::from_millis(10));
+                }
+                Err(e @ OpenError::NotFound { .. }) => {
+                    event!(
+                        WARN,
+                        ring = self.name.as_str(),
+                        waited_ms = timeout.as_millis() as u64,
+                        "open timed out: the ring was not created in time"
+                    );
+                    return Err(e);
                 }
                 other => return other,
             }

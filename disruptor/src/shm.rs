@@ -123,7 +123,7 @@ pub struct NewRing<'a> {
 pub struct SlotType<'a> {
     /// The schema hash.
     pub hash: u64,
-    /// The schema as the header records it: its binary field table.
+    /// The schema as a field table (recorded in the header).
     pub table: &'a SchemaTable,
     /// Bytes per slot.
     pub size: usize,
@@ -224,7 +224,18 @@ impl Segment {
                 })?;
                 mode
             }
-            None => FenceMode::for_new_ring(),
+            None => {
+                let mode = FenceMode::for_new_ring();
+                if mode == FenceMode::Fence {
+                    event!(
+                        INFO,
+                        ring = name,
+                        "membarrier is unavailable to this process: the new ring uses fence \
+                         mode `fence` (a SeqCst fence per publish)"
+                    );
+                }
+                mode
+            }
         };
         // Step 1: create the object exclusively; it starts empty (init state INIT_ZERO).
         let fd = shm::open(
@@ -371,6 +382,12 @@ impl Segment {
                 }
             }
             if started.elapsed() >= init_timeout {
+                event!(
+                    WARN,
+                    ring = name,
+                    waited_ms = init_timeout.as_millis() as u64,
+                    "open timed out: the segment was not initialised (its creator may have died)"
+                );
                 return Err(not_initialised());
             }
             std::thread::sleep(Duration::from_millis(1));
@@ -397,9 +414,15 @@ impl Segment {
             crate::graph::from_edges(geometry.consumer_count, &edges).map_err(corrupt)?;
         crate::graph::validate(&dependencies).map_err(corrupt)?;
         // Step 5: follow the ring's fence mode, or refuse to take part.
-        fence
-            .follow()
-            .map_err(|()| OpenError::FenceModeUnavailable { name: name.to_owned(), mode: fence })?;
+        fence.follow().map_err(|()| {
+            event!(
+                WARN,
+                ring = name,
+                mode = %fence,
+                "the ring's fence mode cannot be followed here (membarrier is unavailable): refused"
+            );
+            OpenError::FenceModeUnavailable { name: name.to_owned(), mode: fence }
+        })?;
         Ok((
             Segment { name: name.to_owned(), map, header, geometry, mode, fence, dependencies },
             file,
@@ -594,9 +617,26 @@ pub fn validate_header(
                 ),
             };
             let expected = ours.to_string();
+            event!(
+                WARN,
+                ring = name,
+                expected = %expected,
+                found = %found,
+                diff = %diff,
+                "schema mismatch: the ring holds another message type"
+            );
             return Err(OpenError::SchemaMismatch { name: owned(), expected, found, diff });
         }
         if header.slot_size != schema.size as u64 || header.slot_align != schema.align as u64 {
+            event!(
+                WARN,
+                ring = name,
+                expected_size = schema.size as u64,
+                expected_align = schema.align as u64,
+                found_size = header.slot_size,
+                found_align = header.slot_align,
+                "schema mismatch: the ring's slots have another size or alignment"
+            );
             return Err(OpenError::SlotLayoutMismatch {
                 name: owned(),
                 type_name: schema.type_name(),

@@ -402,6 +402,12 @@ impl StreamReader {
             if available > 0 {
                 return Some(Ok(available));
             }
+            event!(
+                WARN,
+                ring = consumer.ring().name(),
+                consumer = consumer.index(),
+                "a stream reader sees that its writer died without ending the stream"
+            );
             self.ended = Some(End::WriterDied);
             return Some(end_of_stream(End::WriterDied));
         }

@@ -73,9 +73,22 @@ pub(crate) struct Policy {
     orphan_since: Option<(u64, Instant)>,
     /// When the policy last looked, for async claims (which wait across polls).
     pub(crate) async_check: Option<Instant>,
+    /// The ring's name, for the events of the `tracing` feature.
+    #[cfg(feature = "tracing")]
+    pub(crate) ring: std::sync::Arc<str>,
 }
 
 impl Policy {
+    /// The default policy (`Wait`) of a handle on the ring `_ring` (its name, which the events
+    /// of the `tracing` feature carry).
+    pub(crate) fn for_ring(_ring: &str) -> Policy {
+        Policy {
+            #[cfg(feature = "tracing")]
+            ring: _ring.into(),
+            ..Policy::default()
+        }
+    }
+
     /// When the policy next wants a look, for a wait that last looked at `last_check`; `None`
     /// under `Wait`.
     pub(crate) fn next_look(&self, last_check: Option<Instant>) -> Option<Instant> {
@@ -110,6 +123,14 @@ impl Policy {
         for &(i, t) in &dead {
             if !self.dead_since.iter().any(|&(j, u, _)| (j, u) == (i, t)) {
                 self.dead_since.push((i, t, now));
+                event!(
+                    WARN,
+                    ring = &*self.ring,
+                    consumer = i,
+                    pid = crate::liveness::pid_of(t),
+                    evict_after_ms = after.as_millis() as u64,
+                    "a blocked producer sees a dead consumer"
+                );
             }
         }
         let due: Vec<(usize, u64)> = self
@@ -119,7 +140,19 @@ impl Policy {
             .map(|&(i, t, _)| (i, t))
             .collect();
         if !due.is_empty() {
-            ownership::evict_consumers(core, |i, t| due.contains(&(i, t)));
+            let _evicted = ownership::evict_consumers(core, |i, t| due.contains(&(i, t)));
+            #[cfg(feature = "tracing")]
+            for index in _evicted {
+                let token = due.iter().find(|&&(i, _)| i == index).map_or(0, |&(_, t)| t);
+                event!(
+                    WARN,
+                    ring = &*self.ring,
+                    consumer = index,
+                    pid = crate::liveness::pid_of(token),
+                    by = "policy",
+                    "evicted a dead consumer"
+                );
+            }
         }
         // The orphaned claim at the cursor, likewise.
         match ownership::orphaned_claim(core) {
@@ -128,6 +161,14 @@ impl Policy {
                     Some((start, since)) if start == range.start => since,
                     _ => {
                         self.orphan_since = Some((range.start, now));
+                        event!(
+                            WARN,
+                            ring = &*self.ring,
+                            start = range.start,
+                            end = range.end,
+                            abandon_after_ms = after.as_millis() as u64,
+                            "a blocked producer sees an orphaned claim (its producer died or left it pending)"
+                        );
                         now
                     }
                 };
@@ -145,6 +186,14 @@ impl Policy {
     /// another producer took it over first, nothing is done.
     fn publish_abandoned(&mut self, core: &Core, state: &mut ProducerState, range: Range<u64>) {
         let Some(adopted) = state.take_orphan(core, &range) else { return };
+        event!(
+            WARN,
+            ring = &*self.ring,
+            start = range.start,
+            end = range.end,
+            by = "policy",
+            "published an orphaned claim as abandoned (zero-filled)"
+        );
         // Never waits: the range starts at the cursor.
         state.publish_zeroed(core, range, None, WaitStrategy::BusySpin, self);
         ownership::release_adopted(core, &adopted, true);

@@ -70,3 +70,55 @@ pub(crate) fn copy_published(core: &Core, last: usize) -> (u64, Vec<(u64, Vec<u8
     let overwritten = before - copied.len();
     (cursor, copied, overwritten)
 }
+
+/// What [`copy_from`] copied: the published slots `first..end`, and the sequences before
+/// `first` (from the `from` asked for) that were lost: overwritten by producers before, or
+/// while, they were copied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Copied {
+    pub(crate) first: u64,
+    pub(crate) end: u64,
+}
+
+/// Appends to `out` the bytes of the published slots from sequence `from` on (at most `max`
+/// of them), without a consumer index: producers are not held back, so the slots that were
+/// reused before or during the copy are left out (the seqlock check of [`copy_published`]),
+/// and `first` says where the intact copies start (`first - from` were lost). Nothing is
+/// appended when nothing is published from `from` on (then `first == end`).
+pub(crate) fn copy_from(core: &Core, from: u64, max: u64, out: &mut Vec<u8>) -> Copied {
+    let ring = &core.ring;
+    let slot_size = core.slot_size;
+    // SYNC POINT. `load_cursor` (Acquire) pairs with the Release stores and CASes of the
+    // cursor: the contents of every slot below it happen-before our copies.
+    let cursor = ring.load_cursor();
+    // What a ring of `capacity` slots can still hold of `[from, cursor)`.
+    let start = from.max(cursor.saturating_sub(ring.capacity));
+    let end = cursor.min(start.saturating_add(max.min(ring.capacity)));
+    if end <= start {
+        return Copied { first: start, end: start };
+    }
+    let slots = ring.slot_bytes().cast_const();
+    let begin = out.len();
+    out.reserve(((end - start) as usize).saturating_mul(slot_size));
+    for sequence in start..end {
+        let base = ring.index(sequence) * slot_size;
+        for offset in 0..slot_size {
+            // `index < capacity` and `offset < slot_size`: the byte lies inside the slot region
+            // of `capacity * slot_size` bytes (validated against the mapping at open). A
+            // producer may be rewriting the slot (nothing holds producers back), so the bytes
+            // are read with volatile loads into a private buffer, only ever treated as bytes,
+            // and the slots that may have been rewritten are dropped below.
+            // SAFETY: the byte is inside the slot region (see above).
+            out.push(unsafe { slots.add(base + offset).read_volatile() });
+        }
+    }
+    // SYNC POINT. The Acquire fence keeps the copies above before the load below: if that load
+    // does not see a claim of `sequence + capacity`, no producer had claimed the slot for reuse
+    // when it was copied (as in `copy_published`).
+    fence(Ordering::Acquire);
+    // Relaxed: ordered by the fence above.
+    let oldest_intact = ring.next().load(Ordering::Relaxed).saturating_sub(ring.capacity);
+    let first = start.max(oldest_intact).min(end);
+    out.drain(begin..begin + ((first - start) as usize) * slot_size);
+    Copied { first, end }
+}
