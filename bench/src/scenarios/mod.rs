@@ -125,19 +125,8 @@ pub struct Scenario {
     pub wait: Option<WaitStrategy>,
 }
 
+/// `seed` and `spsc-*`; `node-seed` runs in `seed` only (the seed's own benchmark).
 pub const SPSC_IMPLS: &[Impl] = &[
-    Impl::Ours,
-    Impl::OursEager,
-    Impl::Raw,
-    Impl::DisruptorCrate,
-    Impl::DisruptorCrateBatch,
-    Impl::Channel,
-    #[cfg(feature = "iceoryx2")]
-    Impl::Iceoryx2,
-];
-
-/// `seed`: the SPSC implementations, and the Node.js seed's own benchmark.
-pub const SEED_IMPLS: &[Impl] = &[
     Impl::Ours,
     Impl::OursEager,
     Impl::Raw,
@@ -217,7 +206,7 @@ pub const SCENARIOS: &[Scenario] = &[
         msg_bytes: 4,
         msgs: 10_000_000,
         shape: Shape::Spsc { batch: 1 },
-        impls: SEED_IMPLS,
+        impls: SPSC_IMPLS,
         references: &[],
         wait: None,
     },
@@ -522,7 +511,10 @@ pub fn run_scenario(cfg: &Config, sc: &Scenario) -> Vec<Summary> {
         .iter()
         .copied()
         .filter(|&i| cfg.wants(i))
-        .filter(|&i| i != Impl::NodeSeed || crate::baselines::node_seed::package().is_some())
+        .filter(|&i| {
+            i != Impl::NodeSeed
+                || sc.name == "seed" && crate::baselines::node_seed::package().is_some()
+        })
         .collect();
     let msgs = cfg.scaled(sc.msgs);
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); impls.len()];
