@@ -231,20 +231,28 @@ fn killed_and_restarted_exporter_then_importer_deliver_exactly_once() {
 
 #[test]
 fn a_full_destination_makes_the_exporter_wait_and_nothing_is_dropped() {
-    // 64 slots, read by a consumer that pauses after each batch: the importer waits for room,
-    // Zenoh's queues fill, and the exporter's publications block.
+    // 64 slots, whose consumer stops reading after 1,000 messages until the importer has
+    // filled the ring (the importer then waits for room, Zenoh's queues fill, and the
+    // exporter's publications block), then pauses after each batch.
     let mut setup = Setup::new("full", 64);
     setup.spawn("export");
     setup.spawn("import");
     let count = 20_000;
     let producer = produce(&setup.source, count);
-    let mut full_seen = false;
+    let mut filled = false;
     let dst = Disruptor::<Order>::open(&setup.destination).unwrap();
     let checksum = receive(&setup.destination, count, Duration::from_secs(30), |received| {
-        full_seen |= dst.claim_sequence() - received >= 60;
+        if !filled && received >= 1_000 {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while dst.claim_sequence() - received < 64 {
+                assert!(Instant::now() < deadline, "the importer never filled the ring");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            filled = true;
+        }
         std::thread::sleep(Duration::from_micros(500));
     });
     producer.join().unwrap();
     assert_eq!(checksum, expected_checksum(count));
-    assert!(full_seen, "the destination ring was full at some point");
+    assert!(filled, "the destination ring was full at some point");
 }
