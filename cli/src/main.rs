@@ -431,16 +431,12 @@ fn watch_block(
             ]
         })
         .collect();
-    let table = render::table(
-        &["#", "SEQUENCE", "LAG", "STATE", "OWNER", "CONSUMED/S", "COMMITS/S"],
-        &rows,
-    );
     if !shown.is_empty() {
-        for line in table.lines() {
-            text.push_str("  ");
-            text.push_str(line);
-            text.push('\n');
-        }
+        text.push_str(&render::table(
+            2,
+            &["#", "SEQUENCE", "LAG", "STATE", "OWNER", "CONSUMED/S", "COMMITS/S"],
+            &rows,
+        ));
     }
     if let Some(r) = &state.orphaned_claim {
         text.push_str(&format!("  orphaned claim: {}\n", render::range_text(r)));

@@ -4,6 +4,8 @@ use std::fmt::Write;
 use std::ops::Range;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use comfy_table::{presets, ContentArrangement, Table};
+use pretty_hex::HexConfig;
 use serde::Serialize;
 use shm_disruptor::{ParticipantState, ProducerMode};
 use shm_disruptor_inspect::{
@@ -13,29 +15,23 @@ use shm_disruptor_inspect::{
 
 use crate::summary::{self, followed, LagStats, Summary, View};
 
-/// Left-aligned columns separated by two spaces; the last column is not padded.
-pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
+/// Left-aligned columns separated by two spaces, each line indented by `indent` spaces, with no
+/// borders and no trailing spaces, so that scripts can split rows on whitespace. No header line
+/// when `headers` is empty.
+pub fn table(indent: u16, headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut t = Table::new();
+    t.load_preset(presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled);
+    if !headers.is_empty() {
+        t.set_header(headers.to_vec());
     }
-    let mut out = String::new();
-    let header: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
-    for row in std::iter::once(&header).chain(rows) {
-        let mut line = String::new();
-        for (i, cell) in row.iter().enumerate() {
-            if i + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                let _ = write!(line, "{cell:<width$}  ", width = widths[i]);
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
+    t.add_rows(rows.iter().cloned());
+    let last = t.column_count().saturating_sub(1);
+    for column in t.column_iter_mut() {
+        let left = if column.index == 0 { indent } else { 0 };
+        let right = if column.index == last { 0 } else { 2 };
+        column.set_padding((left, right));
     }
-    out
+    t.lines().map(|line| format!("{}\n", line.trim_end())).collect()
 }
 
 /// `2026-05-01T12:34:56Z` (UTC), from nanoseconds since the Unix epoch.
@@ -99,16 +95,10 @@ pub fn hex(bytes: &[u8]) -> String {
     hex::encode(bytes)
 }
 
-/// `0000  00 01 ... 0f  |................|`, 16 bytes a line.
+/// `0000:   00 01 ... 0f   ................`, 16 bytes a line, each line after `indent`.
 pub fn hex_dump(bytes: &[u8], indent: &str) -> String {
-    let mut out = String::new();
-    for (line, chunk) in bytes.chunks(16).enumerate() {
-        let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
-        let text: String =
-            chunk.iter().map(|&b| if b.is_ascii_graphic() { b as char } else { '.' }).collect();
-        let _ = writeln!(out, "{indent}{:04x}  {:<47}  |{text}|", line * 16, hex.join(" "));
-    }
-    out
+    let config = HexConfig { title: false, group: 0, ..HexConfig::default() };
+    pretty_hex::config_hex(&bytes, config).lines().map(|l| format!("{indent}{l}\n")).collect()
 }
 
 /// After a sleeping count that may include handles killed while they slept.
@@ -133,9 +123,9 @@ pub fn inspect_text(
     let (h, s) = (&info.header, &info.state);
     let mut out = String::new();
     let _ = writeln!(out, "ring {}", h.name);
-    let mut line = |key: &str, value: String| {
-        let _ = writeln!(out, "  {key:<16}{value}");
-    };
+    // A key and its value a row.
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut line = |key: &str, value: String| rows.push(vec![key.to_owned(), value]);
     line("type", h.type_name.clone());
     line("schema", h.schema_text.clone());
     line("schema hash", format!("{:#018x}", h.schema_hash));
@@ -165,6 +155,7 @@ pub fn inspect_text(
         "claim sequence",
         format!("{} ({in_flight} claimed, not yet published)", s.claim_sequence),
     );
+    out.push_str(&table(2, &[], &rows));
     out.push_str("\nfields:\n");
     match layout {
         Ok(layout) => {
@@ -175,7 +166,7 @@ pub fn inspect_text(
                     vec![f.offset.to_string(), f.size.to_string(), f.name.clone(), f.ty.to_string()]
                 })
                 .collect();
-            out.push_str(&indent(&table(&["OFFSET", "SIZE", "NAME", "TYPE"], &rows), "  "));
+            out.push_str(&table(2, &["OFFSET", "SIZE", "NAME", "TYPE"], &rows));
         }
         Err(e) => {
             let _ = writeln!(out, "  not decoded: {e}");
@@ -243,14 +234,14 @@ fn consumers_text(consumers: &[ConsumerInfo], view: View) -> String {
     if !view.summarised(n) {
         let rows: Vec<Vec<String>> =
             consumers.iter().map(|c| consumer_row(c, ranges, cap)).collect();
-        return indent(&table(&HEADERS, &rows), "  ");
+        return table(2, &HEADERS, &rows);
     }
     let sum = summary::summarise(consumers, view.slowest);
     let mut out = summary_head(&sum);
     if !sum.slowest.is_empty() {
         let rows: Vec<Vec<String>> =
             sum.slowest.iter().map(|&i| consumer_row(&consumers[i], ranges, cap)).collect();
-        out.push_str(&indent(&table(&HEADERS, &rows), "  "));
+        out.push_str(&table(2, &HEADERS, &rows));
     }
     out
 }
@@ -299,7 +290,7 @@ fn producers_text(record_count: usize, producers: &[ProducerInfo], view: View) -
             ]
         })
         .collect();
-    out.push_str(&indent(&table(&["ENTRY", "PID", "STATE", "IN-FLIGHT CLAIM"], &rows), "  "));
+    out.push_str(&table(2, &["ENTRY", "PID", "STATE", "IN-FLIGHT CLAIM"], &rows));
     if shown.len() < producers.len() {
         let hidden: Vec<&ProducerInfo> =
             producers.iter().filter(|p| !shown.iter().any(|s| s.entry == p.entry)).collect();
@@ -357,10 +348,6 @@ fn graph_text(consumers: &[ConsumerInfo], gating: &[usize], view: View) -> Strin
         summary::indices_text(gating, ranges, cap)
     );
     out
-}
-
-fn indent(text: &str, by: &str) -> String {
-    text.lines().map(|l| format!("{by}{l}\n")).collect()
 }
 
 /// A ring's consumers summarised in JSON (every consumer is in `consumers` as well).
@@ -539,6 +526,7 @@ pub fn list_text(segments: &[ListedSegment]) -> String {
         })
         .collect();
     table(
+        0,
         &[
             "NAME",
             "KIND",
@@ -837,9 +825,30 @@ mod tests {
 
     #[test]
     fn tables_align_and_hex_dumps_show_ascii() {
-        let t = table(&["A", "BB"], &[vec!["xyz".into(), "1".into()]]);
-        assert_eq!(t, "A    BB\nxyz  1\n");
-        let dump = hex_dump(b"AB\x00", "");
-        assert_eq!(dump, format!("0000  {:<47}  |AB.|\n", "41 42 00"));
+        let rows = [vec!["xyz".into(), "1".into(), "a b".into()], vec!["w".into(), "22".into()]];
+        let t = table(2, &["A", "BB", "C"], &rows);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3, "{t}");
+        // Indented, no borders, no trailing spaces; every column starts where its header does.
+        assert!(lines.iter().all(|l| l.starts_with("  ") && l.trim_end() == *l), "{t}");
+        let at = |l: &str, s: &str| l.find(s).unwrap();
+        assert_eq!(at(lines[1], "1"), at(lines[0], "BB"), "{t}");
+        assert_eq!(at(lines[2], "22"), at(lines[0], "BB"), "{t}");
+        assert_eq!(at(lines[1], "a b"), at(lines[0], "C"), "{t}");
+        assert_eq!(lines[2].split_whitespace().collect::<Vec<_>>(), ["w", "22"], "{t}");
+        // Two spaces after the widest cell of a column.
+        assert_eq!(at(lines[0], "BB"), at(lines[1], "xyz") + "xyz  ".len(), "{t}");
+        // Without headers, rows only.
+        assert_eq!(table(0, &[], &[vec!["k".into(), "v".into()]]).lines().count(), 1);
+
+        let dump = hex_dump(b"AB\x00 ~\x7f0123456789abcdefgh", "  ");
+        let lines: Vec<&str> = dump.lines().collect();
+        assert_eq!(lines.len(), 2, "{dump}");
+        assert!(lines[0].starts_with("  0000:"), "{dump}");
+        assert!(lines[1].starts_with("  0010:"), "{dump}");
+        let cells: Vec<&str> = lines[0].split_whitespace().collect();
+        assert_eq!(cells[1..4], ["41", "42", "00"], "{dump}");
+        assert_eq!(cells[16], "39", "{dump}"); // '9', the 16th byte
+        assert!(lines[0].ends_with("AB. ~.0123456789"), "{dump}");
     }
 }
