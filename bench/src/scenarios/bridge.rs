@@ -199,7 +199,8 @@ fn run_ours(
     let (destination, _b) = create_ring::<Msg32>(RING_SLOTS, 1, false)?;
     let unlink = Unlink(vec![source.clone(), destination.clone()]);
     report_segment::<Msg32>(sc, &source, RING_SLOTS, printed);
-    let state = std::env::temp_dir().join(format!("shmd-bench-bridge{destination}"));
+    let state = std::env::temp_dir()
+        .join(format!("shmd-bench-bridge-{}", destination.trim_start_matches('/')));
     std::fs::create_dir_all(&state).map_err(|e| format!("{}: {e}", state.display()))?;
     let key = shm_disruptor_bridge::default_key(&source);
     let common = |ring: &str| {
