@@ -102,6 +102,31 @@
 //!   and `cpu_share_max` take the scheduler out: each producer's messages per second of CPU
 //!   time its thread used (`CLOCK_THREAD_CPUTIME_ID`), over the mean: whether a producer that
 //!   runs wins its claims.
+//! - `bridge`: across hosts, on one: 32-byte messages (`[u64; 4]`) from a ring of ours in one
+//!   process to a ring of ours in another, through `shm-disruptor-bridge` (`export` on the
+//!   source ring's consumer 0, `import` into the destination ring; one Zenoh peer session each,
+//!   over loopback TCP with an explicit endpoint on a free port, no scouting), next to Zenoh's
+//!   own publisher and subscriber with the same session configuration and the same batching;
+//!   four impls, run interleaved:
+//!   - `bridge`: 10,000,000 messages; the source process's producer publishes them (claims of
+//!     up to 256) while its exporter sends them in batches of up to 1,024 (the exporter's
+//!     default, `batch=`); the destination process's importer copies them into its ring, whose
+//!     consumer checks each in order. From the producer's start to the consumer's last
+//!     message. `ratio_vs_zenoh=` compares with `zenoh`.
+//!   - `zenoh`: the same count, 1,024 messages per put (`CongestionControl::Block`, as the
+//!     exporter's publisher), a subscriber process (`recv`) that checks each in order.
+//!   - `bridge-latency`: the bridge's added latency, 20,000 messages (the count / 500), one in
+//!     flight: stamped (`CLOCK_MONOTONIC`) just before the commit into the source ring, and
+//!     `now - stamp` recorded by the destination's consumer as soon as it reads the message
+//!     (one-way, measured, not halved); the producer sends the next once the consumer has
+//!     committed it. `p50_vs_zenoh-ping=`, `p99_vs_zenoh-ping=` compare with `zenoh-ping`.
+//!   - `zenoh-ping`: Zenoh's own ping, as its `z_ping`/`z_pong` examples: one 32-byte put, echoed
+//!     from the ponger's subscriber callback, one in flight; one-way = round trip / 2.
+//!
+//!   Before a bridge run is timed, 1,024 warm-up messages cross it (the sessions are up); a
+//!   Zenoh side is ready once its publisher matches the other side's subscriber. Our consumers
+//!   wait with `Yield` (two processes with their Zenoh and tokio threads on two cores; an
+//!   explicit `BENCH_WAIT` overrides it).
 //!
 //! Implementations (`impl=`):
 //! - `ours`: this crate, producer and consumer(s) in separate processes, `WaitStrategy::BusySpin`
@@ -137,6 +162,7 @@
 //!   is lost; the subscriber polls `receive` and checks every message. In `pingpong` two
 //!   services, one sample in flight, both sides polling. A sender keeps its ports after it has
 //!   reported until the parent releases it (closes its stdin), once the receiver has everything.
+//! - `bridge`, `bridge-latency`, `zenoh`, `zenoh-ping`: see the `bridge` scenario.
 //! - `node-seed` (in `seed`, only where `BENCH_NODE_SEED` names the installed package): the
 //!   Node.js package `shared-memory-disruptor` this project started from, running its own
 //!   benchmark (`bench/producer.js`, `bench/consumer.js`: one synchronous claim and commit per

@@ -64,6 +64,21 @@ impl Msg for Msg64 {
     }
 }
 
+/// The 32-byte message of `bridge`.
+pub type Msg32 = [u64; 4];
+
+impl Msg for Msg32 {
+    const KIND: &'static str = "32B";
+    #[inline(always)]
+    fn make(producer: u64, seq: u64) -> Msg32 {
+        [u64::make(producer, seq); 4]
+    }
+    #[inline(always)]
+    fn producer(&self) -> usize {
+        self[0].producer()
+    }
+}
+
 /// Writes consecutive messages of `producer` into `slots`, starting at `*seq`.
 #[inline(always)]
 pub fn fill<M: Msg>(slots: &mut [M], producer: u64, seq: &mut u64) {

@@ -30,6 +30,9 @@ fn every_scenario_runs() {
     }
     assert!(stdout.contains("scenario=fanout-procs-512 impl=raw-scan "), "{stdout}");
     assert!(stdout.contains("scenario=mpsc-threads-64 impl=disruptor-crate "), "{stdout}");
+    for imp in ["bridge", "zenoh", "bridge-latency", "zenoh-ping"] {
+        assert!(stdout.contains(&format!("scenario=bridge impl={imp} ")), "{stdout}");
+    }
     assert!(!stdout.contains("failed"), "{stdout}");
     // The results file has a line per result line (after the run's line), and the plots exist.
     let jsonl = std::fs::read_to_string(out.join("ipc.jsonl")).expect("ipc.jsonl");

@@ -1,7 +1,8 @@
 //! The baselines, one file each: `raw` (a minimal SPSC ring over shared memory), `raw-scan` and
 //! `raw-scan-cached` (fan-out rings with O(N) gating), the `disruptor` crate and a crossbeam
 //! channel (threads of one child process), iceoryx2 (with the `iceoryx2` feature), and the
-//! Node.js seed's own benchmark (`node-seed`, where `BENCH_NODE_SEED` is set).
+//! Node.js seed's own benchmark (`node-seed`, where `BENCH_NODE_SEED` is set), and Zenoh's own
+//! publish-subscribe and ping (`zenoh`, `zenoh-ping`: the baselines of `bridge`).
 
 pub mod channel;
 pub mod disruptor_crate;
@@ -10,6 +11,7 @@ pub mod iceoryx2;
 pub mod node_seed;
 pub mod raw;
 pub mod raw_scan;
+pub mod zenoh;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -77,7 +79,8 @@ pub fn run_threads(cfg: &Config, sc: &Scenario, imp: Impl, msgs: u64) -> Result<
         | Shape::Stages { .. }
         | Shape::Stream
         | Shape::Fanout { .. }
-        | Shape::Window { .. } => return Err(format!("no thread baseline for {:?}", sc.shape)),
+        | Shape::Window { .. }
+        | Shape::Bridge => return Err(format!("no thread baseline for {:?}", sc.shape)),
     };
     let per_producer = msgs / producers as u64;
     let args = [

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::harness::sys::pin_to;
-use crate::msg::Msg64;
+use crate::msg::{Msg32, Msg64};
 use crate::scenarios::run_role;
 use crate::wire::ChildLine;
 
@@ -27,7 +27,6 @@ thread_local! {
 /// Keeps `value` alive after the child has reported, until the parent closes the child's stdin
 /// (it does once every child of the run has reported): a sender whose last messages may still
 /// be in flight keeps its ports until the receiver has them (the iceoryx2 baseline does).
-#[cfg_attr(not(feature = "iceoryx2"), allow(dead_code))]
 pub fn hold_until_released(value: impl std::any::Any) {
     HELD.with(|held| held.borrow_mut().push(Box::new(value)));
 }
@@ -90,6 +89,7 @@ pub fn child_main(role: &str, raw_args: &[String]) -> ! {
         "u8" => run_role::<u8>(role, &args),
         "u32" => run_role::<u32>(role, &args),
         "u64" => run_role::<u64>(role, &args),
+        "32B" => run_role::<Msg32>(role, &args),
         "64B" => run_role::<Msg64>(role, &args),
         other => Err(format!("unknown kind {other}")),
     };

@@ -2,8 +2,9 @@
 //! and the dispatch of a run to its runner; one file per scenario family (its children and its
 //! parent side): `spsc` (`seed`, `spsc-*`, `wait-seed`), `pingpong`, `multi` (`mpsc-*`,
 //! `mpmc-*`), `wakeup`, `stages` (`pipeline3`, `diamond`), `stream`, `fanout`, `window`
-//! (`mpsc-threads-*`).
+//! (`mpsc-threads-*`), `bridge`.
 
+pub mod bridge;
 pub mod fanout;
 pub mod multi;
 pub mod pingpong;
@@ -58,6 +59,14 @@ pub enum Impl {
     Iceoryx2,
     /// The Node.js seed's own benchmark, in `seed` (where `BENCH_NODE_SEED` is set).
     NodeSeed,
+    /// `bridge`: ring -> exporter -> Zenoh -> importer -> ring, throughput.
+    Bridge,
+    /// `bridge`: the bridge's added latency, one message in flight.
+    BridgeLatency,
+    /// `bridge`'s baseline: Zenoh's publisher -> subscriber with the bridge's batching.
+    Zenoh,
+    /// `bridge`'s baseline: Zenoh's ping (round trip / 2).
+    ZenohPing,
 }
 
 impl Impl {
@@ -80,6 +89,10 @@ impl Impl {
             #[cfg(feature = "iceoryx2")]
             Impl::Iceoryx2 => "iceoryx2",
             Impl::NodeSeed => "node-seed",
+            Impl::Bridge => "bridge",
+            Impl::BridgeLatency => "bridge-latency",
+            Impl::Zenoh => "zenoh",
+            Impl::ZenohPing => "zenoh-ping",
         }
     }
 }
@@ -105,6 +118,9 @@ pub enum Shape {
     /// `producers` producer threads of one process into a multi-producer ring for a fixed
     /// window (`window_ms` at `BENCH_SCALE=1`), one consumer process: fairness.
     Window { producers: usize, window_ms: u64 },
+    /// Ring -> bridge -> ring between two processes over loopback TCP, and Zenoh's own
+    /// publish-subscribe and ping.
+    Bridge,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -344,13 +360,25 @@ pub const SCENARIOS: &[Scenario] = &[
     mpsc_threads("mpsc-threads-16", 16),
     mpsc_threads("mpsc-threads-32", 32),
     mpsc_threads("mpsc-threads-64", 64),
+    Scenario {
+        name: "bridge",
+        kind: "32B",
+        msg_bytes: 32,
+        msgs: 10_000_000,
+        shape: Shape::Bridge,
+        impls: &[Impl::Bridge, Impl::Zenoh, Impl::BridgeLatency, Impl::ZenohPing],
+        references: &[],
+        // Two processes with their Zenoh and tokio threads, and our consumer and producer: a
+        // busy-spinning consumer would starve them on two cores.
+        wait: Some(WaitStrategy::Yield),
+    },
 ];
 
 /// The wait strategy of `imp`'s handles in `sc` (`None` for the baselines that are not ours).
 pub fn effective_wait(sc: &Scenario, imp: Impl) -> Option<WaitStrategy> {
     match imp {
         Impl::OursWait(strategy) => Some(strategy),
-        Impl::Ours | Impl::OursEager | Impl::SingleStage => {
+        Impl::Ours | Impl::OursEager | Impl::SingleStage | Impl::Bridge | Impl::BridgeLatency => {
             Some(match (std::env::var_os("BENCH_WAIT"), sc.wait) {
                 (None, Some(strategy)) => strategy,
                 _ => wait_strategy(),
@@ -389,6 +417,12 @@ pub fn run_role<M: Msg>(role: &str, args: &Args) -> Result<Report, String> {
         "fan-consumers" => fanout::fan_consumers(args),
         "window-producers" => window::window_producers(args),
         "window-consumer" => window::window_consumer(args),
+        "bridge-source" => bridge::bridge_source(args),
+        "bridge-destination" => bridge::bridge_destination(args),
+        "zenoh-pub" => crate::baselines::zenoh::zenoh_publisher(args),
+        "zenoh-sub" => crate::baselines::zenoh::zenoh_subscriber(args),
+        "zenoh-ping" => crate::baselines::zenoh::zenoh_pinger(args),
+        "zenoh-pong" => crate::baselines::zenoh::zenoh_ponger(args),
         other => Err(format!("unknown role {other}")),
     }
 }
@@ -464,6 +498,7 @@ pub fn run_once(
             let window = Duration::from_secs_f64((window_ms as f64 / 1e3 * cfg.scale).max(0.02));
             return window::run_window(cfg, sc, imp, producers.min(cfg.max_n), window, printed);
         }
+        (Shape::Bridge, _) => return bridge::run_bridge(cfg, sc, imp, msgs, printed),
         _ => {}
     }
     #[cfg(feature = "iceoryx2")]
@@ -564,6 +599,9 @@ pub fn run_scenario(cfg: &Config, sc: &Scenario) -> Vec<Summary> {
     add_ratios(&mut summaries, sc.references, !matches!(sc.shape, Shape::Wakeup));
     if matches!(sc.shape, Shape::Fanout { .. }) {
         add_fanout_ratios(&mut summaries);
+    }
+    if matches!(sc.shape, Shape::Bridge) {
+        bridge::add_bridge_ratios(&mut summaries);
     }
     for s in &summaries {
         println!("{}", result_line(s));
