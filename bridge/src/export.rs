@@ -202,16 +202,16 @@ pub async fn export_raw(
                 .map_err(zenoh_error)?;
             last_publish = Instant::now();
         }
-        // 6. Wait for an acknowledgement, for data, or a little.
-        let nothing_published = available == 0;
+        // 6. Wait for an acknowledgement, for messages beyond those seen (published while
+        //    earlier ones are unacknowledged, so not committed), or a little.
         tokio::select! {
             sample = acks.recv_async() => {
                 if let Ok(sample) = sample {
                     on_ack(&sample, epoch, floor, &mut next_send, &mut importers, stats);
                 }
             }
-            batch = consumer.consume_async(), if nothing_published => {
-                drop(batch);
+            ready = consumer.wait_beyond_async(cursor) => {
+                ready?;
             }
             () = tokio::time::sleep(Duration::from_millis(1)) => {}
         }

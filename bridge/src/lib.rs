@@ -258,6 +258,9 @@ pub enum BridgeError {
         /// How long the importer waited.
         waited: Duration,
     },
+    /// Waiting for the source ring failed (its async watcher thread could not be started).
+    #[error("waiting for the source ring: {0}")]
+    Consume(#[from] shm_disruptor::ConsumeError),
     /// A claim in the local ring failed (every consumer of the destination released).
     #[error("claiming in the destination ring: {0}")]
     Claim(#[from] shm_disruptor::ClaimError),

@@ -441,6 +441,49 @@ impl RawConsumer {
         Ok(self.batch(available))
     }
 
+    /// Waits, as a future, until messages beyond sequence `end` are published, without
+    /// consuming anything: for a consumer that holds messages it has read but not committed
+    /// (such as a bridge's exporter, which commits only what its importers acknowledged) and
+    /// wants to learn of newer ones, where [`consume_async`](Self::consume_async) would complete
+    /// at once. Returns how many messages are then readable from this consumer's sequence.
+    /// Fails only with [`ConsumeError::AsyncUnavailable`], as `consume_async`.
+    ///
+    /// ```
+    /// # use shm_disruptor::{raw::RawRing, Disruptor};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let typed = Disruptor::<u32>::builder("beyond").capacity(8).consumers(1).create_in_process()?;
+    /// let raw = RawRing::from_typed(&typed);
+    /// let mut consumer = raw.consumer(0)?;
+    /// let mut producer = typed.producer()?;
+    /// producer.publish(|slot| *slot = 1)?;
+    /// producer.publish(|slot| *slot = 2)?;
+    /// // Two messages are readable, none committed: waiting beyond the first completes at once.
+    /// assert_eq!(consumer.wait_beyond_async(1).await?, 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn wait_beyond_async(&mut self, end: u64) -> Result<u64, ConsumeError> {
+        let shared = Arc::clone(&self.ring.shared);
+        let (index, sequence) = (self.state.index, self.state.sequence);
+        let mut wait = AsyncWait::default();
+        let state = &self.state;
+        std::future::poll_fn(|cx| {
+            wait.poll(
+                &shared,
+                Line::Data,
+                cx,
+                || {
+                    let available = state.available(&shared.core);
+                    (sequence + available > end).then_some(available)
+                },
+                move |core| core.visible_bound(index) > end,
+            )
+        })
+        .await
+        .map_err(ConsumeError::AsyncUnavailable)
+    }
+
     /// Releases this consumer index for good (see [`Consumer::release`](crate::Consumer::release)).
     pub fn release(self) {
         self.state.release(&self.ring.shared.core);

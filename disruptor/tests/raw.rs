@@ -187,3 +187,43 @@ fn a_ring_created_from_a_schema_opens_typed_and_mismatches_are_refused() {
         Err(OpenError::NotFound { .. })
     ));
 }
+
+/// Counts wake-ups (a waker for polling a future by hand).
+struct Woken(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for Woken {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// `wait_beyond_async` stays pending while only messages it was told of are published (unlike
+/// `consume_async`, which completes at once on uncommitted ones), and completes once a newer
+/// one is published, woken by the commit.
+#[test]
+fn waiting_beyond_a_sequence_completes_only_on_newer_messages() {
+    use std::future::Future;
+    use std::sync::atomic::Ordering;
+    use std::task::{Context, Poll, Waker};
+    let typed =
+        Disruptor::<u32>::builder("beyond").capacity(8).consumers(1).create_in_process().unwrap();
+    let raw = RawRing::from_typed(&typed);
+    let mut consumer = raw.consumer(0).unwrap();
+    let mut producer = typed.producer().unwrap();
+    producer.publish(|slot| *slot = 1).unwrap();
+    let woken = std::sync::Arc::new(Woken(std::sync::atomic::AtomicUsize::new(0)));
+    let waker = Waker::from(std::sync::Arc::clone(&woken));
+    let mut cx = Context::from_waker(&waker);
+    let mut wait = Box::pin(consumer.wait_beyond_async(1));
+    assert!(wait.as_mut().poll(&mut cx).is_pending(), "nothing beyond sequence 1 yet");
+    producer.publish(|slot| *slot = 2).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while woken.0.load(Ordering::SeqCst) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the commit never woke the future");
+        std::thread::yield_now();
+    }
+    match wait.as_mut().poll(&mut cx) {
+        Poll::Ready(ready) => assert_eq!(ready.unwrap(), 2),
+        Poll::Pending => panic!("woken, yet still pending with 2 messages published"),
+    }
+}
