@@ -34,10 +34,6 @@ pub(crate) struct ConsumerState {
     has_dependencies: bool,
     /// A multi-producer ring's consumer that follows no stage: it reads the commit flags.
     reads_flags: bool,
-    /// A multi-producer ring's consumer: it moves the cursor word up to its sequence before
-    /// committing it (a stage only when every stage it followed was released, and it reads
-    /// the flags too; otherwise the stages it follows keep the cursor word ahead of it).
-    advances_cursor: bool,
     /// This consumer's sequence in the ring.
     own_sequence: *const AtomicU64,
     /// This consumer's registry record (for its commit counter).
@@ -67,7 +63,6 @@ impl ConsumerState {
             has_followers: core.graph.has_followers(index),
             has_dependencies: !core.graph.dependencies(index).is_empty(),
             reads_flags: ring.has_flags() && core.graph.dependencies(index).is_empty(),
-            advances_cursor: ring.has_flags(),
             own_sequence: ring.consumer_sequence(index),
             entry: ring.consumer_entry(index),
         })
@@ -117,7 +112,9 @@ impl ConsumerState {
         self.sequence = end;
         // SAFETY: `own_sequence` and `entry` point into the memory that the handle keeps alive.
         let (own_sequence, entry) = unsafe { (&*self.own_sequence, &*self.entry) };
-        if self.advances_cursor {
+        // Every consumer of a multi-producer ring (a stage's is a no-op while the stages it
+        // follows keep the cursor word ahead of it; it reads the flags once they are released).
+        if self.ring.has_flags() {
             self.advance_cursor_word(end);
         }
         // SYNC POINT. Release: pairs with the Acquire loads of consumer sequences when
