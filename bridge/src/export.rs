@@ -1,13 +1,17 @@
 //! The exporting end: one consumer index of a local ring, published in batches.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shm_disruptor::raw::RawRing;
+use shm_disruptor::raw::{RawConsumer, RawRing};
+use shm_disruptor::{ConsumeError, WaitStrategy};
 use zenoh::bytes::ZBytes;
+use zenoh::handlers::FifoChannelHandler;
+use zenoh::pubsub::{Publisher, Subscriber};
 use zenoh::qos::CongestionControl;
+use zenoh::sample::Sample;
 use zenoh::Wait;
 
 use crate::wire::{Ack, BatchHeader, SchemaReply};
@@ -77,8 +81,31 @@ fn on_ack(
     }
 }
 
+/// How long the sending thread waits at most before it looks at its stop flag (and the
+/// clock) again; also the most an acknowledgement that arrives while the source ring is idle
+/// waits before it is committed.
+const WAIT_IDLE: Duration = Duration::from_millis(10);
+/// The same while messages are sent and not yet acknowledged.
+const WAIT_OUTSTANDING: Duration = Duration::from_millis(1);
+
+/// Sets the flag when the export future is dropped: its sending thread then stops.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        // Release: pairs with the Acquire load in `send_loop` (nothing else is published
+        // through it; the order only keeps the flag's meaning plain).
+        self.0.store(true, Ordering::Release);
+    }
+}
+
 /// Exports consumer `consumer_index` of `ring`: the untyped form of [`export`](crate::export),
 /// for a ring known by the schema in its header. Runs until the future is dropped or fails.
+///
+/// The sending loop runs on a thread of its own that blocks on the ring itself (a producer's
+/// commit wakes it directly, with no hop through an async runtime) and uses Zenoh's blocking
+/// calls. Once the future is dropped the thread stops within [`WAIT_IDLE`] (10 ms), and only
+/// then frees the consumer index.
 pub async fn export_raw(
     ring: &RawRing,
     consumer_index: usize,
@@ -86,15 +113,13 @@ pub async fn export_raw(
 ) -> Result<(), BridgeError> {
     let key = config.key.clone().unwrap_or_else(|| default_key(ring.name()));
     let mut consumer = ring.consumer(consumer_index)?;
+    consumer.set_wait_strategy(WaitStrategy::Block);
     let epoch = epoch_of(ring, consumer_index);
-    let slot = ring.slot_size();
-    let batch_max = config.batch.clamp(1, (MAX_BATCH_BYTES / slot).max(1));
-    let stats: &BridgeStats = &config.stats;
     let session = config.endpoints.open().await?;
 
-    // The floor (committed sequence) as the schema queryable reports it. Written by this task,
-    // read by Zenoh's callback thread for display to importers; nothing else depends on it,
-    // so Relaxed (no pairing).
+    // The floor (committed sequence) as the schema queryable reports it. Written by the
+    // sending thread, read by Zenoh's callback thread for display to importers; nothing else
+    // depends on it, so Relaxed (no pairing).
     let shared_floor = Arc::new(AtomicU64::new(consumer.sequence()));
     let _queryable = {
         let floor = Arc::clone(&shared_floor);
@@ -119,101 +144,151 @@ pub async fn export_raw(
         .await
         .map_err(zenoh_error)?;
 
-    let schema_hash = ring.schema().hash;
-    let capacity = ring.capacity() as u64;
-    let mut floor = consumer.sequence();
-    let mut next_send = floor;
-    let mut importers: HashMap<String, Importer> = HashMap::new();
-    let mut last_publish = Instant::now();
-    let mut buffer = Vec::new();
-    BridgeStats::set(&stats.acknowledged, floor);
-    loop {
-        // 1. Acknowledgements.
-        while let Ok(Some(sample)) = acks.try_recv() {
-            on_ack(&sample, epoch, floor, &mut next_send, &mut importers, stats);
-        }
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_on_drop = StopOnDrop(Arc::clone(&stop));
+    let (done, finished) = tokio::sync::oneshot::channel();
+    let sender = Sender {
+        consumer,
+        acks,
+        publisher,
+        epoch,
+        schema_hash: ring.schema().hash,
+        shared_floor,
+        config,
+        stop,
+    };
+    std::thread::Builder::new()
+        .name("shmd-export".into())
+        .spawn(move || {
+            let _ = done.send(sender.run());
+        })
+        .map_err(|e| BridgeError::Zenoh(format!("cannot start the exporter's thread: {e}")))?;
+    let result = finished.await.unwrap_or_else(|_| {
+        Err(BridgeError::Zenoh("the exporter's thread stopped without a result".into()))
+    });
+    drop(session);
+    result
+}
 
-        // 2. Commit what every importer has.
-        let available = consumer.try_consume().len() as u64;
-        let cursor = floor + available;
-        let slowest = (importers.len() >= config.importers)
-            .then(|| importers.values().map(|i| i.next).min())
-            .flatten();
-        let mut target = slowest.map_or(floor, |s| s.clamp(floor, cursor));
-        // 3. Loss, when allowed: a full source ring and an importer silent for too long.
-        if let LossPolicy::SkipAfter(after) = config.loss {
-            let stuck = importers.len() < config.importers
-                || importers.values().any(|i| i.next < cursor && i.moved.elapsed() >= after);
-            if available >= capacity && stuck && last_publish.elapsed() >= after {
-                BridgeStats::add(&stats.skipped, cursor - target);
-                target = cursor;
-                next_send = next_send.max(cursor);
-                for i in importers.values_mut() {
-                    i.moved = Instant::now();
+/// The exporter's sending thread.
+struct Sender {
+    consumer: RawConsumer,
+    acks: Subscriber<FifoChannelHandler<Sample>>,
+    publisher: Publisher<'static>,
+    epoch: u64,
+    schema_hash: u64,
+    shared_floor: Arc<AtomicU64>,
+    config: ExportConfig,
+    stop: Arc<AtomicBool>,
+}
+
+impl Sender {
+    fn put(&self, payload: Vec<u8>, header: &BatchHeader) -> Result<(), BridgeError> {
+        self.publisher
+            .put(ZBytes::from(payload))
+            .attachment(ZBytes::from(header.encode().to_vec()))
+            .wait()
+            .map_err(zenoh_error)
+    }
+
+    fn run(mut self) -> Result<(), BridgeError> {
+        let (epoch, schema_hash) = (self.epoch, self.schema_hash);
+        let config = self.config.clone();
+        let stats: &BridgeStats = &config.stats;
+        let slot = self.consumer.ring().slot_size();
+        let batch_max = config.batch.clamp(1, (MAX_BATCH_BYTES / slot).max(1));
+        let capacity = self.consumer.ring().capacity() as u64;
+        let mut floor = self.consumer.sequence();
+        let mut next_send = floor;
+        let mut importers: HashMap<String, Importer> = HashMap::new();
+        let mut last_publish = Instant::now();
+        BridgeStats::set(&stats.acknowledged, floor);
+        // Acquire: pairs with the Release store of `StopOnDrop`.
+        while !self.stop.load(Ordering::Acquire) {
+            // 1. Acknowledgements.
+            while let Ok(Some(sample)) = self.acks.try_recv() {
+                on_ack(&sample, epoch, floor, &mut next_send, &mut importers, stats);
+            }
+
+            // 2. Commit what every importer has.
+            let available = self.consumer.try_consume().len() as u64;
+            let cursor = floor + available;
+            let slowest = (importers.len() >= config.importers)
+                .then(|| importers.values().map(|i| i.next).min())
+                .flatten();
+            let mut target = slowest.map_or(floor, |s| s.clamp(floor, cursor));
+            // 3. Loss, when allowed: a full source ring and an importer silent for too long.
+            if let LossPolicy::SkipAfter(after) = config.loss {
+                let stuck = importers.len() < config.importers
+                    || importers.values().any(|i| i.next < cursor && i.moved.elapsed() >= after);
+                if available >= capacity && stuck && last_publish.elapsed() >= after {
+                    BridgeStats::add(&stats.skipped, cursor - target);
+                    target = cursor;
+                    next_send = next_send.max(cursor);
+                    for i in importers.values_mut() {
+                        i.moved = Instant::now();
+                    }
                 }
             }
-        }
-        if target > floor {
-            consumer.try_consume().commit_first((target - floor) as usize);
-            BridgeStats::add(&stats.messages, target - floor);
-            floor = target;
-            BridgeStats::set(&stats.acknowledged, floor);
-            shared_floor.store(floor, Ordering::Relaxed);
-        }
-        next_send = next_send.max(floor);
-
-        // 4. Send what is not sent yet.
-        if next_send < cursor {
-            let n = ((cursor - next_send) as usize).min(batch_max);
-            {
-                let batch = consumer.try_consume();
-                let (a, b) = batch.slices();
-                let from = (next_send - floor) as usize * slot;
-                let to = from + n * slot;
-                buffer.clear();
-                if from < a.len() {
-                    buffer.extend_from_slice(&a[from..to.min(a.len())]);
-                }
-                if to > a.len() {
-                    buffer.extend_from_slice(&b[from.saturating_sub(a.len())..to - a.len()]);
-                }
+            if target > floor {
+                self.consumer.try_consume().commit_first((target - floor) as usize);
+                BridgeStats::add(&stats.messages, target - floor);
+                floor = target;
+                BridgeStats::set(&stats.acknowledged, floor);
+                self.shared_floor.store(floor, Ordering::Relaxed);
             }
-            let header =
-                BatchHeader { schema_hash, epoch, first: next_send, count: n as u64, floor };
-            publisher
-                .put(ZBytes::from(buffer.clone()))
-                .attachment(ZBytes::from(header.encode().to_vec()))
-                .await
-                .map_err(zenoh_error)?;
-            next_send += n as u64;
-            BridgeStats::set(&stats.sent, next_send);
-            last_publish = Instant::now();
-            continue;
-        }
+            next_send = next_send.max(floor);
 
-        // 5. Everything is sent: a heartbeat now and then while some of it is unacknowledged,
-        //    so that an importer that lost the tail of the stream notices the gap.
-        if floor < next_send && last_publish.elapsed() >= config.resend_after {
-            let header = BatchHeader { schema_hash, epoch, first: next_send, count: 0, floor };
-            publisher
-                .put(ZBytes::from(Vec::new()))
-                .attachment(ZBytes::from(header.encode().to_vec()))
-                .await
-                .map_err(zenoh_error)?;
-            last_publish = Instant::now();
-        }
-        // 6. Wait for an acknowledgement, for messages beyond those seen (published while
-        //    earlier ones are unacknowledged, so not committed), or a little.
-        tokio::select! {
-            sample = acks.recv_async() => {
-                if let Ok(sample) = sample {
+            // 4. Send what is not sent yet.
+            if next_send < cursor {
+                let n = ((cursor - next_send) as usize).min(batch_max);
+                let payload = {
+                    let batch = self.consumer.try_consume();
+                    let (a, b) = batch.slices();
+                    let from = (next_send - floor) as usize * slot;
+                    let to = from + n * slot;
+                    let mut payload = Vec::with_capacity(n * slot);
+                    if from < a.len() {
+                        payload.extend_from_slice(&a[from..to.min(a.len())]);
+                    }
+                    if to > a.len() {
+                        payload.extend_from_slice(&b[from.saturating_sub(a.len())..to - a.len()]);
+                    }
+                    payload
+                };
+                let header =
+                    BatchHeader { schema_hash, epoch, first: next_send, count: n as u64, floor };
+                self.put(payload, &header)?;
+                next_send += n as u64;
+                BridgeStats::set(&stats.sent, next_send);
+                last_publish = Instant::now();
+                continue;
+            }
+
+            // 5. Everything is sent: a heartbeat now and then while some of it is
+            //    unacknowledged, so that an importer that lost the tail of the stream notices
+            //    the gap.
+            if floor < next_send && last_publish.elapsed() >= config.resend_after {
+                let header = BatchHeader { schema_hash, epoch, first: next_send, count: 0, floor };
+                self.put(Vec::new(), &header)?;
+                last_publish = Instant::now();
+            }
+            // 6. Wait. A full source ring gets no new messages before a commit: wait for an
+            //    acknowledgement. Otherwise wait for messages beyond those seen (published
+            //    while earlier ones are unacknowledged, so not committed), and look at the
+            //    acknowledgements again soon while some are outstanding.
+            if available >= capacity {
+                if let Ok(Some(sample)) = self.acks.recv_timeout(WAIT_IDLE) {
                     on_ack(&sample, epoch, floor, &mut next_send, &mut importers, stats);
                 }
+            } else {
+                let wait = if floor < next_send { WAIT_OUTSTANDING } else { WAIT_IDLE };
+                match self.consumer.wait_beyond_timeout(cursor, wait) {
+                    Ok(_) | Err(ConsumeError::Timeout) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
-            ready = consumer.wait_beyond_async(cursor) => {
-                ready?;
-            }
-            () = tokio::time::sleep(Duration::from_millis(1)) => {}
         }
+        Ok(())
     }
 }

@@ -1,15 +1,14 @@
 //! The importing end: batches from an exporter, copied into a local ring exactly once.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shm_disruptor::raw::{RawProducer, RawRing};
 use zenoh::bytes::ZBytes;
-use zenoh::handlers::FifoChannelHandler;
 use zenoh::qos::CongestionControl;
 use zenoh::sample::Sample;
+use zenoh::Wait;
 
 use crate::wire::{Ack, BatchHeader, SchemaReply};
 use crate::{default_key, BridgeError, BridgeStats, ImportConfig};
@@ -21,6 +20,13 @@ fn zenoh_error(e: impl std::fmt::Display) -> BridgeError {
 /// How often an importer repeats its acknowledgement, and the least time between two requests
 /// to send again from the same sequence.
 const HEARTBEAT: Duration = Duration::from_millis(100);
+
+/// While batches keep arriving, an importer acknowledges every this many (and whenever it
+/// finds none waiting).
+const ACK_EVERY: u32 = 8;
+
+/// The most an importer waits before it acknowledges a committed run.
+const ACK_DELAY: Duration = Duration::from_millis(1);
 
 /// The importer's state file: which source sequence the ring's cursor stands for.
 ///
@@ -107,88 +113,251 @@ pub(crate) async fn query_schema(
     }
 }
 
-/// The network side of an importer: hands out runs of slots that continue the stream exactly
-/// where the last one stopped, dropping duplicates and asking for what a gap lost.
-struct Inbox<'a> {
-    data: zenoh::pubsub::Subscriber<FifoChannelHandler<Sample>>,
-    acks: zenoh::pubsub::Publisher<'a>,
+/// Where the stream stands, shared by the importer's task and its fast path (Zenoh's
+/// callback). Guarded by `Shared::stream`.
+struct Stream {
+    epoch: u64,
+    /// The next source sequence to take.
+    received: u64,
+    /// Every source sequence below it is committed in the ring (what acknowledgements say).
+    committed: u64,
+    /// What the last acknowledgement said, and when it was sent.
+    acked: (u64, Instant),
+    /// Runs committed since the last acknowledgement.
+    unacked_runs: u32,
+    /// The fast path may write: the task waits for a sample with nothing queued and no
+    /// partly filled claim, and lent it the producer (`lent`).
+    armed: bool,
+    /// The producer, from when the task arms the fast path until it takes it back.
+    lent: Option<RawProducer>,
+    /// Samples for the task, in order. A sample goes here when the fast path is not armed
+    /// or cannot take it whole; that disarms the fast path until the task has caught up, so
+    /// every later sample queues behind it.
+    queue: tokio::sync::mpsc::UnboundedSender<Sample>,
+}
+
+/// What the task and the fast path share.
+struct Shared {
+    stream: std::sync::Mutex<Stream>,
+    acks: zenoh::pubsub::Publisher<'static>,
     id: String,
+    schema_hash: u64,
+    slot: usize,
+    stats: Arc<BridgeStats>,
+    /// A committed run is not acknowledged yet: the task must be sooner.
+    ack_due: tokio::sync::Notify,
+}
+
+/// The checks every batch passes before any of it is written: ours, of `epoch`, of this
+/// schema, whole slots. `Err(())` for a batch of another epoch.
+#[allow(clippy::result_unit_err)]
+fn batch_of(
+    sample: &Sample,
     epoch: u64,
     schema_hash: u64,
     slot: usize,
-    /// The next source sequence to hand out.
-    received: u64,
-    /// Every source sequence below it is committed in the ring (what acknowledgements say).
-    committed: Arc<AtomicU64>,
+) -> Result<Option<BatchHeader>, ()> {
+    let Some(header) = sample.attachment().and_then(|a| BatchHeader::decode(&a.to_bytes())) else {
+        return Ok(None); // not one of ours
+    };
+    if header.epoch != epoch {
+        return Err(());
+    }
+    let whole = sample.payload().len() as u64 == header.count.saturating_mul(slot as u64);
+    // Corrupt, or not for this schema: never written.
+    Ok((header.schema_hash == schema_hash && whole).then_some(header))
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Stream> {
+        // Nothing in the critical sections panics but Zenoh's put; the stream is then as the
+        // last committed run left it: go on with it.
+        self.stream.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sends an acknowledgement of what `stream` says is committed.
+    fn ack(&self, stream: &mut Stream, resync: bool) -> Result<(), BridgeError> {
+        let next = stream.committed;
+        stream.acked = (next, Instant::now());
+        stream.unacked_runs = 0;
+        let ack = Ack { epoch: stream.epoch, next, resync, importer: self.id.clone() };
+        self.acks.put(ZBytes::from(ack.encode())).wait().map_err(zenoh_error)
+    }
+
+    /// After `n` messages were committed: counts them, and acknowledges at once every
+    /// [`ACK_EVERY`] runs or when the last acknowledgement is older than [`ACK_DELAY`];
+    /// otherwise the task does within `ACK_DELAY`, or as soon as it finds no sample waiting.
+    fn committed(&self, stream: &mut Stream, n: u64) -> Result<(), BridgeError> {
+        stream.committed += n;
+        BridgeStats::add(&self.stats.messages, n);
+        BridgeStats::set(&self.stats.acknowledged, stream.committed);
+        stream.unacked_runs += 1;
+        if stream.unacked_runs >= ACK_EVERY || stream.acked.1.elapsed() >= ACK_DELAY {
+            self.ack(stream, false)?;
+        } else if stream.unacked_runs == 1 {
+            // The task acknowledges it within ACK_DELAY unless a later run does.
+            self.ack_due.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Zenoh's callback: writes a batch that continues the stream straight into the ring
+    /// when the fast path is armed and the ring has room for all of it (no hop through the
+    /// task, whose wake-up costs as much as the network's); queues it for the task otherwise.
+    fn offer(&self, sample: Sample) {
+        let mut stream = self.lock();
+        if stream.armed && self.write_now(&mut stream, &sample) {
+            return;
+        }
+        stream.armed = false;
+        let _ = stream.queue.send(sample);
+    }
+
+    /// The fast path's write: `false` (nothing written) unless the batch is of this epoch and
+    /// continues the stream, and the ring has room for all of it now.
+    fn write_now(&self, stream: &mut Stream, sample: &Sample) -> bool {
+        let Ok(Some(header)) = batch_of(sample, stream.epoch, self.schema_hash, self.slot) else {
+            return false;
+        };
+        let end = header.first + header.count;
+        if header.floor > stream.received || header.first > stream.received {
+            return false; // skipped, or a gap: the task's business
+        }
+        BridgeStats::set(&self.stats.sent, end);
+        if end <= stream.received {
+            return true; // already committed (sent again after a restart or a request)
+        }
+        let Some(producer) = stream.lent.as_mut() else { return false };
+        let payload = sample.payload().to_bytes();
+        let bytes = &payload[(stream.received - header.first) as usize * self.slot..];
+        let n = bytes.len() / self.slot;
+        let Ok(mut claim) = producer.try_claim_many(n) else { return false };
+        claim.copy_from_slice(bytes);
+        claim.commit();
+        stream.received = end;
+        // A failed acknowledgement is sent again by the task's heartbeat.
+        let _ = self.committed(stream, n as u64);
+        true
+    }
+}
+
+/// The task's side of an importer: hands out runs of slots that continue the stream exactly
+/// where the last one stopped, dropping duplicates and asking for what a gap lost; lends the
+/// producer to the fast path while it waits.
+struct Inbox {
+    shared: Arc<Shared>,
+    queue: tokio::sync::mpsc::UnboundedReceiver<Sample>,
+    /// The producer, while the task holds it.
+    producer: Option<RawProducer>,
     /// The last request to send again, and when.
     asked: Option<(u64, Instant)>,
-    stats: Arc<BridgeStats>,
 }
 
 /// What the stream delivered next.
 enum Next {
-    /// Slots for `[received, received + len / slot)`.
-    Run(Vec<u8>),
+    /// A sample whose payload's slots from byte `.1` on are the next ones of the stream.
+    Run(Sample, usize),
     /// The exporter skipped `[received, floor)` under its loss policy.
     Skipped(u64),
     /// The exporter's source is another one (its ring was created again).
     NewEpoch,
 }
 
-impl Inbox<'_> {
-    async fn ack(&mut self, resync: bool) -> Result<(), BridgeError> {
-        // The committed sequence is written by this task only (Relaxed: no pairing).
-        let next = self.committed.load(Ordering::Relaxed);
-        let ack = Ack { epoch: self.epoch, next, resync, importer: self.id.clone() };
-        self.acks.put(ZBytes::from(ack.encode())).await.map_err(zenoh_error)
+impl Inbox {
+    fn producer(&mut self) -> &mut RawProducer {
+        self.producer.as_mut().expect("the task holds the producer while it writes")
     }
 
-    async fn next(&mut self) -> Result<Next, BridgeError> {
-        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    /// Takes the producer back from the fast path (which stays disarmed).
+    fn take_back(&mut self) {
+        let mut stream = self.shared.lock();
+        stream.armed = false;
+        if let Some(producer) = stream.lent.take() {
+            self.producer = Some(producer);
+        }
+    }
+
+    /// The next run for the task. `can_lend`: the task holds no partly filled claim, so the
+    /// fast path may write while it waits.
+    async fn next(&mut self, can_lend: bool) -> Result<Next, BridgeError> {
         loop {
-            let sample = tokio::select! {
-                sample = self.data.recv_async() => sample.map_err(zenoh_error)?,
-                _ = heartbeat.tick() => {
-                    self.ack(false).await?;
-                    continue;
+            let waiting = self.queue.try_recv().ok();
+            let sample = match waiting {
+                Some(sample) => sample,
+                None => {
+                    // Nothing queued: acknowledge what is new, lend the producer, and wait
+                    // for the fast path to miss (a queued sample) or for the next
+                    // acknowledgement to be due.
+                    let wait = {
+                        let mut stream = self.shared.lock();
+                        if stream.committed != stream.acked.0 {
+                            self.shared.ack(&mut stream, false)?;
+                        }
+                        // The callback queues under this lock: nothing queued now means the
+                        // fast path may take the next sample.
+                        if can_lend && self.queue.is_empty() {
+                            if let Some(producer) = self.producer.take() {
+                                stream.lent = Some(producer);
+                                stream.armed = true;
+                            }
+                        }
+                        HEARTBEAT.saturating_sub(stream.acked.1.elapsed())
+                    };
+                    let sample = tokio::select! {
+                        sample = self.queue.recv() => sample,
+                        () = self.shared.ack_due.notified() => tokio::select! {
+                            // Acknowledged below, unless a later run was first.
+                            sample = self.queue.recv() => sample,
+                            () = tokio::time::sleep(ACK_DELAY) => None,
+                        },
+                        () = tokio::time::sleep(wait) => None,
+                    };
+                    let Some(sample) = sample else {
+                        let mut stream = self.shared.lock();
+                        let heartbeat = stream.acked.1.elapsed() >= HEARTBEAT;
+                        if heartbeat || stream.committed != stream.acked.0 {
+                            self.shared.ack(&mut stream, false)?;
+                        }
+                        continue;
+                    };
+                    sample
                 }
             };
-            let Some(header) = sample.attachment().and_then(|a| BatchHeader::decode(&a.to_bytes()))
-            else {
-                continue; // not one of ours
-            };
-            if header.epoch != self.epoch {
-                return Ok(Next::NewEpoch);
+            self.take_back();
+            let mut stream = self.shared.lock();
+            if stream.acked.1.elapsed() >= HEARTBEAT {
+                self.shared.ack(&mut stream, false)?;
             }
-            let payload = sample.payload().to_bytes();
-            if header.schema_hash != self.schema_hash
-                || payload.len() as u64 != header.count.saturating_mul(self.slot as u64)
-            {
-                continue; // corrupt, or not for this schema: never written
-            }
-            BridgeStats::set(&self.stats.sent, header.first + header.count);
-            if header.floor > self.received {
+            let header =
+                match batch_of(&sample, stream.epoch, self.shared.schema_hash, self.shared.slot) {
+                    Ok(Some(header)) => header,
+                    Ok(None) => continue,
+                    Err(()) => return Ok(Next::NewEpoch),
+                };
+            BridgeStats::set(&self.shared.stats.sent, header.first + header.count);
+            if header.floor > stream.received {
                 // Skipped by the exporter: gone for good.
                 return Ok(Next::Skipped(header.floor));
             }
-            if header.first > self.received {
+            if header.first > stream.received {
                 // A gap: what was in flight when a link broke. Ask for it, once per heartbeat.
+                let received = stream.received;
                 let recent = self
                     .asked
-                    .is_some_and(|(at, when)| at == self.received && when.elapsed() < HEARTBEAT);
+                    .is_some_and(|(at, when)| at == received && when.elapsed() < HEARTBEAT);
                 if !recent {
-                    self.asked = Some((self.received, Instant::now()));
-                    self.ack(true).await?;
+                    self.asked = Some((received, Instant::now()));
+                    self.shared.ack(&mut stream, true)?;
                 }
                 continue;
             }
             let end = header.first + header.count;
-            if end <= self.received {
+            if end <= stream.received {
                 continue; // already committed (sent again after a restart or a request)
             }
-            let skip = (self.received - header.first) as usize * self.slot;
-            self.received = end;
-            return Ok(Next::Run(payload[skip..].to_vec()));
+            let skip = (stream.received - header.first) as usize * self.shared.slot;
+            stream.received = end;
+            return Ok(Next::Run(sample, skip));
         }
     }
 }
@@ -230,6 +399,10 @@ async fn write_all(
 /// [`import`](crate::import), for a ring known by the schema in its header. The exporter's
 /// schema must be the ring's. This importer must be the ring's only producer. Runs until the
 /// future is dropped or fails.
+///
+/// A batch that continues the stream is written into the ring by Zenoh's callback itself
+/// when the ring has room for all of it; anything else (a full ring, a gap, a duplicate
+/// across a restart, a new epoch) goes through this future's task, in order.
 pub async fn import_raw(ring: &RawRing, config: ImportConfig) -> Result<(), BridgeError> {
     let key = config.key.clone().unwrap_or_else(|| default_key(ring.name()));
     let id =
@@ -242,26 +415,43 @@ pub async fn import_raw(ring: &RawRing, config: ImportConfig) -> Result<(), Brid
             .join(format!("{}.bridge-import", ring.name().trim_start_matches('/'))),
     };
     let session = config.endpoints.open().await?;
-    let mut producer = ring.producer()?;
-    let data = session.declare_subscriber(key.clone()).await.map_err(zenoh_error)?;
+    let producer = ring.producer()?;
     let acks = session
         .declare_publisher(format!("{key}/ack"))
         .congestion_control(CongestionControl::Block)
         .await
         .map_err(zenoh_error)?;
-    let mut inbox = Inbox {
-        data,
+    let (queue_in, queue) = tokio::sync::mpsc::unbounded_channel();
+    let shared = Arc::new(Shared {
+        stream: std::sync::Mutex::new(Stream {
+            epoch: 0,
+            received: 0,
+            committed: 0,
+            acked: (0, Instant::now()),
+            unacked_runs: 0,
+            armed: false,
+            lent: None,
+            queue: queue_in,
+        }),
         acks,
         id,
-        epoch: 0,
         schema_hash: ring.schema().hash,
         slot,
-        received: 0,
-        committed: Arc::new(AtomicU64::new(0)),
-        asked: None,
         stats: Arc::clone(&stats),
+        ack_due: tokio::sync::Notify::new(),
+    });
+    let _data = {
+        let shared = Arc::clone(&shared);
+        session
+            .declare_subscriber(key.clone())
+            .callback(move |sample| shared.offer(sample))
+            .await
+            .map_err(zenoh_error)?
     };
+    let mut inbox =
+        Inbox { shared: Arc::clone(&shared), queue, producer: Some(producer), asked: None };
     loop {
+        inbox.take_back();
         // The exporter's schema, epoch and floor.
         let reply = query_schema(&session, &key, config.schema_timeout).await?;
         ring.schema()
@@ -269,7 +459,7 @@ pub async fn import_raw(ring: &RawRing, config: ImportConfig) -> Result<(), Brid
             .map_err(|error| BridgeError::Schema { key: key.clone(), error })?;
         // A claim this importer was killed in the middle of blocks the ring's cursor: it is
         // filled with the messages that follow the cursor, which the exporter sends again.
-        let mut pending = producer.recover_orphaned().map(|claim| (claim.len(), 0));
+        let mut pending = inbox.producer().recover_orphaned().map(|claim| (claim.len(), 0));
         let created = ring.creation_time_ns();
         let state = match state_file.load()? {
             Some(s)
@@ -294,28 +484,33 @@ pub async fn import_raw(ring: &RawRing, config: ImportConfig) -> Result<(), Brid
         if next < reply.floor {
             return Err(BridgeError::Lost { needed: next, floor: reply.floor });
         }
-        inbox.epoch = reply.epoch;
-        inbox.received = next;
-        inbox.committed.store(next, Ordering::Relaxed);
-        BridgeStats::set(&stats.acknowledged, next);
-        inbox.asked = Some((next, Instant::now()));
-        inbox.ack(true).await?;
+        {
+            let mut stream = shared.lock();
+            stream.epoch = reply.epoch;
+            stream.received = next;
+            stream.committed = next;
+            BridgeStats::set(&stats.acknowledged, next);
+            inbox.asked = Some((next, Instant::now()));
+            shared.ack(&mut stream, true)?;
+        }
         let mut state = state;
         loop {
-            match inbox.next().await? {
-                Next::Run(bytes) => {
-                    let mut bytes = &bytes[..];
+            match inbox.next(pending.is_none()).await? {
+                Next::Run(sample, skip) => {
+                    let payload = sample.payload().to_bytes();
+                    let mut bytes = &payload[skip..];
                     let mut n = 0;
                     if let Some((total, filled)) = pending.as_mut() {
                         // Re-fill the recovered claim first (it lies at the cursor); until it
                         // is full it is left pending between runs.
-                        let mut claim =
-                            producer.recover_orphaned().ok_or_else(|| BridgeError::State {
+                        let mut claim = inbox.producer().recover_orphaned().ok_or_else(|| {
+                            BridgeError::State {
                                 path: state_file.path.clone(),
                                 reason: "the claim left at the cursor was taken by another \
                                          producer: the importer must be the ring's only one"
                                     .into(),
-                            })?;
+                            }
+                        })?;
                         let take = ((*total - *filled) * slot).min(bytes.len());
                         write_at(&mut claim, *filled * slot, &bytes[..take]);
                         *filled += take / slot;
@@ -327,21 +522,18 @@ pub async fn import_raw(ring: &RawRing, config: ImportConfig) -> Result<(), Brid
                         }
                     }
                     n += bytes.len() / slot;
-                    write_all(&mut producer, bytes, slot).await?;
-                    let committed = inbox.committed.load(Ordering::Relaxed) + n as u64;
-                    inbox.committed.store(committed, Ordering::Relaxed);
-                    BridgeStats::add(&stats.messages, n as u64);
-                    BridgeStats::set(&stats.acknowledged, committed);
-                    inbox.ack(false).await?;
+                    write_all(inbox.producer(), bytes, slot).await?;
+                    shared.committed(&mut shared.lock(), n as u64)?;
                 }
                 Next::Skipped(floor) => {
-                    let lost = floor - inbox.received;
+                    let mut stream = shared.lock();
+                    let lost = floor - stream.received;
                     BridgeStats::add(&stats.skipped, lost);
-                    inbox.received = floor;
-                    inbox.committed.store(floor, Ordering::Relaxed);
+                    stream.received = floor;
+                    stream.committed = floor;
                     state = State { source_base: floor, ring_base: ring.cursor(), ..state };
                     state_file.store(&state)?;
-                    inbox.ack(false).await?;
+                    shared.ack(&mut stream, false)?;
                 }
                 Next::NewEpoch => break,
             }

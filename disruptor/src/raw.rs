@@ -484,6 +484,44 @@ impl RawConsumer {
         .map_err(ConsumeError::AsyncUnavailable)
     }
 
+    /// Waits, blocking per this consumer's wait strategy, up to `timeout` until messages
+    /// beyond sequence `end` are published, without consuming anything: the blocking form of
+    /// [`wait_beyond_async`](Self::wait_beyond_async), for a consumer on a thread of its own
+    /// (a futex wake reaches it directly, with no watcher thread in between). Returns how many
+    /// messages are then readable from this consumer's sequence; [`ConsumeError::Timeout`]
+    /// when none beyond `end` came in time.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use shm_disruptor::{raw::RawRing, ConsumeError, Disruptor};
+    /// let typed = Disruptor::<u32>::builder("beyond-sync").capacity(8).consumers(1).create_in_process()?;
+    /// let raw = RawRing::from_typed(&typed);
+    /// let mut consumer = raw.consumer(0)?;
+    /// let mut producer = typed.producer()?;
+    /// producer.publish(|slot| *slot = 1)?;
+    /// // One message is readable, none committed: none beyond it comes.
+    /// let wait = consumer.wait_beyond_timeout(1, Duration::from_millis(1));
+    /// assert!(matches!(wait, Err(ConsumeError::Timeout)));
+    /// producer.publish(|slot| *slot = 2)?;
+    /// assert_eq!(consumer.wait_beyond_timeout(1, Duration::from_millis(1))?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_beyond_timeout(
+        &mut self,
+        end: u64,
+        timeout: Duration,
+    ) -> Result<u64, ConsumeError> {
+        let core = &self.ring.shared.core;
+        let least = end.saturating_sub(self.state.sequence);
+        let available = self.state.available(core);
+        if available > least {
+            return Ok(available);
+        }
+        self.state
+            .wait_for_more_than(core, self.wait, deadline_after(timeout), least)
+            .ok_or(ConsumeError::Timeout)
+    }
+
     /// Releases this consumer index for good (see [`Consumer::release`](crate::Consumer::release)).
     pub fn release(self) {
         self.state.release(&self.ring.shared.core);

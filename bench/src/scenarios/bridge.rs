@@ -21,10 +21,10 @@ use shm_disruptor::Disruptor;
 use shm_disruptor_bridge::{export, import, Endpoints, ExportConfig, ImportConfig};
 
 use crate::baselines::zenoh::{free_endpoint, one_way_sample, run_ping, run_pubsub};
-use crate::harness::child::{arg, ready_then_go, Args};
-use crate::harness::config::{setup_consumer, Config};
+use crate::harness::child::{arg, hold_until_released, ready_then_go, Args};
+use crate::harness::config::{setup_consumer, wait_strategy, Config};
 use crate::harness::spawn::{run_children, Kid};
-use crate::harness::sys::{now_ns, spin_until, Unlink};
+use crate::harness::sys::{now_ns, Unlink};
 use crate::msg::{check_in_order, Msg, Msg32};
 use crate::report::{throughput_sample, Sample, Summary};
 use crate::scenarios::pingpong::{new_histogram, warmup};
@@ -41,6 +41,16 @@ const WARM: u64 = 1024;
 /// Round trips (or messages one in flight) of the latency impls for `msgs` throughput messages.
 pub fn latency_rounds(msgs: u64) -> u64 {
     (msgs / 500).max(200)
+}
+
+/// Waits until `ready`, looking every 20 µs: the source's producer waits for an
+/// acknowledgement or for the destination's consumer without taking a CPU from the bridge's
+/// threads (as Zenoh's pinger sleeps in `recv`). It never delays a measured message: the
+/// latency stamp is taken after it returns, and the throughput end only by up to 20 µs.
+fn poll_until(mut ready: impl FnMut() -> bool) {
+    while !ready() {
+        std::thread::sleep(std::time::Duration::from_micros(20));
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
@@ -72,11 +82,12 @@ pub fn bridge_source(args: &Args) -> Result<Report, String> {
     };
     let acknowledged = |n: u64| ring.consumer_sequence(0).is_some_and(|s| s >= n);
     let mut producer = ring.producer().map_err(|e| e.to_string())?;
+    producer.set_wait_strategy(wait_strategy());
     // Warm-up: the bridge is up once these are acknowledged.
     producer
         .publish_batch(WARM as usize, |i, slot| *slot = Msg32::make(0, i as u64))
         .map_err(|e| e.to_string())?;
-    spin_until(|| acknowledged(WARM) || exporter.is_finished());
+    poll_until(|| acknowledged(WARM) || exporter.is_finished());
     if exporter.is_finished() {
         return Err(format!("the exporter stopped: {:?}", rt.block_on(exporter)));
     }
@@ -88,7 +99,7 @@ pub fn bridge_source(args: &Args) -> Result<Report, String> {
             let mut claim = producer.claim().map_err(|e| e.to_string())?;
             *claim = [seq, now_ns(), seq, seq];
             claim.commit();
-            spin_until(|| destination.consumer_sequence(0).is_some_and(|s| s > seq));
+            poll_until(|| destination.consumer_sequence(0).is_some_and(|s| s > seq));
         }
     } else {
         let mut seq = WARM;
@@ -100,7 +111,7 @@ pub fn bridge_source(args: &Args) -> Result<Report, String> {
             seq += n as u64;
         }
         // Done once everything is acknowledged (in the destination ring).
-        spin_until(|| acknowledged(WARM + msgs) || exporter.is_finished());
+        poll_until(|| acknowledged(WARM + msgs) || exporter.is_finished());
     }
     let end = now_ns();
     if exporter.is_finished() {
@@ -151,6 +162,9 @@ pub fn bridge_destination(args: &Args) -> Result<Report, String> {
         if importer.is_finished() {
             return Err(format!("the importer stopped: {:?}", rt.block_on(importer)));
         }
+        // The importer acknowledges the last runs after the consumer may have read them: it
+        // runs on until the source has seen every acknowledgement (and reported).
+        hold_until_released((importer, rt));
         return Ok(Report { end_ns: Some(end), received: Some(msgs), ..Report::default() });
     }
     let warm = warmup(msgs);

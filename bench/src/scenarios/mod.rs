@@ -369,8 +369,9 @@ pub const SCENARIOS: &[Scenario] = &[
         impls: &[Impl::Bridge, Impl::Zenoh, Impl::BridgeLatency, Impl::ZenohPing],
         references: &[],
         // Two processes with their Zenoh and tokio threads, and our consumer and producer: a
-        // busy-spinning consumer would starve them on two cores.
-        wait: Some(WaitStrategy::Yield),
+        // spinning (or yielding) consumer would take a core from them on two cores. They sleep
+        // in the futex, as Zenoh's subscriber and pinger sleep in `recv`.
+        wait: Some(WaitStrategy::Block),
     },
 ];
 

@@ -94,13 +94,27 @@ impl ConsumerState {
         strategy: WaitStrategy,
         deadline: Option<Instant>,
     ) -> Option<u64> {
+        self.wait_for_more_than(core, strategy, deadline, 0)
+    }
+
+    /// Waits per the strategy until more than `least` messages are readable (without
+    /// consuming any); `None` once `deadline` passes.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn wait_for_more_than(
+        &self,
+        core: &Core,
+        strategy: WaitStrategy,
+        deadline: Option<Instant>,
+        least: u64,
+    ) -> Option<u64> {
         let mut waiter = Waiter::new(strategy, deadline, self.ring.fence_fallback);
         loop {
-            if !waiter.wait(self.ring.data_wake(), || self.available(core) > 0) {
+            if !waiter.wait(self.ring.data_wake(), || self.available(core) > least) {
                 return None;
             }
             let available = self.available(core);
-            if available > 0 {
+            if available > least {
                 return Some(available);
             }
         }
