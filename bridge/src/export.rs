@@ -162,9 +162,9 @@ pub async fn export_raw(
         .spawn(move || {
             let _ = done.send(sender.run());
         })
-        .map_err(|e| BridgeError::Zenoh(format!("cannot start the exporter's thread: {e}")))?;
+        .map_err(|e| BridgeError::Thread(format!("cannot start it: {e}")))?;
     let result = finished.await.unwrap_or_else(|_| {
-        Err(BridgeError::Zenoh("the exporter's thread stopped without a result".into()))
+        Err(BridgeError::Thread("it stopped without a result (a panic)".into()))
     });
     drop(session);
     result

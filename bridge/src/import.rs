@@ -409,11 +409,7 @@ pub async fn import_raw(ring: &RawRing, config: ImportConfig) -> Result<(), Brid
         config.importer_id.clone().unwrap_or_else(|| format!("{}:{}", hostname(), ring.name()));
     let slot = ring.slot_size();
     let stats = Arc::clone(&config.stats);
-    let state_file = StateFile {
-        path: config
-            .state_dir
-            .join(format!("{}.bridge-import", ring.name().trim_start_matches('/'))),
-    };
+    let state_file = StateFile { path: crate::state_file(&config.state_dir, ring.name()) };
     let session = config.endpoints.open().await?;
     let producer = ring.producer()?;
     let acks = session

@@ -47,6 +47,14 @@
 //! bridge` command, [`cli`]). Each runs until its future is dropped (cancel it with
 //! `tokio::select!` or a timeout: nothing is lost, unacknowledged messages stay in the source)
 //! or an error.
+//!
+//! **Threads.** The exporter sends from a thread of its own (`shmd-export`) that blocks on the
+//! source ring, so a producer's commit wakes it directly; it stops within 10 ms of its future
+//! being dropped, and only then frees the consumer index. The importer writes a batch that
+//! continues the stream from Zenoh's subscriber callback when its ring has room for all of it;
+//! everything else (a full ring, a gap, a batch sent again, a new epoch) goes through the
+//! future's task, in order. Each thread wake-up saved is one the network does not hide: see the
+//! README's "Across hosts" for the figures.
 
 #![warn(missing_docs)]
 
@@ -258,12 +266,15 @@ pub enum BridgeError {
         /// How long the importer waited.
         waited: Duration,
     },
-    /// Waiting for the source ring failed (its async watcher thread could not be started).
+    /// Waiting for the source ring failed.
     #[error("waiting for the source ring: {0}")]
     Consume(#[from] shm_disruptor::ConsumeError),
     /// A claim in the local ring failed (every consumer of the destination released).
     #[error("claiming in the destination ring: {0}")]
     Claim(#[from] shm_disruptor::ClaimError),
+    /// The exporter's sending thread could not be started, or stopped without a result.
+    #[error("the exporter's thread: {0}")]
+    Thread(String),
     /// A bad configuration value (endpoint, key).
     #[error("configuration: {0}")]
     Config(String),
@@ -287,6 +298,14 @@ pub enum BridgeError {
         /// The exporter's floor.
         floor: u64,
     },
+}
+
+/// The path of the importer's state file for `ring_name` in `state_dir`
+/// ([`ImportConfig::state_dir`], `/dev/shm` by default): `<name without its leading
+/// slash>.bridge-import`. It belongs with the ring: remove it when the ring is removed
+/// (`shm-disruptor rm` does); a ring created again under the name ignores a stale one.
+pub fn state_file(state_dir: &std::path::Path, ring_name: &str) -> PathBuf {
+    state_dir.join(format!("{}.bridge-import", ring_name.trim_start_matches('/')))
 }
 
 /// The default key expression of a ring: `shm-disruptor/<name without its leading slash>`.

@@ -568,6 +568,7 @@ fn rm_dead(out: &mut impl Write, names: &[String]) -> Result<(), Failure> {
         if let SegmentKind::Ring { info, live_users, mapped_by } = &segment.kind {
             if render::all_users_dead(info, live_users, mapped_by) {
                 shm_disruptor::unlink(&segment.name)?;
+                remove_bridge_state(out, &segment.name)?;
                 writeln!(out, "removed ring {} (every process that used it died)", segment.name)?;
                 removed += 1;
             }
@@ -576,6 +577,21 @@ fn rm_dead(out: &mut impl Write, names: &[String]) -> Result<(), Failure> {
     if removed == 0 {
         writeln!(out, "no ring whose users are all dead")?;
     }
+    Ok(())
+}
+
+/// Removes the state file a bridge importer keeps next to ring `name` (in `/dev/shm`, its
+/// default place), if there is one: it belongs with the ring.
+fn remove_bridge_state(out: &mut impl Write, name: &str) -> Result<(), Failure> {
+    #[cfg(feature = "bridge")]
+    {
+        let path = shm_disruptor_bridge::state_file(std::path::Path::new(SHM_DIR), name);
+        if std::fs::remove_file(&path).is_ok() {
+            writeln!(out, "removed {} (the bridge importer's state for it)", path.display())?;
+        }
+    }
+    #[cfg(not(feature = "bridge"))]
+    let _ = (out, name);
     Ok(())
 }
 
@@ -620,6 +636,7 @@ fn rm(out: &mut impl Write, name: &str, force: bool) -> Result<(), Failure> {
         )));
     }
     shm_disruptor::unlink(name)?;
+    remove_bridge_state(out, name)?;
     if users.is_empty() {
         writeln!(out, "removed {what} {name}")?;
     } else {

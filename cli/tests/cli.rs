@@ -1450,3 +1450,25 @@ fn a_sleeper_killed_while_waiting_is_shown_as_possibly_stale() {
     let json = run(&["inspect", &name, "--json"]).ok().json();
     assert_eq!(json["sleeping_possibly_stale"], true);
 }
+
+#[test]
+fn rm_removes_the_bridge_importers_state_with_the_ring() {
+    let name = Name::new();
+    let ring = Disruptor::<Tick>::builder(&name).capacity(8).consumers(1).create().unwrap();
+    drop(ring);
+    let state = PathBuf::from(format!("/dev/shm{}.bridge-import", &*name));
+    std::fs::write(&state, "1 2 3 4\n").unwrap();
+    let removed = run(&["rm", &name]).ok();
+    assert!(!state.exists(), "{removed:#?}");
+    assert!(
+        removed
+            .stdout
+            .contains(&format!("removed {} (the bridge importer's state", state.display())),
+        "{removed:#?}"
+    );
+    assert!(removed.stdout.ends_with(&format!("removed ring {}\n", &*name)), "{removed:#?}");
+    // Without a state file, nothing more is said.
+    let again = Name::new();
+    drop(Disruptor::<Tick>::builder(&again).capacity(8).consumers(1).create().unwrap());
+    assert_eq!(run(&["rm", &again]).ok().stdout, format!("removed ring {}\n", &*again));
+}

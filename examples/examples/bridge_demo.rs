@@ -11,12 +11,13 @@
 //! arrive once, in order, intact. Across hosts, run the two roles on two machines (or the
 //! `shm-disruptor bridge export|import` command: see the README's "Across hosts").
 
+use std::path::Path;
 use std::process::{Child, Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use shm_disruptor::{Disruptor, WaitStrategy};
-use shm_disruptor_bridge::{default_key, Endpoints, ExportConfig, ImportConfig};
+use shm_disruptor_bridge::{default_key, state_file, Endpoints, ExportConfig, ImportConfig};
 use shm_disruptor_examples::{default_name, monotonic_ns, parse_number, thousands, Order};
 
 /// Carries orders from one ring to another through an exporter and an importer process.
@@ -100,8 +101,7 @@ impl Drop for Cleanup {
         }
         for ring in &self.1 {
             let _ = shm_disruptor::unlink(ring);
-            let state = format!("/dev/shm/{}.bridge-import", ring.trim_start_matches('/'));
-            let _ = std::fs::remove_file(state);
+            let _ = std::fs::remove_file(state_file(Path::new("/dev/shm"), ring));
         }
     }
 }
@@ -111,10 +111,7 @@ fn run_parent(args: &Args) -> Result<(), Error> {
     let source = builder(&args.source).single_producer().replace_existing()?;
     let destination = builder(&args.destination).replace_existing()?;
     let mut cleanup = Cleanup(Vec::new(), [args.source.clone(), args.destination.clone()]);
-    let _ = std::fs::remove_file(format!(
-        "/dev/shm/{}.bridge-import",
-        args.destination.trim_start_matches('/')
-    ));
+    let _ = std::fs::remove_file(state_file(Path::new("/dev/shm"), &args.destination));
     let exe = std::env::current_exe()?;
     for role in ["export", "import"] {
         let child = Command::new(&exe)
