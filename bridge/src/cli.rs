@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, Subcommand};
 use shm_disruptor::raw::RawRing;
 
-use crate::{BridgeError, BridgeStats, Endpoints, ExportConfig, ImportConfig, LossPolicy};
+use crate::{BridgeError, BridgeStats, Endpoints, ExportConfig, ImportConfig, LossPolicy, Mode};
 
 /// Carry a ring's messages to rings on other hosts over Zenoh.
 #[derive(Debug, Subcommand)]
@@ -39,6 +39,9 @@ pub struct NetArgs {
     /// Find peers by multicast scouting too.
     #[arg(long)]
     pub scouting: bool,
+    /// `client` to go through a `zenohd` router given with --connect.
+    #[arg(long, value_enum, default_value_t = Mode::Peer)]
+    pub mode: Mode,
     /// Print no progress line.
     #[arg(long, short)]
     pub quiet: bool,
@@ -50,6 +53,7 @@ impl NetArgs {
             listen: self.listen.clone(),
             connect: self.connect.clone(),
             scouting: self.scouting,
+            mode: self.mode,
         }
     }
 }

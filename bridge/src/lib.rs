@@ -40,7 +40,7 @@
 //!
 //! Peers connect with explicit endpoints ([`Endpoints`]: `tcp/ADDR` to listen on or connect
 //! to), with multicast scouting off unless [`Endpoints::scouting`] is set; for many hosts, run
-//! a `zenohd` router and have every bridge connect to it.
+//! a `zenohd` router and make every bridge its client ([`Mode::Client`]) connecting to it.
 //!
 //! [`export`] and [`import`] take typed rings; [`export_raw`] and [`import_raw`] take
 //! [`RawRing`]s, for rings known only by the schema in their header (the `shm-disruptor
@@ -84,10 +84,24 @@ pub struct Endpoints {
     pub connect: Vec<String>,
     /// Multicast scouting (off by default: peers are found through the endpoints).
     pub scouting: bool,
+    /// How this end joins Zenoh: a peer (the default; two ends that connect to each other),
+    /// or a client of a `zenohd` router given in `connect` (the deployment for many hosts:
+    /// the router routes the data, the acknowledgements and the schema queries).
+    pub mode: Mode,
+}
+
+/// A bridge end's Zenoh mode (see [`Endpoints::mode`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// A peer: connects to, or is connected to, the other end (or other peers).
+    #[default]
+    Peer,
+    /// A client of a router: every message goes through the router it connects to.
+    Client,
 }
 
 impl Endpoints {
-    /// A Zenoh peer-mode configuration with these endpoints.
+    /// A Zenoh configuration with this mode and these endpoints.
     pub fn config(&self) -> Result<zenoh::Config, BridgeError> {
         let mut config = zenoh::Config::default();
         let json = |v: &[String]| {
@@ -97,7 +111,11 @@ impl Endpoints {
         let set = |config: &mut zenoh::Config, key: &str, value: String| {
             config.insert_json5(key, &value).map_err(|e| BridgeError::Config(format!("{key}: {e}")))
         };
-        set(&mut config, "mode", "\"peer\"".into())?;
+        let mode = match self.mode {
+            Mode::Peer => "\"peer\"",
+            Mode::Client => "\"client\"",
+        };
+        set(&mut config, "mode", mode.into())?;
         set(&mut config, "listen/endpoints", json(&self.listen))?;
         set(&mut config, "connect/endpoints", json(&self.connect))?;
         set(&mut config, "scouting/multicast/enabled", self.scouting.to_string())?;

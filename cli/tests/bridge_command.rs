@@ -1,0 +1,124 @@
+//! `shm-disruptor bridge export|import` as real processes, through a Zenoh router: the
+//! importer creates its ring from the exporter's schema (`--create`), and every message arrives
+//! once, in order. The router is this test binary re-run in the `router` role: a Zenoh session
+//! in router mode, the routing code `zenohd` runs.
+#![cfg(feature = "bridge")]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use shm_disruptor::{Disruptor, Slot};
+use zenoh::Wait;
+
+#[derive(Slot, Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+struct Quote {
+    seq: u64,
+    price: u64,
+}
+
+/// The router role: a Zenoh router listening on `SHMD_ROUTER_ENDPOINT` until it is killed.
+#[test]
+fn router() {
+    let Ok(endpoint) = std::env::var("SHMD_ROUTER_ENDPOINT") else { return };
+    let mut config = zenoh::Config::default();
+    config.insert_json5("mode", "\"router\"").unwrap();
+    config.insert_json5("listen/endpoints", &format!("[{endpoint:?}]")).unwrap();
+    config.insert_json5("scouting/multicast/enabled", "false").unwrap();
+    let _session = zenoh::open(config).wait().unwrap();
+    // The parent kills it; a deadline keeps an orphan from living on.
+    std::thread::sleep(Duration::from_secs(120));
+}
+
+/// Kills and reaps the children, removes the rings and the state directory.
+struct Cleanup {
+    children: Vec<Child>,
+    rings: Vec<String>,
+    state: std::path::PathBuf,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for ring in &self.rings {
+            let _ = shm_disruptor::unlink(ring);
+        }
+        let _ = std::fs::remove_dir_all(&self.state);
+    }
+}
+
+#[test]
+fn import_creates_its_ring_from_the_exporters_schema_through_a_router() {
+    const COUNT: u64 = 200_000;
+    let pid = std::process::id();
+    let (source, destination) = (format!("/sd-bridge-src-{pid}"), format!("/sd-bridge-dst-{pid}"));
+    let state = std::env::temp_dir().join(format!("sd-bridge-state-{pid}"));
+    std::fs::create_dir_all(&state).unwrap();
+    let mut cleanup =
+        Cleanup { children: Vec::new(), rings: vec![source.clone(), destination.clone()], state };
+    let ring = Disruptor::<Quote>::builder(&source).capacity(4096).consumers(1).create().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let endpoint = format!("tcp/127.0.0.1:{port}");
+
+    let router = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "router", "--nocapture", "--test-threads=1"])
+        .env("SHMD_ROUTER_ENDPOINT", &endpoint)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    cleanup.children.push(router);
+    let command = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_shm-disruptor"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // Neither end listens: both are clients of the router, which routes between them.
+    let via = ["--mode", "client", "--connect", &endpoint, "--quiet"];
+    cleanup.children.push(command(&[&["bridge", "export", &source][..], &via].concat()));
+    let key = format!("shm-disruptor{source}");
+    let state_dir = cleanup.state.display().to_string();
+    let import = [
+        "bridge",
+        "import",
+        &destination,
+        "--create",
+        "1024",
+        "--key",
+        &key,
+        "--state-dir",
+        &state_dir,
+    ];
+    cleanup.children.push(command(&[&import[..], &via].concat()));
+
+    // The typed open checks the created ring's schema against `Quote`'s.
+    let created =
+        Disruptor::<Quote>::builder(&destination).open_timeout(Duration::from_secs(30)).unwrap();
+    assert_eq!(created.capacity(), 1024);
+    let mut consumer = created.consumer(0).unwrap();
+    let producer = std::thread::spawn(move || {
+        let mut producer = ring.producer().unwrap();
+        for seq in 0..COUNT {
+            producer.publish(|q| *q = Quote { seq, price: seq * 3 }).unwrap();
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut next = 0;
+    while next < COUNT {
+        assert!(Instant::now() < deadline, "only {next} of {COUNT} arrived");
+        let Ok(batch) = consumer.consume_timeout(Duration::from_millis(100)) else { continue };
+        for q in batch.iter() {
+            assert_eq!(*q, Quote { seq: next, price: next * 3 }, "out of order or changed");
+            next += 1;
+        }
+        batch.commit();
+    }
+    producer.join().unwrap();
+    // Nothing more than the stream: no duplicate follows.
+    assert!(consumer.consume_timeout(Duration::from_millis(300)).is_err(), "a duplicate arrived");
+}
