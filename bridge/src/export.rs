@@ -104,7 +104,7 @@ impl Drop for StopOnDrop {
 ///
 /// The sending loop runs on a thread of its own that blocks on the ring itself (a producer's
 /// commit wakes it directly, with no hop through an async runtime) and uses Zenoh's blocking
-/// calls. Once the future is dropped the thread stops within [`WAIT_IDLE`] (10 ms), and only
+/// calls. Once the future is dropped the thread stops within 10 ms, and only
 /// then frees the consumer index.
 pub async fn export_raw(
     ring: &RawRing,
