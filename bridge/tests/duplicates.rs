@@ -8,6 +8,9 @@
 //! on purpose: whole batches twice, overlapping batches, and, after the importer was restarted,
 //! everything from sequence 0 again. The real importer (over loopback TCP) must commit every
 //! message exactly once, in order.
+//!
+//! The wire format is written here by hand, from the docs, on purpose: the test pins the
+//! documented format, so a change to it fails here until the docs and this test change with it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
