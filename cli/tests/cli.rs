@@ -1458,6 +1458,14 @@ fn rm_removes_the_bridge_importers_state_with_the_ring() {
     drop(ring);
     let state = PathBuf::from(format!("/dev/shm{}.bridge-import", &*name));
     std::fs::write(&state, "1 2 3 4\n").unwrap();
+    // Removed even when an assertion below fails.
+    struct RemoveOnDrop<'a>(&'a PathBuf);
+    impl Drop for RemoveOnDrop<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(self.0);
+        }
+    }
+    let _remove = RemoveOnDrop(&state);
     let removed = run(&["rm", &name]).ok();
     assert!(!state.exists(), "{removed:#?}");
     assert!(
