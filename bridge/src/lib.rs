@@ -12,7 +12,8 @@
 //!   with an attachment of five little-endian `u64`s: the schema hash, the exporter's epoch,
 //!   the first sequence, the count, and the exporter's floor (see below).
 //! - **Schema.** A queryable at `<key>/schema` answers with the slot type (hash, size,
-//!   alignment, name and description) and the exporter's epoch and floor. An importer refuses
+//!   alignment, binary field table, and its text for people) and the exporter's epoch and
+//!   floor, as `key=value` lines. An importer refuses
 //!   a ring of another type with the field-level difference a typed `open` prints
 //!   ([`BridgeError::Schema`]) before it writes anything.
 //! - **Acknowledgements.** Importers put `<key>/ack`: every sequence below `next` is committed

@@ -78,8 +78,9 @@ impl Ack {
     }
 }
 
-/// The schema queryable's answer: the exporter's slot type (its header words, and its binary
-/// field table in hex), epoch and floor, as `key=value` lines.
+/// The schema queryable's answer: the exporter's slot type (its header words, its binary
+/// field table in hex, and for people (`z_get`) its text, which decoding ignores: the table is
+/// the truth), epoch and floor, as `key=value` lines.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct SchemaReply {
     pub schema: RawSchema,
@@ -90,13 +91,14 @@ pub(crate) struct SchemaReply {
 impl SchemaReply {
     pub fn encode(&self) -> String {
         format!(
-            "hash={:#018x}\nsize={}\nalign={}\nepoch={:#018x}\nfloor={}\ntable={}\n",
+            "hash={:#018x}\nsize={}\nalign={}\nepoch={:#018x}\nfloor={}\ntable={}\ntext={}\n",
             self.schema.hash,
             self.schema.size,
             self.schema.align,
             self.epoch,
             self.floor,
             hex::encode(self.schema.table.encode()),
+            self.schema.text.replace('\n', " "),
         )
     }
 
@@ -129,6 +131,7 @@ mod tests {
         assert_eq!(Ack::decode(&a.encode()), Some(a.clone()));
         assert_eq!(Ack::decode(&a.encode()[..16]), None);
         let s = SchemaReply { schema: RawSchema::of::<[u32; 2]>(), epoch: u64::MAX, floor: 12 };
+        assert!(s.encode().contains(&format!("\ntext={}\n", s.schema.text)), "{}", s.encode());
         assert_eq!(SchemaReply::decode(&s.encode()), Some(s));
         assert_eq!(SchemaReply::decode("hash=1\n"), None);
     }
