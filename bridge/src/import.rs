@@ -164,8 +164,10 @@ fn batch_of(
         return Err(());
     }
     let whole = sample.payload().len() as u64 == header.count.saturating_mul(slot as u64);
+    // The end of its range must be a sequence (`first + count` is computed everywhere after).
+    let ends = header.first.checked_add(header.count).is_some();
     // Corrupt, or not for this schema: never written.
-    Ok((header.schema_hash == schema_hash && whole).then_some(header))
+    Ok((header.schema_hash == schema_hash && whole && ends).then_some(header))
 }
 
 impl Shared {

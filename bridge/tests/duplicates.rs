@@ -5,9 +5,9 @@
 //! committed. Here the test is the exporter: a Zenoh session of its own that answers the schema
 //! query and publishes batches in the bridge's wire format (the crate docs: five little-endian
 //! `u64`s in the attachment; the schema answer's `key=value` lines), and it sends batches again
-//! on purpose: whole batches twice, overlapping batches, and, after the importer was restarted,
-//! everything from sequence 0 again. The real importer (over loopback TCP) must commit every
-//! message exactly once, in order.
+//! on purpose: whole batches twice, overlapping batches, one whose range ends past the last
+//! sequence, and, after the importer was restarted, everything from sequence 0 again. The real
+//! importer (over loopback TCP) must commit every message exactly once, in order.
 //!
 //! The wire format is written here by hand, from the docs, on purpose: the test pins the
 //! documented format, so a change to it fails here until the docs and this test change with it.
@@ -103,16 +103,17 @@ impl Exporter {
 
     /// Publishes orders `first..first + count` as one batch.
     async fn send(&self, first: u64, count: u64) {
+        self.send_as(first, count, orders(first, count)).await;
+    }
+
+    /// Publishes `payload` (`count` orders) as a batch that says it starts at `first`.
+    async fn send_as(&self, first: u64, count: u64, payload: Vec<u8>) {
         let hash = RawSchema::of::<Order>().hash;
         let mut header = Vec::with_capacity(40);
         for word in [hash, EPOCH, first, count, 0] {
             header.extend_from_slice(&word.to_le_bytes());
         }
-        self.publisher
-            .put(ZBytes::from(orders(first, count)))
-            .attachment(ZBytes::from(header))
-            .await
-            .unwrap();
+        self.publisher.put(ZBytes::from(payload)).attachment(ZBytes::from(header)).await.unwrap();
     }
 
     /// The next acknowledgement, if one comes within `wait`.
@@ -214,8 +215,16 @@ fn batches_sent_again_are_committed_exactly_once() {
     // 2. Batches again, whole and overlapping, and then one new message: once it is
     //    acknowledged, every batch before it has been handled (one publisher, one subscriber,
     //    a reliable ordered link).
-    let script = [(0, 100), (0, 100), (50, 100), (150, 50), (100, 100), (0, 200), (200, 1)];
-    let ack = rt.block_on(exporter.run_until_acked(201, &script));
+    let script = [(0, 100), (0, 100), (50, 100), (150, 50), (100, 100), (0, 200)];
+    rt.block_on(async {
+        for (first, count) in script {
+            exporter.send(first, count).await;
+        }
+        // A batch whose range would end past the last sequence (a hostile or corrupt header):
+        // ignored, and the stream goes on.
+        exporter.send_as(u64::MAX - 1, 4, orders(0, 4)).await;
+    });
+    let ack = rt.block_on(exporter.run_until_acked(201, &[(200, 1)]));
     assert_eq!(ack.next, 201, "the importer acknowledged more than was sent once");
     assert_eq!(ring.cursor(), 201, "messages sent again were committed again");
     assert_eq!(stats.messages(), 201);
