@@ -88,14 +88,23 @@ const WAIT_IDLE: Duration = Duration::from_millis(10);
 /// The same while messages are sent and not yet acknowledged.
 const WAIT_OUTSTANDING: Duration = Duration::from_millis(1);
 
-/// Sets the flag when the export future is dropped: its sending thread then stops.
-struct StopOnDrop(Arc<AtomicBool>);
+/// Stops the sending thread when the export future is dropped (or ends): sets its flag, then
+/// waits for it to end, so that its consumer index is detached cleanly (not left to look like
+/// a dead process's) before the future is gone.
+struct StopOnDrop {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        // Release: pairs with the Acquire load in `send_loop` (nothing else is published
+        // Release: pairs with the Acquire load in `Sender::run` (nothing else is published
         // through it; the order only keeps the flag's meaning plain).
-        self.0.store(true, Ordering::Release);
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            // It looks at the flag at least every WAIT_IDLE (10 ms), and after every put.
+            let _ = thread.join();
+        }
     }
 }
 
@@ -104,8 +113,9 @@ impl Drop for StopOnDrop {
 ///
 /// The sending loop runs on a thread of its own that blocks on the ring itself (a producer's
 /// commit wakes it directly, with no hop through an async runtime) and uses Zenoh's blocking
-/// calls. Once the future is dropped the thread stops within 10 ms, and only
-/// then frees the consumer index.
+/// calls. Dropping the future stops the thread and waits for it (it looks at its stop flag at
+/// least every 10 ms, and after every put), so the consumer index is free again once the drop
+/// returns.
 pub async fn export_raw(
     ring: &RawRing,
     consumer_index: usize,
@@ -145,7 +155,7 @@ pub async fn export_raw(
         .map_err(zenoh_error)?;
 
     let stop = Arc::new(AtomicBool::new(false));
-    let _stop_on_drop = StopOnDrop(Arc::clone(&stop));
+    let mut stopper = StopOnDrop { stop: Arc::clone(&stop), thread: None };
     let (done, finished) = tokio::sync::oneshot::channel();
     let sender = Sender {
         consumer,
@@ -157,15 +167,17 @@ pub async fn export_raw(
         config,
         stop,
     };
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("shmd-export".into())
         .spawn(move || {
             let _ = done.send(sender.run());
         })
         .map_err(|e| BridgeError::Thread(format!("cannot start it: {e}")))?;
+    stopper.thread = Some(thread);
     let result = finished.await.unwrap_or_else(|_| {
         Err(BridgeError::Thread("it stopped without a result (a panic)".into()))
     });
+    drop(stopper);
     drop(session);
     result
 }
@@ -277,7 +289,7 @@ impl Sender {
             //    acknowledgement. Otherwise wait for messages beyond those seen (published
             //    while earlier ones are unacknowledged, so not committed), and look at the
             //    acknowledgements again soon while some are outstanding.
-            if available >= capacity {
+            if cursor - floor >= capacity {
                 if let Ok(Some(sample)) = self.acks.recv_timeout(WAIT_IDLE) {
                     on_ack(&sample, epoch, floor, &mut next_send, &mut importers, stats);
                 }

@@ -148,6 +148,19 @@ struct Shared {
     ack_due: tokio::sync::Notify,
 }
 
+/// Takes the producer back from the fast path when the import future is dropped, so that it
+/// is detached (free for another importer) once the drop returns, not when the last callback
+/// lets go of `Shared`.
+struct ReclaimOnDrop(Arc<Shared>);
+
+impl Drop for ReclaimOnDrop {
+    fn drop(&mut self) {
+        let mut stream = self.0.lock();
+        stream.armed = false;
+        drop(stream.lent.take());
+    }
+}
+
 /// The checks every batch passes before any of it is written: ours, of `epoch`, of this
 /// schema, whole slots. `Err(())` for a batch of another epoch.
 #[allow(clippy::result_unit_err)]
@@ -414,9 +427,11 @@ pub async fn import_raw(ring: &RawRing, config: ImportConfig) -> Result<(), Brid
     let state_file = StateFile { path: crate::state_file(&config.state_dir, ring.name()) };
     let session = config.endpoints.open().await?;
     let producer = ring.producer()?;
+    // Acknowledgements are dropped rather than waited for on a congested link: they are sent
+    // from Zenoh's callback too (which must not block), and the heartbeat repeats them.
     let acks = session
         .declare_publisher(format!("{key}/ack"))
-        .congestion_control(CongestionControl::Block)
+        .congestion_control(CongestionControl::Drop)
         .await
         .map_err(zenoh_error)?;
     let (queue_in, queue) = tokio::sync::mpsc::unbounded_channel();
@@ -438,6 +453,9 @@ pub async fn import_raw(ring: &RawRing, config: ImportConfig) -> Result<(), Brid
         stats: Arc::clone(&stats),
         ack_due: tokio::sync::Notify::new(),
     });
+    // Dropped after the subscriber (declared after it): a callback still running then has
+    // finished with the producer once this takes it.
+    let _reclaim = ReclaimOnDrop(Arc::clone(&shared));
     let _data = {
         let shared = Arc::clone(&shared);
         session

@@ -50,8 +50,9 @@
 //! or an error.
 //!
 //! **Threads.** The exporter sends from a thread of its own (`shmd-export`) that blocks on the
-//! source ring, so a producer's commit wakes it directly; it stops within 10 ms of its future
-//! being dropped, and only then frees the consumer index. The importer writes a batch that
+//! source ring, so a producer's commit wakes it directly; dropping its future stops the thread
+//! and waits for it (at most 10 ms, or one put blocked by a congested link), then the consumer
+//! index is free. The importer writes a batch that
 //! continues the stream from Zenoh's subscriber callback when its ring has room for all of it;
 //! everything else (a full ring, a gap, a batch sent again, a new epoch) goes through the
 //! future's task, in order. Each thread wake-up saved is one the network does not hide: see the

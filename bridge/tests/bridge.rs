@@ -256,3 +256,82 @@ fn a_full_destination_makes_the_exporter_wait_and_nothing_is_dropped() {
     assert_eq!(checksum, expected_checksum(count));
     assert!(filled, "the destination ring was full at some point");
 }
+
+/// Dropping an export or import future frees its ring handle before the drop returns: the
+/// exporter's sending thread is joined (not left to detach the consumer index up to 10 ms
+/// later), and the producer the importer lent to Zenoh's callback is taken back. Restarting
+/// either at once then attaches again.
+#[test]
+fn dropped_bridge_futures_free_their_ring_handles_at_once() {
+    use shm_disruptor::AttachError;
+    let (source, destination) = (unique("drop-src"), unique("drop-dst"));
+    let src = Disruptor::<Order>::builder(&source).capacity(1024).consumers(1).create().unwrap();
+    let dst = Disruptor::<Order>::builder(&destination)
+        .capacity(1024)
+        .consumers(1)
+        .single_producer()
+        .create()
+        .unwrap();
+    let state = std::env::temp_dir().join(destination.trim_start_matches('/'));
+    std::fs::create_dir_all(&state).unwrap();
+    struct Cleanup([String; 2], std::path::PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            for ring in &self.0 {
+                let _ = shm_disruptor::unlink(ring);
+            }
+            let _ = std::fs::remove_dir_all(&self.1);
+        }
+    }
+    let _cleanup = Cleanup([source.clone(), destination.clone()], state.clone());
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut producer = src.producer().unwrap();
+    let mut consumer = dst.consumer(0).unwrap();
+    for round in 0..3u64 {
+        let endpoint = format!("tcp/127.0.0.1:{}", free_port());
+        let exporter = {
+            let (src, endpoints) =
+                (src.clone(), Endpoints { listen: vec![endpoint.clone()], ..Endpoints::default() });
+            rt.spawn(async move {
+                export(&src, 0, ExportConfig { endpoints, ..ExportConfig::default() }).await
+            })
+        };
+        let importer = {
+            let dst = dst.clone();
+            let config = ImportConfig {
+                key: Some(default_key(&source)),
+                endpoints: Endpoints { connect: vec![endpoint], ..Endpoints::default() },
+                state_dir: state.clone(),
+                ..ImportConfig::default()
+            };
+            rt.spawn(async move { import(&dst, config).await })
+        };
+        // Ten orders through the bridge: both ends hold their handles (the importer has lent
+        // its producer to the callback, which wrote them).
+        for i in 0..10 {
+            producer.publish(|o| *o = Order::new(round * 10 + i, 7)).unwrap();
+        }
+        let mut got = 0;
+        while got < 10 {
+            assert!(Instant::now() < deadline, "round {round}: {got} of 10 orders arrived");
+            if let Ok(batch) = consumer.consume_timeout(Duration::from_millis(50)) {
+                for o in batch.iter() {
+                    assert_eq!(o.id, round * 10 + got, "round {round}");
+                    got += 1;
+                }
+                batch.commit();
+            }
+        }
+        assert!(matches!(src.consumer(0), Err(AttachError::ConsumerInUse { .. })));
+        assert!(matches!(dst.producer(), Err(AttachError::ProducerInUse { .. })));
+        exporter.abort();
+        importer.abort();
+        assert!(rt.block_on(exporter).unwrap_err().is_cancelled());
+        assert!(rt.block_on(importer).unwrap_err().is_cancelled());
+        // At once: both handles are free again.
+        drop(src.consumer(0).expect("the exporter's consumer index is free once it is dropped"));
+        drop(dst.producer().expect("the importer's producer is free once it is dropped"));
+    }
+}
