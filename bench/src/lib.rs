@@ -198,7 +198,9 @@
 //!
 //! Environment: `BENCH_SCALE` (default 1), `BENCH_RUNS` (default 5), `BENCH_TIMEOUT_S` (per run,
 //! default 120), `BENCH_PIN=a,b,...` (pin the processes, and the probe's threads, to these CPUs in
-//! turn; nothing is pinned by default), `BENCH_IMPLS=ours,raw,...` (run only these),
+//! turn; nothing is pinned by default), `BENCH_PRODUCER_CPUS=a,...` (`mpsc-threads-*`: pin our
+//! producer process to these CPUs instead; with `BENCH_PIN=x,y` the consumer process is on
+//! `y`; the crate's run, one process, is not affected), `BENCH_IMPLS=ours,raw,...` (run only these),
 //! `BENCH_WAIT=busy-spin|yield|backoff|block` (the wait strategy of `ours` and `single-stage`;
 //! default busy-spin, but yield in `pipeline3`, `diamond` and `fanout-*`), `BENCH_OUT` (where the
 //! files go), `BENCH_ICEORYX2_BUFFER` (messages iceoryx2's service holds per subscriber; default

@@ -36,6 +36,9 @@ pub struct Config {
     pub runs: usize,
     pub timeout: Duration,
     pub pin: Vec<usize>,
+    /// `BENCH_PRODUCER_CPUS`: the CPUs of `mpsc-threads-*`'s producer process, instead of
+    /// `pin` (to keep its producers off the consumer's CPU).
+    pub producer_cpus: Option<Vec<usize>>,
     pub impls: Option<Vec<String>>,
     /// The wait strategy the children of a run are given (`BENCH_WAIT` in their environment);
     /// `None`: they inherit ours.
@@ -77,6 +80,8 @@ impl Config {
                 if smoke { 30.0 } else { 120.0 },
             )),
             pin,
+            producer_cpus: list("BENCH_PRODUCER_CPUS")
+                .map(|l| l.iter().filter_map(|s| s.parse().ok()).collect()),
             impls: list("BENCH_IMPLS"),
             wait: None,
             linger: true,

@@ -260,9 +260,10 @@ pub fn run_window(
     let unlink = Unlink(vec![name.clone()]);
     report_segment::<u64>(sc, &name, RING_SLOTS, printed);
     let args = [("ring", name), producers_arg, window_ns];
+    let producer_cpus = cfg.producer_cpus.clone().unwrap_or_else(|| cfg.pin.clone());
     let kids = vec![
         Kid::spawn(cfg, "window-consumer", "u64", &args, cfg.cpu(1).into_iter().collect())?,
-        Kid::spawn(cfg, "window-producers", "u64", &args, cfg.pin.clone())?,
+        Kid::spawn(cfg, "window-producers", "u64", &args, producer_cpus)?,
     ];
     let results = run_children(kids, unlink)?;
     let [consumer, producer] = results.as_slice() else {
