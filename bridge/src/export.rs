@@ -155,7 +155,6 @@ pub async fn export_raw(
         .map_err(zenoh_error)?;
 
     let stop = Arc::new(AtomicBool::new(false));
-    let mut stopper = StopOnDrop { stop: Arc::clone(&stop), thread: None };
     let (done, finished) = tokio::sync::oneshot::channel();
     let sender = Sender {
         consumer,
@@ -165,7 +164,7 @@ pub async fn export_raw(
         schema_hash: ring.schema().hash,
         shared_floor,
         config,
-        stop,
+        stop: Arc::clone(&stop),
     };
     let thread = std::thread::Builder::new()
         .name("shmd-export".into())
@@ -173,7 +172,7 @@ pub async fn export_raw(
             let _ = done.send(sender.run());
         })
         .map_err(|e| BridgeError::Thread(format!("cannot start it: {e}")))?;
-    stopper.thread = Some(thread);
+    let stopper = StopOnDrop { stop, thread: Some(thread) };
     let result = finished.await.unwrap_or_else(|_| {
         Err(BridgeError::Thread("it stopped without a result (a panic)".into()))
     });

@@ -125,14 +125,12 @@ struct Stream {
     acked: (u64, Instant),
     /// Runs committed since the last acknowledgement.
     unacked_runs: u32,
-    /// The fast path may write: the task waits for a sample with nothing queued and no
-    /// partly filled claim, and lent it the producer (`lent`).
-    armed: bool,
-    /// The producer, from when the task arms the fast path until it takes it back.
+    /// The producer, lent by the task while it waits for a sample with nothing queued and no
+    /// partly filled claim: the fast path writes only while it is here.
     lent: Option<RawProducer>,
-    /// Samples for the task, in order. A sample goes here when the fast path is not armed
-    /// or cannot take it whole; that disarms the fast path until the task has caught up, so
-    /// every later sample queues behind it.
+    /// Samples for the task, in order: those the fast path does not take. No batch overtakes
+    /// one queued before it: the fast path takes only a batch that starts at or before
+    /// `received`, and only a batch taken (by either side) moves `received`.
     queue: tokio::sync::mpsc::UnboundedSender<Sample>,
 }
 
@@ -155,9 +153,7 @@ struct ReclaimOnDrop(Arc<Shared>);
 
 impl Drop for ReclaimOnDrop {
     fn drop(&mut self) {
-        let mut stream = self.0.lock();
-        stream.armed = false;
-        drop(stream.lent.take());
+        drop(self.0.lock().lent.take());
     }
 }
 
@@ -217,20 +213,22 @@ impl Shared {
     }
 
     /// Zenoh's callback: writes a batch that continues the stream straight into the ring
-    /// when the fast path is armed and the ring has room for all of it (no hop through the
-    /// task, whose wake-up costs as much as the network's); queues it for the task otherwise.
+    /// when the task has lent the producer and the ring has room for all of it (no hop
+    /// through the task, whose wake-up costs as much as the network's); queues it for the
+    /// task otherwise.
     fn offer(&self, sample: Sample) {
         let mut stream = self.lock();
-        if stream.armed && self.write_now(&mut stream, &sample) {
-            return;
+        if !self.write_now(&mut stream, &sample) {
+            let _ = stream.queue.send(sample);
         }
-        stream.armed = false;
-        let _ = stream.queue.send(sample);
     }
 
-    /// The fast path's write: `false` (nothing written) unless the batch is of this epoch and
-    /// continues the stream, and the ring has room for all of it now.
+    /// The fast path's write: `false` (nothing written) unless the producer is lent, the
+    /// batch is of this epoch and continues the stream, and the ring has room for all of it.
     fn write_now(&self, stream: &mut Stream, sample: &Sample) -> bool {
+        if stream.lent.is_none() {
+            return false;
+        }
         let Ok(Some(header)) = batch_of(sample, stream.epoch, self.schema_hash, self.slot) else {
             return false;
         };
@@ -283,11 +281,9 @@ impl Inbox {
         self.producer.as_mut().expect("the task holds the producer while it writes")
     }
 
-    /// Takes the producer back from the fast path (which stays disarmed).
+    /// Takes the producer back from the fast path.
     fn take_back(&mut self) {
-        let mut stream = self.shared.lock();
-        stream.armed = false;
-        if let Some(producer) = stream.lent.take() {
+        if let Some(producer) = self.shared.lock().lent.take() {
             self.producer = Some(producer);
         }
     }
@@ -311,9 +307,9 @@ impl Inbox {
                         // The callback queues under this lock: nothing queued now means the
                         // fast path may take the next sample.
                         if can_lend && self.queue.is_empty() {
+                            // (Still lent, after a wait that ended with no sample.)
                             if let Some(producer) = self.producer.take() {
                                 stream.lent = Some(producer);
-                                stream.armed = true;
                             }
                         }
                         HEARTBEAT.saturating_sub(stream.acked.1.elapsed())
@@ -442,7 +438,6 @@ pub async fn import_raw(ring: &RawRing, config: ImportConfig) -> Result<(), Brid
             committed: 0,
             acked: (0, Instant::now()),
             unacked_runs: 0,
-            armed: false,
             lent: None,
             queue: queue_in,
         }),
