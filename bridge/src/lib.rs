@@ -41,7 +41,8 @@
 //!
 //! Peers connect with explicit endpoints ([`Endpoints`]: `tcp/ADDR` to listen on or connect
 //! to), with multicast scouting off unless [`Endpoints::scouting`] is set; for many hosts, run
-//! a `zenohd` router and make every bridge its client ([`Mode::Client`]) connecting to it.
+//! a `zenohd` router and make every bridge its client ([`Mode::Client`]) connecting to it
+//! (peers that use a router must also listen: see [`Endpoints::mode`]).
 //!
 //! [`export`] and [`import`] take typed rings; [`export_raw`] and [`import_raw`] take
 //! [`RawRing`]s, for rings known only by the schema in their header (the `shm-disruptor
@@ -89,6 +90,11 @@ pub struct Endpoints {
     /// How this end joins Zenoh: a peer (the default; two ends that connect to each other),
     /// or a client of a `zenohd` router given in `connect` (the deployment for many hosts:
     /// the router routes the data, the acknowledgements and the schema queries).
+    ///
+    /// Peers may connect to a router too, but only to meet: Zenoh expects the peers behind
+    /// one router to reach each other directly, so each must also `listen` on an address the
+    /// others can reach (the router tells them where). Two peers that only connect to a
+    /// router never find each other.
     pub mode: Mode,
 }
 

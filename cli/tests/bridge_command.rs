@@ -1,6 +1,6 @@
-//! `shm-disruptor bridge export|import` as real processes, through a Zenoh router: the
-//! importer creates its ring from the exporter's schema (`--create`), and every message arrives
-//! once, in order. The router is this test binary re-run in the `router` role: a Zenoh session
+//! `shm-disruptor bridge export|import` as real processes, through a Zenoh router, as its
+//! clients and as peers that listen: the importer creates its ring from the exporter's schema
+//! (`--create`), and every message arrives once, in order. The router is this test binary re-run in the `router` role: a Zenoh session
 //! in router mode, the routing code `zenohd` runs.
 #![cfg(feature = "bridge")]
 
@@ -50,18 +50,43 @@ impl Drop for Cleanup {
     }
 }
 
+/// A free loopback TCP endpoint.
+fn free_endpoint() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    format!("tcp/127.0.0.1:{port}")
+}
+
+/// How the two ends join the router.
+#[derive(Clone, Copy)]
+enum Deployment {
+    /// Clients of the router: it carries everything.
+    Clients,
+    /// Peers that each listen too: the router introduces them (gossip), and they connect
+    /// to each other.
+    ListeningPeers,
+}
+
 #[test]
 fn import_creates_its_ring_from_the_exporters_schema_through_a_router() {
+    through_a_router("client", Deployment::Clients);
+}
+
+#[test]
+fn peers_that_listen_meet_through_a_router() {
+    through_a_router("peer", Deployment::ListeningPeers);
+}
+
+fn through_a_router(tag: &str, deployment: Deployment) {
     const COUNT: u64 = 200_000;
     let pid = std::process::id();
-    let (source, destination) = (format!("/sd-bridge-src-{pid}"), format!("/sd-bridge-dst-{pid}"));
-    let state = std::env::temp_dir().join(format!("sd-bridge-state-{pid}"));
+    let (source, destination) =
+        (format!("/sd-bridge-src-{tag}-{pid}"), format!("/sd-bridge-dst-{tag}-{pid}"));
+    let state = std::env::temp_dir().join(format!("sd-bridge-state-{tag}-{pid}"));
     std::fs::create_dir_all(&state).unwrap();
     let mut cleanup =
         Cleanup { children: Vec::new(), rings: vec![source.clone(), destination.clone()], state };
     let ring = Disruptor::<Quote>::builder(&source).capacity(4096).consumers(1).create().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let endpoint = format!("tcp/127.0.0.1:{port}");
+    let endpoint = free_endpoint();
 
     let router = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "router", "--nocapture", "--test-threads=1"])
@@ -78,9 +103,22 @@ fn import_creates_its_ring_from_the_exporters_schema_through_a_router() {
             .spawn()
             .unwrap()
     };
-    // Neither end listens: both are clients of the router, which routes between them.
-    let via = ["--mode", "client", "--connect", &endpoint, "--quiet"];
-    cleanup.children.push(command(&[&["bridge", "export", &source][..], &via].concat()));
+    // Both ends connect only to the router. Clients listen on nothing: the router routes
+    // between them. Peers in the same router's region must reach each other directly, so each
+    // listens too; without that, they never find each other (checked by hand: the open below
+    // times out).
+    let via = |listen: &str| -> Vec<String> {
+        let mut args = vec!["--connect".to_owned(), endpoint.clone(), "--quiet".to_owned()];
+        match deployment {
+            Deployment::Clients => args.extend(["--mode".to_owned(), "client".to_owned()]),
+            Deployment::ListeningPeers => args.extend(["--listen".to_owned(), listen.to_owned()]),
+        }
+        args
+    };
+    let (export_via, import_via) = (via(&free_endpoint()), via(&free_endpoint()));
+    let export_via: Vec<&str> = export_via.iter().map(String::as_str).collect();
+    let import_via: Vec<&str> = import_via.iter().map(String::as_str).collect();
+    cleanup.children.push(command(&[&["bridge", "export", &source][..], &export_via].concat()));
     let key = format!("shm-disruptor{source}");
     let state_dir = cleanup.state.display().to_string();
     let import = [
@@ -94,7 +132,7 @@ fn import_creates_its_ring_from_the_exporters_schema_through_a_router() {
         "--state-dir",
         &state_dir,
     ];
-    cleanup.children.push(command(&[&import[..], &via].concat()));
+    cleanup.children.push(command(&[&import[..], &import_via].concat()));
 
     // The typed open checks the created ring's schema against `Quote`'s.
     let created =
