@@ -52,8 +52,9 @@
 //!
 //! **Threads.** The exporter sends from a thread of its own (`shmd-export`) that blocks on the
 //! source ring, so a producer's commit wakes it directly; dropping its future stops the thread
-//! and waits for it (at most 10 ms, or one put blocked by a congested link), then the consumer
-//! index is free. The importer writes a batch that
+//! and waits for it (at most 10 ms, or one put blocked by a congested link: Zenoh blocks a put
+//! for at most 5 s, `transport/link/tx/queue/congestion_control/block/wait_before_close`, then
+//! closes that link), then the consumer index is free. The importer writes a batch that
 //! continues the stream from Zenoh's subscriber callback when its ring has room for all of it;
 //! everything else (a full ring, a gap, a batch sent again, a new epoch) goes through the
 //! future's task, in order. Each thread wake-up saved is one the network does not hide: see the
