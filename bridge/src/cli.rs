@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! shm-disruptor bridge export NAME [--key K] [--listen tcp/ADDR] [--connect tcp/ADDR] [--consumer I]
-//! shm-disruptor bridge import NAME [--key K] [--listen tcp/ADDR] [--connect tcp/ADDR] [--create CAPACITY]
+//! shm-disruptor bridge import NAME [--key K] [--listen tcp/ADDR] [--connect tcp/ADDR] [--create CAPACITY] [--schema-timeout SECONDS]
 //! ```
 
 use std::sync::Arc;
@@ -98,9 +98,21 @@ pub struct ImportArgs {
     /// Where the importer keeps its state file.
     #[arg(long, default_value = "/dev/shm")]
     pub state_dir: std::path::PathBuf,
+    /// Give up (exit with an error) when no exporter has answered the schema query after this
+    /// many seconds (with `--mode client`, this includes reaching the router); without it,
+    /// wait for one for ever.
+    #[arg(long, value_parser = seconds)]
+    pub schema_timeout: Option<Duration>,
     /// Zenoh options.
     #[command(flatten)]
     pub net: NetArgs,
+}
+
+/// Parses a non-negative, finite number of seconds.
+fn seconds(text: &str) -> Result<Duration, String> {
+    let value: f64 =
+        text.parse().map_err(|e| format!("{text:?} is not a number of seconds: {e}"))?;
+    Duration::try_from_secs_f64(value).map_err(|_| format!("{text:?} is not a number of seconds"))
 }
 
 /// Normalises `ticks` and `/dev/shm/ticks` to `/ticks`.
@@ -183,9 +195,11 @@ pub async fn run_import(args: ImportArgs) -> Result<(), BridgeError> {
         (Ok(ring), _) => ring,
         (Err(shm_disruptor::OpenError::NotFound { .. }), Some(capacity)) => {
             // Create it from the exporter's schema.
-            let session = args.net.endpoints().open().await?;
+            let started = Instant::now();
+            let session = args.net.endpoints().open(args.schema_timeout).await?;
             let key = args.net.key.clone().unwrap_or_else(|| crate::default_key(&name));
-            let reply = crate::import::query_schema(&session, &key, None).await?;
+            let left = args.schema_timeout.map(|t| t.saturating_sub(started.elapsed()));
+            let reply = crate::import::query_schema(&session, &key, left).await?;
             drop(session);
             RawRing::create(&name, &reply.schema, capacity, args.consumers)?
         }
@@ -197,8 +211,8 @@ pub async fn run_import(args: ImportArgs) -> Result<(), BridgeError> {
         endpoints: args.net.endpoints(),
         importer_id: args.id.clone(),
         state_dir: args.state_dir.clone(),
+        schema_timeout: args.schema_timeout,
         stats: Arc::clone(&stats),
-        ..ImportConfig::default()
     };
     eprintln!("importing into {} ({})", ring.name(), ring.schema().text);
     let show = (!args.net.quiet).then(|| tokio::spawn(progress("import", Arc::clone(&stats))));

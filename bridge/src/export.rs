@@ -125,7 +125,7 @@ pub async fn export_raw(
     let mut consumer = ring.consumer(consumer_index)?;
     consumer.set_wait_strategy(WaitStrategy::Block);
     let epoch = epoch_of(ring, consumer_index);
-    let session = config.endpoints.open().await?;
+    let session = config.endpoints.open(None).await?;
 
     // The floor (committed sequence) as the schema queryable reports it. Written by the
     // sending thread, read by Zenoh's callback thread for display to importers; nothing else
@@ -171,10 +171,10 @@ pub async fn export_raw(
         .spawn(move || {
             let _ = done.send(sender.run());
         })
-        .map_err(|e| BridgeError::Thread(format!("cannot start it: {e}")))?;
+        .map_err(|e| BridgeError::Thread(format!("shmd-export: cannot start it: {e}")))?;
     let stopper = StopOnDrop { stop, thread: Some(thread) };
     let result = finished.await.unwrap_or_else(|_| {
-        Err(BridgeError::Thread("it stopped without a result (a panic)".into()))
+        Err(BridgeError::Thread("shmd-export: stopped without a result (a panic)".into()))
     });
     drop(stopper);
     drop(session);

@@ -421,7 +421,11 @@ pub async fn import_raw(ring: &RawRing, config: ImportConfig) -> Result<(), Brid
     let slot = ring.slot_size();
     let stats = Arc::clone(&config.stats);
     let state_file = StateFile { path: crate::state_file(&config.state_dir, ring.name()) };
-    let session = config.endpoints.open().await?;
+    let started = Instant::now();
+    let session = config.endpoints.open(config.schema_timeout).await?;
+    // The first wait for the schema gets what is left of the timeout; later ones (after the
+    // exporter restarts) the whole of it.
+    let mut schema_timeout = config.schema_timeout.map(|t| t.saturating_sub(started.elapsed()));
     let producer = ring.producer()?;
     // Acknowledgements are dropped rather than waited for on a congested link: they are sent
     // from Zenoh's callback too (which must not block), and the heartbeat repeats them.
@@ -464,7 +468,8 @@ pub async fn import_raw(ring: &RawRing, config: ImportConfig) -> Result<(), Brid
     loop {
         inbox.take_back();
         // The exporter's schema, epoch and floor.
-        let reply = query_schema(&session, &key, config.schema_timeout).await?;
+        let reply = query_schema(&session, &key, schema_timeout).await?;
+        schema_timeout = config.schema_timeout;
         ring.schema()
             .check(ring.name(), &reply.schema)
             .map_err(|error| BridgeError::Schema { key: key.clone(), error })?;

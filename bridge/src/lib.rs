@@ -47,8 +47,9 @@
 //! [`export`] and [`import`] take typed rings; [`export_raw`] and [`import_raw`] take
 //! [`RawRing`]s, for rings known only by the schema in their header (the `shm-disruptor
 //! bridge` command, [`cli`]). Each runs until its future is dropped (cancel it with
-//! `tokio::select!` or a timeout: nothing is lost, unacknowledged messages stay in the source)
-//! or an error.
+//! `tokio::select!` or a timeout, at any point: nothing is lost, unacknowledged messages stay
+//! in the source) or an error. They need a multi-thread tokio runtime (one worker is enough):
+//! Zenoh refuses a current-thread one.
 //!
 //! **Threads.** The exporter sends from a thread of its own (`shmd-export`) that blocks on the
 //! source ring, so a producer's commit wakes it directly; dropping its future stops the thread
@@ -134,8 +135,40 @@ impl Endpoints {
         Ok(config)
     }
 
-    pub(crate) async fn open(&self) -> Result<zenoh::Session, BridgeError> {
-        zenoh::open(self.config()?).await.map_err(|e| BridgeError::Zenoh(e.to_string()))
+    /// Opens a Zenoh session, giving up after `within` if given.
+    ///
+    /// Zenoh's `open` blocks its caller even when awaited, and a router's client blocks in it
+    /// until it reaches the router: it runs on a thread of its own (`shmd-zenoh-open`), so the
+    /// future awaiting it stays cancellable and the runtime's threads stay free. A session that
+    /// opens after its future is gone is closed at once; until then, the thread retries.
+    pub(crate) async fn open(
+        &self,
+        within: Option<Duration>,
+    ) -> Result<zenoh::Session, BridgeError> {
+        use zenoh::Wait;
+        let config = self.config()?;
+        let (opened, session) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("shmd-zenoh-open".into())
+            .spawn(move || {
+                // Unheard when the future is gone: the session is dropped, which closes it.
+                let _ = opened.send(zenoh::open(config).wait());
+            })
+            .map_err(|e| BridgeError::Thread(format!("shmd-zenoh-open: cannot start it: {e}")))?;
+        let session = async {
+            session
+                .await
+                .map_err(|_| {
+                    BridgeError::Thread("shmd-zenoh-open: stopped without a result".into())
+                })?
+                .map_err(|e| BridgeError::Zenoh(e.to_string()))
+        };
+        match within {
+            None => session.await,
+            Some(waited) => tokio::time::timeout(waited, session)
+                .await
+                .map_err(|_| BridgeError::NoRouter { connect: self.connect.clone(), waited })?,
+        }
     }
 }
 
@@ -200,7 +233,9 @@ pub struct ImportConfig {
     /// Where the importer keeps its state file, `<ring name>.bridge-import` (default
     /// `/dev/shm`, next to the ring; it must survive exactly as long as the ring does).
     pub state_dir: PathBuf,
-    /// How long to wait for the exporter's schema before giving up (default: forever).
+    /// How long to wait for the exporter's schema before giving up (default: for ever), with
+    /// [`BridgeError::NoExporter`]. It counts from the start, so it also bounds the wait of a
+    /// router's client for its router ([`BridgeError::NoRouter`]).
     pub schema_timeout: Option<Duration>,
     /// Counters, shared with the caller.
     pub stats: Arc<BridgeStats>,
@@ -293,14 +328,23 @@ pub enum BridgeError {
         /// How long the importer waited.
         waited: Duration,
     },
+    /// A router's client did not reach a router in time (see [`ImportConfig::schema_timeout`]).
+    #[error("no Zenoh router answered at {connect:?} within {waited:?}")]
+    NoRouter {
+        /// The endpoints tried.
+        connect: Vec<String>,
+        /// How long it waited.
+        waited: Duration,
+    },
     /// Waiting for the source ring failed.
     #[error("waiting for the source ring: {0}")]
     Consume(#[from] shm_disruptor::ConsumeError),
     /// A claim in the local ring failed (every consumer of the destination released).
     #[error("claiming in the destination ring: {0}")]
     Claim(#[from] shm_disruptor::ClaimError),
-    /// The exporter's sending thread could not be started, or stopped without a result.
-    #[error("the exporter's thread: {0}")]
+    /// A bridge thread (the exporter's sender, `shmd-export`, or a session being opened,
+    /// `shmd-zenoh-open`) could not be started, or stopped without a result.
+    #[error("thread {0}")]
     Thread(String),
     /// A bad configuration value (endpoint, key).
     #[error("configuration: {0}")]

@@ -335,3 +335,68 @@ fn dropped_bridge_futures_free_their_ring_handles_at_once() {
         drop(dst.producer().expect("the importer's producer is free once it is dropped"));
     }
 }
+
+/// A router's client blocks in Zenoh's `open` until it reaches the router. While none answers,
+/// the export and import futures stay cancellable (a timeout ends them at once, on a runtime
+/// with one worker), and an import with a schema timeout gives up with `NoRouter`.
+#[test]
+fn clients_of_an_unreachable_router_can_be_cancelled_and_give_up() {
+    use shm_disruptor_bridge::{BridgeError, Mode};
+    let (source, destination) = (unique("norouter-src"), unique("norouter-dst"));
+    let src = Disruptor::<Order>::builder(&source).capacity(64).consumers(1).create().unwrap();
+    let dst = Disruptor::<Order>::builder(&destination).capacity(64).consumers(1).create().unwrap();
+    struct Cleanup([String; 2]);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            for ring in &self.0 {
+                let _ = shm_disruptor::unlink(ring);
+            }
+        }
+    }
+    let _cleanup = Cleanup([source.clone(), destination.clone()]);
+    // Nothing listens there.
+    let endpoints = Endpoints {
+        connect: vec![format!("tcp/127.0.0.1:{}", free_port())],
+        mode: Mode::Client,
+        ..Endpoints::default()
+    };
+    let import_config = |schema_timeout| ImportConfig {
+        endpoints: endpoints.clone(),
+        state_dir: std::env::temp_dir(),
+        schema_timeout,
+        ..ImportConfig::default()
+    };
+    // The runtime runs on a thread of its own, watched: a future that blocks its only thread
+    // would hang the test instead of failing it.
+    let (done, finished) = std::sync::mpsc::channel();
+    let export_config = ExportConfig { endpoints: endpoints.clone(), ..ExportConfig::default() };
+    let (import_cancelled, import_gives_up) =
+        (import_config(None), import_config(Some(Duration::from_millis(300))));
+    std::thread::spawn(move || {
+        // One worker (Zenoh refuses a current-thread runtime).
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let cancel = Duration::from_millis(200);
+        let (exported, imported, gave_up) = rt.block_on(async {
+            use tokio::time::timeout;
+            (
+                timeout(cancel, export(&src, 0, export_config)).await,
+                timeout(cancel, import(&dst, import_cancelled)).await,
+                timeout(Duration::from_secs(10), import(&dst, import_gives_up)).await,
+            )
+        });
+        let _ = done.send((exported.is_err(), imported.is_err(), gave_up));
+    });
+    let (export_timed_out, import_timed_out, gave_up) = finished
+        .recv_timeout(Duration::from_secs(20))
+        .expect("a future blocked its runtime's thread: not cancellable");
+    assert!(export_timed_out, "the export future ended without its router");
+    assert!(import_timed_out, "the import future ended without its router");
+    match gave_up {
+        Ok(Err(BridgeError::NoRouter { connect, .. })) => assert_eq!(connect, endpoints.connect),
+        other => panic!("expected NoRouter, got {other:?}"),
+    }
+}

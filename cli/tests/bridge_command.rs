@@ -160,3 +160,60 @@ fn through_a_router(tag: &str, deployment: Deployment) {
     // Nothing more than the stream: no duplicate follows.
     assert!(consumer.consume_timeout(Duration::from_millis(300)).is_err(), "a duplicate arrived");
 }
+
+/// `bridge import --schema-timeout` gives up when no exporter answers (or, for a router's
+/// client, no router), with the reason, and creates nothing: as a peer and as a client, with
+/// `--create` and into a ring that exists.
+#[test]
+fn import_gives_up_when_no_exporter_answers_within_its_schema_timeout() {
+    let pid = std::process::id();
+    let (missing, existing) = (format!("/sd-bridge-none-{pid}"), format!("/sd-bridge-have-{pid}"));
+    let state = std::env::temp_dir().join(format!("sd-bridge-state-none-{pid}"));
+    std::fs::create_dir_all(&state).unwrap();
+    let mut cleanup =
+        Cleanup { children: Vec::new(), rings: vec![missing.clone(), existing.clone()], state };
+    let _ring = Disruptor::<Quote>::builder(&existing).capacity(64).consumers(1).create().unwrap();
+    // Nothing listens at `nobody`.
+    let nobody = free_endpoint();
+    let state_dir = cleanup.state.display().to_string();
+    for mode in ["peer", "client"] {
+        for (ring, create) in [(&missing, true), (&existing, false)] {
+            let mut args = vec!["bridge", "import", ring, "--connect", &nobody, "--mode", mode];
+            args.extend(["--schema-timeout", "1", "--quiet", "--state-dir", &state_dir]);
+            if create {
+                args.extend(["--create", "64"]);
+            }
+            let child = Command::new(env!("CARGO_BIN_EXE_shm-disruptor"))
+                .args(&args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            cleanup.children.push(child);
+            let started = Instant::now();
+            let status = loop {
+                if let Some(status) = cleanup.children.last_mut().unwrap().try_wait().unwrap() {
+                    break status;
+                }
+                assert!(started.elapsed() < Duration::from_secs(30), "{mode}: still waiting");
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            let mut stderr = String::new();
+            let child = cleanup.children.last_mut().unwrap();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+            assert!(!status.success(), "{mode} {ring}: exited with success");
+            // A client waits for its router first, and says so.
+            let why =
+                if mode == "client" { "no Zenoh router answered" } else { "no exporter answered" };
+            assert!(stderr.contains(why), "{mode} {ring}: {stderr}");
+            assert!(started.elapsed() < Duration::from_secs(20), "{mode}: gave up late");
+            assert!(
+                matches!(
+                    Disruptor::<Quote>::builder(&missing).open(),
+                    Err(shm_disruptor::OpenError::NotFound { .. })
+                ),
+                "{mode}: the ring was created without a schema"
+            );
+        }
+    }
+}
