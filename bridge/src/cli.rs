@@ -98,9 +98,9 @@ pub struct ImportArgs {
     /// Where the importer keeps its state file.
     #[arg(long, default_value = "/dev/shm")]
     pub state_dir: std::path::PathBuf,
-    /// Give up (exit with an error) when no exporter has answered the schema query after this
-    /// many seconds (with `--mode client`, this includes reaching the router); without it,
-    /// wait for one for ever.
+    /// Give up (exit with an error) when a wait for the exporter's schema lasts this many
+    /// seconds (with `--mode client`, the wait for the router counts too); without it, wait
+    /// for an exporter for ever.
     #[arg(long, value_parser = seconds)]
     pub schema_timeout: Option<Duration>,
     /// Zenoh options.
@@ -198,8 +198,8 @@ pub async fn run_import(args: ImportArgs) -> Result<(), BridgeError> {
             let started = Instant::now();
             let session = args.net.endpoints().open(args.schema_timeout).await?;
             let key = args.net.key.clone().unwrap_or_else(|| crate::default_key(&name));
-            let left = args.schema_timeout.map(|t| t.saturating_sub(started.elapsed()));
-            let reply = crate::import::query_schema(&session, &key, left).await?;
+            let reply =
+                crate::import::query_schema(&session, &key, started, args.schema_timeout).await?;
             drop(session);
             RawRing::create(&name, &reply.schema, capacity, args.consumers)?
         }

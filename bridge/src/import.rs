@@ -84,13 +84,14 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
-/// Asks the exporter for its schema, epoch and floor, retrying until `timeout`.
+/// Asks the exporter for its schema, epoch and floor, retrying until `timeout` has passed
+/// since `started` (asking at least once).
 pub(crate) async fn query_schema(
     session: &zenoh::Session,
     key: &str,
+    started: Instant,
     timeout: Option<Duration>,
 ) -> Result<SchemaReply, BridgeError> {
-    let started = Instant::now();
     loop {
         let replies = session
             .get(format!("{key}/schema"))
@@ -421,11 +422,10 @@ pub async fn import_raw(ring: &RawRing, config: ImportConfig) -> Result<(), Brid
     let slot = ring.slot_size();
     let stats = Arc::clone(&config.stats);
     let state_file = StateFile { path: crate::state_file(&config.state_dir, ring.name()) };
-    let started = Instant::now();
+    // The first wait for the schema counts from here (it includes a client's wait for its
+    // router); later ones (after the exporter restarts) from their own start.
+    let mut started = Instant::now();
     let session = config.endpoints.open(config.schema_timeout).await?;
-    // The first wait for the schema gets what is left of the timeout; later ones (after the
-    // exporter restarts) the whole of it.
-    let mut schema_timeout = config.schema_timeout.map(|t| t.saturating_sub(started.elapsed()));
     let producer = ring.producer()?;
     // Acknowledgements are dropped rather than waited for on a congested link: they are sent
     // from Zenoh's callback too (which must not block), and the heartbeat repeats them.
@@ -468,8 +468,7 @@ pub async fn import_raw(ring: &RawRing, config: ImportConfig) -> Result<(), Brid
     loop {
         inbox.take_back();
         // The exporter's schema, epoch and floor.
-        let reply = query_schema(&session, &key, schema_timeout).await?;
-        schema_timeout = config.schema_timeout;
+        let reply = query_schema(&session, &key, started, config.schema_timeout).await?;
         ring.schema()
             .check(ring.name(), &reply.schema)
             .map_err(|error| BridgeError::Schema { key: key.clone(), error })?;
@@ -554,5 +553,7 @@ pub async fn import_raw(ring: &RawRing, config: ImportConfig) -> Result<(), Brid
                 Next::NewEpoch => break,
             }
         }
+        // A new exporter: the next wait for its schema counts from now.
+        started = Instant::now();
     }
 }

@@ -66,7 +66,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use shm_disruptor::raw::RawRing;
 use shm_disruptor::{Disruptor, Slot};
@@ -135,24 +135,46 @@ impl Endpoints {
         Ok(config)
     }
 
-    /// Opens a Zenoh session, giving up after `within` if given.
+    /// Opens a Zenoh session. A router's client gives up after `within`, if given, with
+    /// [`BridgeError::NoRouter`] (a peer's `open` does not wait for its endpoints).
     ///
     /// Zenoh's `open` blocks its caller even when awaited, and a router's client blocks in it
     /// until it reaches the router: it runs on a thread of its own (`shmd-zenoh-open`), so the
-    /// future awaiting it stays cancellable and the runtime's threads stay free. A session that
-    /// opens after its future is gone is closed at once; until then, the thread retries.
+    /// future awaiting it stays cancellable and the runtime's threads stay free. A client's
+    /// thread tries for [`OPEN_ATTEMPT`] at a time, and stops between two tries once nobody
+    /// awaits it any more; a session that opens after its future is gone is closed at once.
     pub(crate) async fn open(
         &self,
         within: Option<Duration>,
     ) -> Result<zenoh::Session, BridgeError> {
         use zenoh::Wait;
-        let config = self.config()?;
+        let client = self.mode == Mode::Client;
+        let mut config = self.config()?;
+        if client {
+            // Zenoh gives up after this (the first connection only: a client that loses its
+            // router later reconnects by `connect/retry`, which this does not touch).
+            let attempt = OPEN_ATTEMPT.as_millis().to_string();
+            config
+                .insert_json5("connect/timeout_ms", &attempt)
+                .map_err(|e| BridgeError::Config(format!("connect/timeout_ms: {e}")))?;
+        }
         let (opened, session) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()
             .name("shmd-zenoh-open".into())
-            .spawn(move || {
+            .spawn(move || loop {
+                let started = Instant::now();
+                let result = zenoh::open(config.clone()).wait();
+                // A client's try that used its whole time found no router: try again while
+                // someone waits. Anything else (a session, or an error at once) is the answer.
+                if result.is_err() && client && started.elapsed() >= OPEN_ATTEMPT / 2 {
+                    if opened.is_closed() {
+                        return;
+                    }
+                    continue;
+                }
                 // Unheard when the future is gone: the session is dropped, which closes it.
-                let _ = opened.send(zenoh::open(config).wait());
+                let _ = opened.send(result);
+                return;
             })
             .map_err(|e| BridgeError::Thread(format!("shmd-zenoh-open: cannot start it: {e}")))?;
         let session = async {
@@ -163,7 +185,7 @@ impl Endpoints {
                 })?
                 .map_err(|e| BridgeError::Zenoh(e.to_string()))
         };
-        match within {
+        match within.filter(|_| client) {
             None => session.await,
             Some(waited) => tokio::time::timeout(waited, session)
                 .await
@@ -171,6 +193,10 @@ impl Endpoints {
         }
     }
 }
+
+/// How long one try of a router's client to open its session lasts (see [`Endpoints::open`]):
+/// also how long its thread may outlive a cancelled future.
+const OPEN_ATTEMPT: Duration = Duration::from_secs(1);
 
 /// What an exporter does when an importer stays away.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -233,9 +259,11 @@ pub struct ImportConfig {
     /// Where the importer keeps its state file, `<ring name>.bridge-import` (default
     /// `/dev/shm`, next to the ring; it must survive exactly as long as the ring does).
     pub state_dir: PathBuf,
-    /// How long to wait for the exporter's schema before giving up (default: for ever), with
-    /// [`BridgeError::NoExporter`]. It counts from the start, so it also bounds the wait of a
-    /// router's client for its router ([`BridgeError::NoRouter`]).
+    /// How long a wait for the exporter's schema may last before the import gives up
+    /// (default: for ever), with [`BridgeError::NoExporter`]. The first wait counts from the
+    /// start, so it also bounds a router's client's wait for its router
+    /// ([`BridgeError::NoRouter`]); after an exporter restarts, the wait for the new one counts
+    /// from then.
     pub schema_timeout: Option<Duration>,
     /// Counters, shared with the caller.
     pub stats: Arc<BridgeStats>,

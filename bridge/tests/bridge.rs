@@ -338,7 +338,8 @@ fn dropped_bridge_futures_free_their_ring_handles_at_once() {
 
 /// A router's client blocks in Zenoh's `open` until it reaches the router. While none answers,
 /// the export and import futures stay cancellable (a timeout ends them at once, on a runtime
-/// with one worker), and an import with a schema timeout gives up with `NoRouter`.
+/// with one worker), an import with a schema timeout gives up with `NoRouter`, and no thread
+/// goes on trying to open a session for them.
 #[test]
 fn clients_of_an_unreachable_router_can_be_cancelled_and_give_up() {
     use shm_disruptor_bridge::{BridgeError, Mode};
@@ -398,5 +399,20 @@ fn clients_of_an_unreachable_router_can_be_cancelled_and_give_up() {
     match gave_up {
         Ok(Err(BridgeError::NoRouter { connect, .. })) => assert_eq!(connect, endpoints.connect),
         other => panic!("expected NoRouter, got {other:?}"),
+    }
+    // The threads that were opening those sessions stop once nobody awaits them (within one
+    // try, a second). Other tests' sessions open on such threads too, briefly: one look with
+    // none is enough.
+    let opening = || {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .filter(|name| name.trim() == "shmd-zenoh-open")
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while opening() > 0 {
+        assert!(Instant::now() < deadline, "a thread still opens a session nobody awaits");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -1,7 +1,7 @@
 //! `shm-disruptor bridge export|import` as real processes, through a Zenoh router, as its
 //! clients and as peers that listen: the importer creates its ring from the exporter's schema
-//! (`--create`), and every message arrives once, in order. The router is this test binary re-run in the `router` role: a Zenoh session
-//! in router mode, the routing code `zenohd` runs.
+//! (`--create`), and every message arrives once, in order. The router is this test binary
+//! re-run in the `router` role: a Zenoh session in router mode, the routing code `zenohd` runs.
 #![cfg(feature = "bridge")]
 
 use std::process::{Child, Command, Stdio};
@@ -179,7 +179,8 @@ fn import_gives_up_when_no_exporter_answers_within_its_schema_timeout() {
     for mode in ["peer", "client"] {
         for (ring, create) in [(&missing, true), (&existing, false)] {
             let mut args = vec!["bridge", "import", ring, "--connect", &nobody, "--mode", mode];
-            args.extend(["--schema-timeout", "1", "--quiet", "--state-dir", &state_dir]);
+            // 2 s: a peer's `open` alone may take 0.5 s (Zenoh's scouting delay).
+            args.extend(["--schema-timeout", "2", "--quiet", "--state-dir", &state_dir]);
             if create {
                 args.extend(["--create", "64"]);
             }
