@@ -37,6 +37,20 @@ struct Cleanup {
     state: std::path::PathBuf,
 }
 
+impl Cleanup {
+    /// Two unique ring names, `/sd-bridge-<a>-<tag>-<pid>` and `-<b>-`, and a fresh state
+    /// directory, all removed on drop.
+    fn new(tag: &str, [a, b]: [&str; 2]) -> (Cleanup, String, String) {
+        let pid = std::process::id();
+        let ring = |what: &str| format!("/sd-bridge-{what}-{tag}-{pid}");
+        let (first, second) = (ring(a), ring(b));
+        let state = std::env::temp_dir().join(format!("sd-bridge-state-{tag}-{pid}"));
+        std::fs::create_dir_all(&state).unwrap();
+        let rings = vec![first.clone(), second.clone()];
+        (Cleanup { children: Vec::new(), rings, state }, first, second)
+    }
+}
+
 impl Drop for Cleanup {
     fn drop(&mut self) {
         for child in &mut self.children {
@@ -78,13 +92,7 @@ fn peers_that_listen_meet_through_a_router() {
 
 fn through_a_router(tag: &str, deployment: Deployment) {
     const COUNT: u64 = 200_000;
-    let pid = std::process::id();
-    let (source, destination) =
-        (format!("/sd-bridge-src-{tag}-{pid}"), format!("/sd-bridge-dst-{tag}-{pid}"));
-    let state = std::env::temp_dir().join(format!("sd-bridge-state-{tag}-{pid}"));
-    std::fs::create_dir_all(&state).unwrap();
-    let mut cleanup =
-        Cleanup { children: Vec::new(), rings: vec![source.clone(), destination.clone()], state };
+    let (mut cleanup, source, destination) = Cleanup::new(tag, ["src", "dst"]);
     let ring = Disruptor::<Quote>::builder(&source).capacity(4096).consumers(1).create().unwrap();
     let endpoint = free_endpoint();
 
@@ -166,12 +174,7 @@ fn through_a_router(tag: &str, deployment: Deployment) {
 /// `--create` and into a ring that exists.
 #[test]
 fn import_gives_up_when_no_exporter_answers_within_its_schema_timeout() {
-    let pid = std::process::id();
-    let (missing, existing) = (format!("/sd-bridge-none-{pid}"), format!("/sd-bridge-have-{pid}"));
-    let state = std::env::temp_dir().join(format!("sd-bridge-state-none-{pid}"));
-    std::fs::create_dir_all(&state).unwrap();
-    let mut cleanup =
-        Cleanup { children: Vec::new(), rings: vec![missing.clone(), existing.clone()], state };
+    let (mut cleanup, missing, existing) = Cleanup::new("none", ["missing", "existing"]);
     let _ring = Disruptor::<Quote>::builder(&existing).capacity(64).consumers(1).create().unwrap();
     // Nothing listens at `nobody`.
     let nobody = free_endpoint();
