@@ -227,31 +227,54 @@ impl Shared {
     /// The fast path's write: `false` (nothing written) unless the producer is lent, the
     /// batch is of this epoch and continues the stream, and the ring has room for all of it.
     fn write_now(&self, stream: &mut Stream, sample: &Sample) -> bool {
-        if stream.lent.is_none() {
-            return false;
-        }
+        let Some(producer) = stream.lent.as_mut() else { return false };
         let Ok(Some(header)) = batch_of(sample, stream.epoch, self.schema_hash, self.slot) else {
             return false;
         };
-        let end = header.first + header.count;
-        if header.floor > stream.received || header.first > stream.received {
-            return false; // skipped, or a gap: the task's business
-        }
-        BridgeStats::set(&self.stats.sent, end);
-        if end <= stream.received {
-            return true; // already committed (sent again after a restart or a request)
-        }
-        let Some(producer) = stream.lent.as_mut() else { return false };
+        let skip = match place(&header, stream.received) {
+            Place::Skipped | Place::Gap => return false, // the task's business
+            Place::Duplicate => {
+                BridgeStats::set(&self.stats.sent, header.first + header.count);
+                return true;
+            }
+            Place::Continues { skip } => skip,
+        };
         let payload = sample.payload().to_bytes();
-        let bytes = &payload[(stream.received - header.first) as usize * self.slot..];
+        let bytes = &payload[skip * self.slot..];
         let n = bytes.len() / self.slot;
         let Ok(mut claim) = producer.try_claim_many(n) else { return false };
         claim.copy_from_slice(bytes);
         claim.commit();
-        stream.received = end;
+        stream.received = header.first + header.count;
+        BridgeStats::set(&self.stats.sent, stream.received);
         // A failed acknowledgement is sent again by the task's heartbeat.
         let _ = self.committed(stream, n as u64);
         true
+    }
+}
+
+/// Where a batch of the current epoch stands against `received`, the next source sequence to
+/// take. The fast path and the task decide by it alike.
+enum Place {
+    /// The exporter skipped past `received` (its floor is beyond it): gone for good.
+    Skipped,
+    /// It starts beyond `received`: what was in flight when a link broke is missing.
+    Gap,
+    /// Every slot of it is committed already (sent again after a restart or a request).
+    Duplicate,
+    /// It continues the stream from its `skip`-th slot on.
+    Continues { skip: usize },
+}
+
+fn place(header: &BatchHeader, received: u64) -> Place {
+    if header.floor > received {
+        Place::Skipped
+    } else if header.first > received {
+        Place::Gap
+    } else if header.first + header.count <= received {
+        Place::Duplicate
+    } else {
+        Place::Continues { skip: (received - header.first) as usize }
     }
 }
 
@@ -347,29 +370,25 @@ impl Inbox {
                     Err(()) => return Ok(Next::NewEpoch),
                 };
             BridgeStats::set(&self.shared.stats.sent, header.first + header.count);
-            if header.floor > stream.received {
-                // Skipped by the exporter: gone for good.
-                return Ok(Next::Skipped(header.floor));
-            }
-            if header.first > stream.received {
-                // A gap: what was in flight when a link broke. Ask for it, once per heartbeat.
-                let received = stream.received;
-                let recent = self
-                    .asked
-                    .is_some_and(|(at, when)| at == received && when.elapsed() < HEARTBEAT);
-                if !recent {
-                    self.asked = Some((received, Instant::now()));
-                    self.shared.ack(&mut stream, true)?;
+            match place(&header, stream.received) {
+                Place::Skipped => return Ok(Next::Skipped(header.floor)),
+                Place::Gap => {
+                    // Ask for what is missing, once per heartbeat.
+                    let received = stream.received;
+                    let recent = self
+                        .asked
+                        .is_some_and(|(at, when)| at == received && when.elapsed() < HEARTBEAT);
+                    if !recent {
+                        self.asked = Some((received, Instant::now()));
+                        self.shared.ack(&mut stream, true)?;
+                    }
                 }
-                continue;
+                Place::Duplicate => {}
+                Place::Continues { skip } => {
+                    stream.received = header.first + header.count;
+                    return Ok(Next::Run(sample, skip * self.shared.slot));
+                }
             }
-            let end = header.first + header.count;
-            if end <= stream.received {
-                continue; // already committed (sent again after a restart or a request)
-            }
-            let skip = (stream.received - header.first) as usize * self.shared.slot;
-            stream.received = end;
-            return Ok(Next::Run(sample, skip));
         }
     }
 }
